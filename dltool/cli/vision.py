@@ -1,0 +1,145 @@
+"""dltool vision classify train|eval|predict|export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dltool.cli.options import ConfigOpt, DeviceOpt, FormatOpt, OutFileOpt, QuietOpt, SeedOpt, common
+from dltool.cli.train_options import (AmpOpt, BatchSizeOpt, ClipNormOpt, ClipValueOpt, CompileOpt,
+                                      EarlyStopOpt, EpochsOpt, InitOpt, LrOpt, NprocOpt, OptimizerOpt,
+                                      OutDirOpt, PreloadOpt, ResumeOpt, SchedulerOpt, TensorboardOpt,
+                                      ValDirOpt, ValSplitOpt, WeightDecayOpt, WorkersOpt)
+
+app = typer.Typer(help="Computer vision: image classification.", no_args_is_help=True)
+classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
+app.add_typer(classify, name="classify")
+
+DataArg = Annotated[Path, typer.Argument(help="ImageFolder (root/<class>/*.png) or CSV with path,label.")]
+ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its run folder.")]
+
+
+@classify.command("train")
+def train(
+    data: DataArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="cnn|lenet|alexnet|vgg11|googlenet|resnet18|resnet34|resnet50|mobilenet_v3_small")] = "cnn",
+    img_size: Annotated[Optional[int], typer.Option("--img-size", help="Square input size (default: the model's).")] = None,
+    augment: Annotated[Optional[str], typer.Option("--augment", help="Comma-separated ops: flip,crop,blur,contrast,saturation,gamma.")] = None,
+    activation: Annotated[str, typer.Option("--activation", help="cnn only: relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
+    dropout: Annotated[float, typer.Option("--dropout", help="cnn only: dropout before the head.")] = 0.25,
+    batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm", help="cnn only: batch normalisation.")] = True,
+    width: Annotated[int, typer.Option("--width", help="cnn only: channels of the first block (doubles per block).")] = 32,
+    pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="Start from these weights: a dltool model file or a torchvision state_dict .pth.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the new head (with --pretrained).")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
+    epochs: EpochsOpt = 20,
+    batch_size: BatchSizeOpt = 64,
+    lr: LrOpt = None,
+    optimizer: OptimizerOpt = "adam",
+    scheduler: SchedulerOpt = "onecycle",
+    weight_decay: WeightDecayOpt = 0.0,
+    clip_norm: ClipNormOpt = None,
+    clip_value: ClipValueOpt = None,
+    init: InitOpt = "default",
+    early_stop: EarlyStopOpt = 0,
+    val_split: ValSplitOpt = 0.1,
+    val: ValDirOpt = None,
+    out: OutDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    resume: ResumeOpt = False,
+    tensorboard: TensorboardOpt = False,
+    amp: AmpOpt = True,
+    compile: CompileOpt = False,
+    workers: WorkersOpt = 2,
+    preload: PreloadOpt = None,
+    nproc: NprocOpt = 1,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Train an image classifier.
+
+    Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
+    """
+    common(quiet=quiet)
+    if nproc > 1:
+        from dltool.core.distributed import relaunch
+
+        raise typer.Exit(relaunch(nproc))
+    from dltool.core.output import emit_object
+    from dltool.vision import classify as task
+
+    options = {k: v for k, v in locals().items() if k not in ("task", "emit_object")}
+    result = task.train(task.TrainConfig.from_options(options))
+    emit_object(result, fmt)
+
+
+@classify.command("eval")
+def evaluate(
+    model: ModelArg,
+    data: DataArg,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
+    batch_size: BatchSizeOpt = 256,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Evaluate a classifier: accuracy, macro precision/recall/F1, per-class table, confusion matrix.
+
+    Example: dltool vision classify eval runs/digits/model.pt sample_data/digits/test
+    """
+    common(quiet=quiet)
+    from dltool.core.output import emit_object
+    from dltool.vision import classify as task
+
+    emit_object(task.evaluate(model, data, out=out, batch_size=batch_size, device=device, skip_bad=skip_bad), fmt)
+
+
+@classify.command("predict")
+def predict(
+    model: ModelArg,
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files or folders; '-' or nothing: paths on stdin.")] = None,
+    output: OutFileOpt = "-",
+    topk: Annotated[int, typer.Option("--topk", help="How many ranked classes to list per image.")] = 3,
+    embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,
+    batch_size: BatchSizeOpt = 256,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Predict labels as JSON Lines {path,label,score,topk}, or features with --embed.
+
+    Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
+    """
+    common(quiet=quiet)
+    from dltool.vision import classify as task
+
+    task.predict(model, inputs or ["-"], output=output, topk=topk, embed=embed, batch_size=batch_size,
+                 device=device, skip_bad=skip_bad, fmt=fmt)
+
+
+@classify.command("export")
+def export(
+    model: ModelArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx or model.ts (TorchScript); format from the suffix.")],
+    export_format: Annotated[str, typer.Option("--to", help="auto|onnx|torchscript")] = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Export a classifier to ONNX or TorchScript for serving outside dltool.
+
+    Example: dltool vision classify export runs/digits/model.pt -o digits.onnx
+    """
+    common(quiet=quiet)
+    from dltool.core.output import emit_object
+    from dltool.vision import classify as task
+
+    emit_object(task.export(model, output, export_format), "auto")

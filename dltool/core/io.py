@@ -1,0 +1,99 @@
+"""Atomic output files and run folders: a crash never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from dltool.core.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
+
+    On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """open() for writing that lands atomically; `-` writes to stdout."""
+    if str(path) == "-":
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+        yield f
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def prepare_run_dir(out: str | os.PathLike | None, domain_task: str, *, force: bool, resume: bool) -> Path:
+    """The run folder: `--out` as given, or a new timestamped one under runs/<domain>-<task>/.
+
+    An existing non-empty folder is only replaced with --force or continued with --resume,
+    so a trained model is never lost by accident.
+    """
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / domain_task / stamp
+        n = 1
+        while out.exists():  # two runs in the same second: keep both, the path is printed
+            n += 1
+            out = Path("runs") / domain_task / f"{stamp}-{n}"
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder", "choose another --out")
+    if resume:
+        if not (out / "last.pt").exists():
+            raise InputError(f"--resume: no checkpoint {out / 'last.pt'} to resume from",
+                             "run without --resume first, or point --out at an existing run")
+        return out
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise InputError(f"run folder {out} already exists and is not empty",
+                             "pass --force to replace it, --resume to continue it, or choose another --out")
+        shutil.rmtree(out)
+    return out
+
+
+def input_path(path: str | os.PathLike, what: str = "input") -> Path:
+    """A path that must exist, with a clear error when it does not."""
+    p = Path(path)
+    if not p.exists():
+        hint = "check the spelling"
+        parent = p.parent if str(p.parent) else Path(".")
+        if parent.is_dir():
+            from dltool.core.errors import suggest
+
+            s = suggest(p.name, [c.name for c in parent.iterdir()])
+            hint = s or hint
+        raise InputError(f"{what} '{path}' does not exist", hint)
+    return p

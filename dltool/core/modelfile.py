@@ -1,0 +1,68 @@
+"""Model files (DESIGN.md §3): one .pt of tensors and plain data, loaded with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dltool.core.errors import ModelFileError
+from dltool.core.io import atomic_path, input_path
+
+FORMAT = "dltool-model"
+VERSION = 1
+
+
+def save_model(path: str | os.PathLike, *, task: str, arch: str, arch_kwargs: dict, state_dict: dict,
+               classes: list | None = None, preprocess: dict | None = None, metrics: dict | None = None,
+               **extra) -> None:
+    import torch
+
+    from dltool import __version__
+
+    payload = {
+        "format": FORMAT, "version": VERSION, "task": task, "arch": arch, "arch_kwargs": dict(arch_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "classes": list(classes or []), "preprocess": dict(preprocess or {}), "metrics": dict(metrics or {}),
+        "dltool_version": __version__, **extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """torch.load with weights_only=True: a file that would run code is refused, not executed."""
+    import pickle
+
+    import torch
+
+    p = input_path(path, "model file")
+    if p.is_dir():
+        p = p / "model.pt"
+        if not p.exists():
+            raise ModelFileError(f"'{path}' is a folder without model.pt", "pass the model file or a run folder")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise ModelFileError(f"refusing to load '{path}': it holds more than tensors and plain data ({first[:160]})",
+                             "only load model files written by dltool or other trusted tensors-only files") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ModelFileError(f"'{path}' is not a readable model file ({str(e).splitlines()[0][:160]})") from None
+
+
+def load_model_file(path: str | os.PathLike, task: str | None = None) -> dict:
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelFileError(f"'{path}' is not a dltool model file", "train one with a dltool '... train' command")
+    if ckpt.get("version") != VERSION:
+        raise ModelFileError(f"'{path}' is a dltool model of format version {ckpt.get('version')}; "
+                             f"this dltool reads version {VERSION}", "retrain, or use the dltool that wrote it")
+    if task is not None and ckpt.get("task") != task:
+        raise ModelFileError(f"'{path}' is a '{ckpt.get('task')}' model, not a '{task}' model",
+                             "pass a model trained for this task")
+    return ckpt
+
+
+def model_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / "model.pt" if p.is_dir() else p

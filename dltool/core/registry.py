@@ -1,0 +1,45 @@
+"""A name -> builder registry (torchvision models/_api.py, timm _registry.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dltool.core.errors import unknown_name
+
+
+@dataclass
+class Entry:
+    name: str
+    builder: Callable
+    meta: dict = field(default_factory=dict)
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str | None = None, **meta):
+        def deco(fn):
+            key = name or fn.__name__
+            if key in self._entries:
+                raise ValueError(f"{self.kind} '{key}' is registered twice")
+            self._entries[key] = Entry(key, fn, meta)
+            return fn
+
+        return deco
+
+    def get(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise unknown_name(self.kind, name, self._entries)
+        return self._entries[name]
+
+    def create(self, name: str, **kwargs):
+        return self.get(name).builder(**kwargs)
+
+    def names(self, **where) -> list[str]:
+        return [n for n, e in self._entries.items() if all(e.meta.get(k) == v for k, v in where.items())]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries

@@ -1,0 +1,304 @@
+"""Feature tables: the pipe between subcommands (DESIGN.md §3).
+
+A table is CSV with a header, JSON Lines, `.npy` or `.npz`. Numeric columns are features;
+other columns (path, id, label, ...) pass through untouched so results can be joined back.
+`-` reads stdin / writes stdout; stdin is sniffed (JSON Lines if it starts with '{', else CSV).
+JSON Lines keeps types, so a JSON string "3" is a label, not a feature; in CSV every column
+that parses as numbers is numeric (use --features/--exclude to choose).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dltool.core.errors import InputError, OptionError
+from dltool.core.io import atomic_open, input_path
+
+NUMERIC_SHARE_FOR_TYPO = 0.5  # a column at least this numeric, with a few non-numbers, is a typo
+
+
+@dataclass
+class Table:
+    """Columns in order; numeric ones as float64 arrays, others as object arrays."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def is_numeric(self, name: str) -> bool:
+        return self.columns[name].dtype.kind in "fiub"
+
+    def numeric_names(self) -> list[str]:
+        return [n for n in self.columns if self.is_numeric(n)]
+
+    def passthrough_names(self) -> list[str]:
+        return [n for n in self.columns if not self.is_numeric(n)]
+
+    def select_rows(self, mask: np.ndarray) -> Table:
+        return Table({n: c[mask] for n, c in self.columns.items()})
+
+    def with_columns(self, new: dict[str, np.ndarray]) -> Table:
+        """A copy with `new` columns added (or replaced) at the end."""
+        cols = {n: c for n, c in self.columns.items() if n not in new}
+        cols.update({n: np.asarray(c) for n, c in new.items()})
+        return Table(cols)
+
+    def without(self, names) -> Table:
+        return Table({n: c for n, c in self.columns.items() if n not in set(names)})
+
+    def feature_matrix(self, features: list[str] | None = None, exclude: list[str] | None = None,
+                       *, dropna: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(X, feature names, kept-row mask). Fails clearly on no features or NaN/inf."""
+        if features:
+            missing = [f for f in features if f not in self.columns]
+            if missing:
+                from dltool.core.errors import suggest
+
+                raise OptionError(f"--features: no column '{missing[0]}' in the table",
+                                  suggest(missing[0], self.names) or f"columns are: {', '.join(self.names)}")
+            bad = [f for f in features if not self.is_numeric(f)]
+            if bad:
+                raise InputError(f"--features: column '{bad[0]}' is not numeric")
+            names = list(features)
+        else:
+            skip = set(exclude or ())
+            names = [n for n in self.numeric_names() if n not in skip]
+        if not names:
+            raise InputError("the table has no numeric feature columns",
+                             f"columns are: {', '.join(self.names) or '(none)'}; numeric columns are features")
+        if len(self) == 0:
+            raise InputError("the table has no rows")
+        X = np.column_stack([self.columns[n].astype(np.float64) for n in names])
+        finite = np.isfinite(X)
+        keep = finite.all(axis=1)
+        if not keep.all():
+            if not dropna:
+                row, col = np.argwhere(~finite)[0]
+                raise InputError(f"row {row + 1}, column '{names[col]}' is {X[row, col]} (not a finite number)",
+                                 "clean the data or pass --dropna to drop such rows")
+            from dltool.core.console import warn
+
+            warn(f"--dropna: dropped {int((~keep).sum())} of {len(keep)} rows with NaN/inf")
+            X = X[keep]
+            if len(X) == 0:
+                raise InputError("no rows left after --dropna")
+        return X, names, keep
+
+
+def _coerce_column(name: str, values: list) -> np.ndarray:
+    """Numeric if every non-empty value is a number; a mostly-numeric column with a stray word fails."""
+    nums, bad = [], None
+    n_numeric = 0
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and v.strip() in ("", "nan", "NaN")):
+            nums.append(math.nan)
+            continue
+        if isinstance(v, bool):
+            nums.append(float(v))
+            n_numeric += 1
+            continue
+        if isinstance(v, (int, float)):
+            nums.append(float(v))
+            n_numeric += 1
+            continue
+        if isinstance(v, str) and not _from_json_string(v):
+            try:
+                nums.append(float(v))
+                n_numeric += 1
+                continue
+            except ValueError:
+                pass
+        if bad is None:
+            bad = (i, v)
+        nums.append(math.nan)
+    if bad is None and n_numeric > 0:
+        return np.asarray(nums, dtype=np.float64)
+    if bad is not None and n_numeric / max(1, len(values)) >= NUMERIC_SHARE_FOR_TYPO and n_numeric >= 2:
+        row, value = bad
+        raise InputError(f"row {row + 1}, column '{name}': {str(value)!r} is not a number",
+                         "fix the value, or name the feature columns with --features")
+    return np.asarray([_plain(v) for v in values], dtype=object)
+
+
+class _JsonString(str):
+    """A value that was a JSON string: never coerced to a number."""
+
+
+def _from_json_string(v) -> bool:
+    return isinstance(v, _JsonString)
+
+
+def _plain(v):
+    return str(v) if isinstance(v, _JsonString) else v
+
+
+def _from_records(records: list[dict], source: str) -> Table:
+    if not records:
+        raise InputError(f"{source}: the table has no rows")
+    names: list[str] = []
+    seen = set()
+    for r in records:
+        for k in r:
+            if k not in seen:
+                seen.add(k)
+                names.append(k)
+    return Table({n: _coerce_column(n, [r.get(n) for r in records]) for n in names})
+
+
+def _read_jsonl(text: str, source: str) -> Table:
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{source}: line {lineno} is not a JSON object")
+        records.append({k: _JsonString(v) if isinstance(v, str) else v for k, v in obj.items()})
+    return _from_records(records, source)
+
+
+def _read_csv(text: str, source: str) -> Table:
+    import csv
+
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if r]
+    if not rows:
+        raise InputError(f"{source}: the table is empty")
+    header, body = rows[0], rows[1:]
+    if len(set(header)) != len(header):
+        raise InputError(f"{source}: duplicate column names in the header")
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise InputError(f"{source}: row {i + 1} has {len(r)} values but the header has {len(header)}")
+    return _from_records([dict(zip(header, r)) for r in body], source)
+
+
+def _read_numpy(path: Path) -> Table:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{path}: cannot read as a NumPy file ({e})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        arrays = {k: data[k] for k in data.files}
+        if "X" not in arrays:
+            raise InputError(f"{path}: an .npz table needs an array 'X' (rows x features)")
+        X = arrays.pop("X")
+        names = [str(n) for n in arrays.pop("columns")] if "columns" in arrays else None
+        extra = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == len(X)}
+    else:
+        X, names, extra = data, None, {}
+    if X.ndim != 2 or X.dtype.kind not in "fiub":
+        raise InputError(f"{path}: expected a 2-D numeric array, got shape {X.shape} of {X.dtype}")
+    names = names or [f"x{i}" for i in range(X.shape[1])]
+    cols = {n: v if v.dtype.kind in "fiub" else v.astype(object) for n, v in extra.items()}
+    cols.update({n: X[:, i].astype(np.float64) for i, n in enumerate(names)})
+    return Table(cols)
+
+
+def read_table(path: str) -> Table:
+    """Read a feature table from a file or `-` (stdin)."""
+    if str(path) == "-":
+        if sys.stdin.isatty():
+            raise InputError("reading a table from stdin, but stdin is a terminal", "pipe a table in or give a file")
+        text = sys.stdin.read()
+        source = "stdin"
+        if not text.strip():
+            raise InputError("stdin: no table was piped in (empty input)")
+        return _read_jsonl(text, source) if text.lstrip().startswith("{") else _read_csv(text, source)
+    p = input_path(path, "table")
+    if p.is_dir():
+        raise InputError(f"table '{path}' is a folder", "give a .csv, .jsonl, .npy or .npz file")
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return _read_numpy(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text table (CSV/JSON Lines) nor .npy/.npz") from None
+    if not text.strip():
+        raise InputError(f"{path}: the table is empty")
+    if suffix in (".jsonl", ".json", ".ndjson") or text.lstrip().startswith("{"):
+        return _read_jsonl(text, str(path))
+    return _read_csv(text, str(path))
+
+
+def _json_value(v):
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _cell(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v)) if math.isfinite(float(v)) else ""
+    return str(v)
+
+
+def table_format(path: str, fmt: str) -> str:
+    """Resolve --format for a table written to `path`."""
+    if fmt != "auto":
+        return fmt
+    if str(path) == "-":
+        return "table" if sys.stdout.isatty() else "jsonl"
+    suffix = Path(path).suffix.lower()
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".npz": "npz"}.get(suffix, "csv")
+
+
+def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
+    """Write atomically to a file, or to stdout for `-` (JSON Lines when piped)."""
+    fmt = table_format(path, fmt)
+    names = table.names
+    # integer-valued numeric columns (cluster ids) are written as integers
+    ints = {n for n in names if table.is_numeric(n) and table.columns[n].dtype.kind in "iub"}
+    if fmt == "npz":
+        numeric = table.numeric_names()
+        with atomic_open(path, "wb") as f:
+            extra = {n: table.columns[n].astype(str) for n in table.passthrough_names()}
+            np.savez(f, X=np.column_stack([table.columns[n] for n in numeric]), columns=np.array(numeric), **extra)
+        return
+    if fmt == "table":
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        rt = RichTable(*names)
+        for i in range(len(table)):
+            rt.add_row(*[_cell(table.columns[n][i]) if n not in ints else str(int(table.columns[n][i])) for n in names])
+        Console().print(rt)
+        return
+    with atomic_open(path) as f:
+        if fmt == "csv":
+            import csv
+
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(names)
+            for i in range(len(table)):
+                w.writerow([int(table.columns[n][i]) if n in ints else _cell(table.columns[n][i]) for n in names])
+        elif fmt in ("jsonl", "json"):
+            rows = ({n: int(table.columns[n][i]) if n in ints else _json_value(table.columns[n][i]) for n in names}
+                    for i in range(len(table)))
+            if fmt == "json":
+                json.dump(list(rows), f)
+                f.write("\n")
+            else:
+                for r in rows:
+                    f.write(json.dumps(r) + "\n")
+        else:
+            raise OptionError(f"--format {fmt} cannot write a table", "use jsonl, csv, json or table")
