@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from dltool.cli.options import ConfigOpt, DeviceOpt, FormatOpt, OutFileOpt, QuietOpt, SeedOpt, common
-from dltool.cli.train_options import (AmpOpt, BatchSizeOpt, ClipNormOpt, ClipValueOpt, CompileOpt,
-                                      EarlyStopOpt, EpochsOpt, InitOpt, LrOpt, NprocOpt, OptimizerOpt,
-                                      OutDirOpt, PreloadOpt, ResumeOpt, SchedulerOpt, TensorboardOpt,
-                                      ValDirOpt, ValSplitOpt, WeightDecayOpt, WorkersOpt)
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    FormatOpt,
+    OutFileOpt,
+    QuietOpt,
+    SeedOpt,
+    common,
+)
+from dltool.cli.train_options import (
+    AmpOpt,
+    BatchSizeOpt,
+    ClipNormOpt,
+    ClipValueOpt,
+    CompileOpt,
+    EarlyStopOpt,
+    EpochsOpt,
+    InitOpt,
+    LrOpt,
+    NprocOpt,
+    OptimizerOpt,
+    OutDirOpt,
+    PreloadOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    TensorboardOpt,
+    ValDirOpt,
+    ValSplitOpt,
+    WeightDecayOpt,
+    WorkersOpt,
+)
 
 app = typer.Typer(help="Computer vision: image classification.", no_args_is_help=True)
 classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
@@ -25,13 +51,13 @@ ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its r
 def train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="cnn|lenet|alexnet|vgg11|googlenet|resnet18|resnet34|resnet50|mobilenet_v3_small")] = "cnn",
-    img_size: Annotated[Optional[int], typer.Option("--img-size", help="Square input size (default: the model's).")] = None,
-    augment: Annotated[Optional[str], typer.Option("--augment", help="Comma-separated ops: flip,crop,blur,contrast,saturation,gamma.")] = None,
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Square input size (default: the model's).")] = None,
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,crop,blur,contrast,saturation,gamma.")] = None,
     activation: Annotated[str, typer.Option("--activation", help="cnn only: relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
     dropout: Annotated[float, typer.Option("--dropout", help="cnn only: dropout before the head.")] = 0.25,
     batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm", help="cnn only: batch normalisation.")] = True,
     width: Annotated[int, typer.Option("--width", help="cnn only: channels of the first block (doubles per block).")] = 32,
-    pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="Start from these weights: a dltool model file or a torchvision state_dict .pth.")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file or a torchvision state_dict .pth.")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the new head (with --pretrained).")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
     epochs: EpochsOpt = 20,
@@ -82,7 +108,7 @@ def train(
 def evaluate(
     model: ModelArg,
     data: DataArg,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
     batch_size: BatchSizeOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     device: DeviceOpt = "auto",
@@ -104,7 +130,7 @@ def evaluate(
 @classify.command("predict")
 def predict(
     model: ModelArg,
-    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files or folders; '-' or nothing: paths on stdin.")] = None,
+    inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders; '-' or nothing: paths on stdin.")] = None,
     output: OutFileOpt = "-",
     topk: Annotated[int, typer.Option("--topk", help="How many ranked classes to list per image.")] = 3,
     embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,

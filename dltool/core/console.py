@@ -42,7 +42,13 @@ def progress(description: str, total: int | None):
         yield lambda n=1, **fields: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(file=sys.stderr, no_color="NO_COLOR" in os.environ)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

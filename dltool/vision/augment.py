@@ -1,0 +1,81 @@
+"""--augment: named ops applied per sample, batched, on the device (float images in [0, 1])."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dltool.core.errors import unknown_name
+
+OPS = ("flip", "crop", "blur", "contrast", "saturation", "gamma")
+
+
+def parse_ops(spec: str | None) -> tuple[str, ...]:
+    if not spec:
+        return ()
+    ops = tuple(s.strip() for s in spec.split(",") if s.strip())
+    for op in ops:
+        if op not in OPS:
+            raise unknown_name("--augment op", op, OPS)
+    return ops
+
+
+def _per_sample(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    return torch.empty(x.shape[0], 1, 1, 1, device=x.device).uniform_(low, high)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 3:
+        return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    return x
+
+
+def flip(x):
+    mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    return torch.where(mask, x.flip(-1), x)
+
+
+def crop(x):
+    """Random resized crop: scale 0.8-1.0 of the side, shifted anywhere inside, resized back."""
+    n = x.shape[0]
+    scale = torch.empty(n, device=x.device).uniform_(0.8, 1.0)
+    shift = (1 - scale) * torch.empty(n, 2, device=x.device).uniform_(-1, 1)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def blur(x):
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    mask = torch.rand(x.shape[0], device=x.device) < 0.5
+    if mask.any():
+        sigma = float(torch.empty(1).uniform_(0.1, 1.2))
+        x = x.clone()
+        x[mask] = gaussian_blur(x[mask], kernel_size=[3, 3], sigma=[sigma, sigma])
+    return x
+
+
+def contrast(x):
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * _per_sample(x, 0.6, 1.4) + mean).clamp(0, 1)
+
+
+def saturation(x):
+    if x.shape[1] != 3:
+        return x  # grayscale has no saturation
+    g = _gray(x)
+    return ((x - g) * _per_sample(x, 0.5, 1.5) + g).clamp(0, 1)
+
+
+def gamma(x):
+    return x.clamp_min(1e-6).pow(_per_sample(x, 0.7, 1.5))
+
+
+def augment(x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
+    for op in ops:
+        x = globals()[op](x)
+    return x

@@ -1,0 +1,498 @@
+"""Image classification: train, evaluate, predict, export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dltool.core import distributed as dist
+from dltool.core.console import info
+from dltool.core.device import resolve_device
+from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.io import prepare_run_dir, write_json
+from dltool.core.modelfile import load_checkpoint, load_model_file
+from dltool.core.seed import seed_everything
+from dltool.core.train import Engine, EngineConfig, engine_config
+from dltool.vision import data as vdata
+from dltool.vision.augment import augment, parse_ops
+from dltool.vision.models import MODELS, create_model, model_meta
+
+TASK = "vision-classify"
+PRELOAD_LIMIT_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    engine: EngineConfig
+    model: str = "cnn"
+    img_size: int | None = None
+    augment: str | None = None
+    activation: str = "relu"
+    dropout: float = 0.25
+    batch_norm: bool = True
+    width: int = 32
+    pretrained: Path | None = None
+    freeze_backbone: bool = False
+    skip_bad: bool = False
+    batch_size: int = 64
+    val_split: float = 0.1
+    val: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    workers: int = 2
+    preload: bool | None = None
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: dict) -> TrainConfig:
+        own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in ("engine", "options")}
+        saved = {k: v for k, v in options.items() if k not in ("out", "force", "resume", "config", "nproc", "fmt",
+                                                               "quiet")}
+        return cls(engine=engine_config(options), options=saved, **own)
+
+    def validate(self) -> None:
+        self.engine.validate()
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        if not 0 <= self.val_split < 1:
+            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        if self.img_size is not None and self.img_size < 1:
+            raise OptionError(f"--img-size {self.img_size} must be positive")
+        MODELS.get(self.model)
+        meta = model_meta(self.model)
+        if self.img_size is not None and self.img_size < meta["min_size"]:
+            raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
+                              f"use --img-size {meta['min_size']} or more")
+        if self.freeze_backbone and self.pretrained is None:
+            raise OptionError("--freeze-backbone needs --pretrained PATH", "pass the weights to start from")
+        parse_ops(self.augment)
+
+
+def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_channels: int) -> dict:
+    kw = {"num_classes": num_classes, "in_channels": in_channels}
+    if model_meta(cfg.model).get("configurable"):
+        kw.update(width=cfg.width, activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
+    else:
+        changed = [o for o, v, d in (("--activation", cfg.activation, "relu"), ("--width", cfg.width, 32),
+                                     ("--batch-norm", cfg.batch_norm, True), ("--dropout", cfg.dropout, 0.25))
+                   if v != d]
+        if changed:
+            raise OptionError(f"{', '.join(changed)} only apply to --model cnn, not {cfg.model}",
+                              "drop them or use --model cnn")
+    return kw
+
+
+def _image_size(cfg: TrainConfig, paths) -> int:
+    if cfg.img_size is not None:
+        return cfg.img_size
+    meta = model_meta(cfg.model)
+    size = max(meta["min_size"], min(vdata.native_size(paths), meta["size"]))
+    return min(size, meta.get("max_size", size))
+
+
+class ClassifyTask:
+    """What the engine needs to train a classifier (see dltool.core.train)."""
+
+    monitor = "accuracy"
+    monitor_mode = "max"
+    channels_last = True
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
+                 augment_ops: tuple[str, ...] = ()):
+        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        self.augment_ops = augment_ops
+        self.device = device
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(preprocess["mean"], device=device).view(shape)
+        self.std = torch.tensor(preprocess["std"], device=device).view(shape)
+
+    def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """uint8 batch -> normalised float batch (augmented when training)."""
+        x = x.float().div_(255)
+        if train and self.augment_ops:
+            x = augment(x, self.augment_ops)
+        x = (x - self.mean) / self.std
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def loss(self, model, batch):
+        x, y = batch
+        return F.cross_entropy(model(self.prepare(x, train=True)), y)
+
+    def evaluate(self, model, batches) -> dict:
+        loss_sum, correct, n = 0.0, 0, 0
+        for x, y in batches:
+            logits = model(self.prepare(x)).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def payload(self, model) -> dict:
+        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
+                "classes": self.classes, "preprocess": self.preprocess}
+
+
+def _split(labels: np.ndarray, val_split: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    if val_split == 0:
+        return idx, None
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None
+    n_val = max(1, round(len(idx) * val_split))
+    if stratify is not None and n_val < len(np.unique(labels)):
+        stratify = None  # too few validation items to hold one of each class
+    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
+def _batches(images, targets, batch_size, *, shuffle, seed, device, preload, workers, rank=0, world=1):
+    from dltool.core.data import LoaderBatches, TensorBatches
+
+    if preload:
+        x = torch.from_numpy(images).to(device)
+        y = torch.as_tensor(targets, dtype=torch.long, device=device)
+        return TensorBatches((x, y), batch_size, shuffle=shuffle, seed=seed, rank=rank, world=world)
+    return LoaderBatches(images, batch_size, shuffle=shuffle, seed=seed, workers=workers, device=device,
+                         rank=rank, world=world)
+
+
+def _load_pretrained(model, path: Path, arch: str) -> None:
+    """Fill every parameter whose name and shape match: a dltool model file of the same arch, or a plain
+    torchvision state_dict (its keys get our 'backbone.' prefix). The new head stays freshly initialised."""
+    ckpt = load_checkpoint(path)
+    if isinstance(ckpt, dict) and ckpt.get("format") == "dltool-model":
+        if ckpt.get("arch") != arch:
+            raise ModelFileError(f"--pretrained {path} is a '{ckpt.get('arch')}' model, not '{arch}'",
+                                 f"use --model {ckpt.get('arch')}")
+        source = ckpt["state_dict"]
+    elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        source = {f"backbone.{k}": v for k, v in ckpt.items()} if arch in MODELS.names(torchvision=True) else ckpt
+    else:
+        raise ModelFileError(f"--pretrained {path} is neither a dltool model nor a state_dict of tensors")
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    body = [k for k in own if not k.startswith("head.")]
+    loaded = [k for k in body if k in matched]
+    if len(loaded) < len(body) / 2:
+        raise ModelFileError(f"--pretrained {path}: only {len(loaded)} of {len(body)} backbone tensors match {arch}",
+                             "pass weights of the same architecture")
+    model.load_state_dict(matched, strict=False)
+    info(f"pretrained: loaded {len(matched)} tensors from {path}; {len(own) - len(matched)} left as initialised")
+
+
+def train(cfg: TrainConfig) -> dict:
+    cfg.validate()
+    device = dist.setup(resolve_device(cfg.device))
+    seed_everything(cfg.engine.seed)
+    world, rank = dist.world_size(), dist.rank()
+    if cfg.batch_size < world:
+        raise OptionError(f"--batch-size {cfg.batch_size} is smaller than the {world} processes")
+    labelled = vdata.scan_labelled(cfg.data)
+    val_labelled = vdata.scan_labelled(cfg.val) if cfg.val else None
+    if dist.is_main():
+        run_dir = prepare_run_dir(cfg.out, "vision-classify", force=cfg.force, resume=cfg.engine.resume)
+    else:
+        run_dir = Path(cfg.out) if cfg.out else None
+    run_dir = Path(_broadcast_path(str(run_dir) if run_dir else ""))
+
+    mode = vdata.decide_mode(labelled.paths)
+    size = _image_size(cfg, labelled.paths)
+    in_channels = 1 if mode == "L" else 3
+    n_bytes = len(labelled.paths) * in_channels * size * size
+    preload = cfg.preload if cfg.preload is not None else n_bytes <= PRELOAD_LIMIT_BYTES
+
+    if preload:
+        images, kept = vdata.decode(labelled.paths, size, mode, skip_bad=cfg.skip_bad)
+    else:
+        kept = vdata.check_readable(labelled.paths, skip_bad=cfg.skip_bad)
+        images = None
+    names = [labelled.labels[i] for i in kept]
+    paths = [labelled.paths[i] for i in kept]
+    classes = sorted(set(names))
+    if len(classes) < 2:
+        raise InputError(f"'{cfg.data}' has {len(classes)} class", "a classifier needs at least two classes")
+    targets = np.array([classes.index(c) for c in names])
+
+    if val_labelled is not None:
+        unknown = sorted(set(val_labelled.labels) - set(classes))
+        if unknown:
+            raise InputError(f"--val has classes not in the training data: {', '.join(unknown[:5])}")
+        tr_idx = np.arange(len(targets))
+        v_images, v_kept = vdata.decode(val_labelled.paths, size, mode, skip_bad=cfg.skip_bad)
+        v_targets = np.array([classes.index(val_labelled.labels[i]) for i in v_kept])
+    else:
+        tr_idx, va_idx = _split(targets, cfg.val_split, cfg.engine.seed)
+        if va_idx is not None:
+            v_targets = targets[va_idx]
+            v_images = images[va_idx] if preload else vdata.decode([paths[i] for i in va_idx], size, mode,
+                                                                   skip_bad=False)[0]
+        else:
+            v_images = v_targets = None
+
+    if preload:
+        sample = images[tr_idx]
+    else:
+        sample, _ = vdata.decode([paths[i] for i in tr_idx[:: max(1, len(tr_idx) // 512)]], size, mode,
+                                 skip_bad=False)
+    pixels = sample.astype(np.float32).transpose(1, 0, 2, 3).reshape(in_channels, -1) / 255
+    preprocess = {"img_size": size, "mode": mode, "mean": pixels.mean(1).tolist(),
+                  "std": np.maximum(pixels.std(1), 1e-3).tolist()}
+    info(f"data: {len(tr_idx)} training images, {0 if v_targets is None else len(v_targets)} validation, "
+         f"{len(classes)} classes, {mode} {size}x{size}, {'preloaded on ' + device.type if preload else 'streamed'}")
+
+    arch_kwargs = _arch_kwargs(cfg, len(classes), in_channels)
+    model = create_model(cfg.model, **arch_kwargs)
+    if cfg.pretrained is not None:
+        from dltool.core.train import init_weights
+
+        init_weights(model, cfg.engine.init)
+        _load_pretrained(model, cfg.pretrained, cfg.model)
+        if cfg.freeze_backbone:
+            for name, p in model.named_parameters():
+                p.requires_grad = name.startswith("head.")
+    engine_cfg = cfg.engine
+    if cfg.pretrained is not None and engine_cfg.init != "default":
+        from dataclasses import replace
+
+        engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
+
+    per_rank = cfg.batch_size // world
+    if preload:
+        train_batches = _batches(images[tr_idx], targets[tr_idx], per_rank, shuffle=True, seed=cfg.engine.seed,
+                                 device=device, preload=True, workers=0, rank=rank, world=world)
+    else:
+        dataset = vdata.ImageDataset([paths[i] for i in tr_idx], targets[tr_idx].tolist(), size, mode)
+        train_batches = _batches(dataset, None, per_rank, shuffle=True, seed=cfg.engine.seed, device=device,
+                                 preload=False, workers=cfg.workers, rank=rank, world=world)
+    val_batches = None
+    if v_targets is not None:
+        val_batches = _batches(v_images, v_targets, max(256, cfg.batch_size), shuffle=False, seed=0,
+                               device=device, preload=True, workers=0)
+
+    task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
+    options = {**cfg.options, "data": str(cfg.data)}
+    summary = Engine(task, model, engine_cfg, run_dir, device, options).fit(train_batches, val_batches)
+    dist.teardown()
+    return summary
+
+
+def _broadcast_path(path: str) -> str:
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized():
+        return path
+    holder = [path]
+    tdist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+# -- inference --------------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    task: ClassifyTask
+    classes: list[str]
+    preprocess: dict
+
+
+def load(path, device) -> LoadedModel:
+    ckpt = load_model_file(path, task=TASK)
+    try:
+        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model.to(device).eval()
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    task = ClassifyTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
+    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+
+
+def _autocast(device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.inference_mode()
+def _run(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
+    outs = []
+    for start in range(0, len(images), batch_size):
+        x = lm.task.prepare(torch.from_numpy(images[start:start + batch_size]).to(device))
+        with _autocast(device):
+            out = lm.model.forward_features(x) if embed else lm.model(x)
+        outs.append(out.float().cpu())
+    return torch.cat(outs)
+
+
+def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    labelled = vdata.scan_labelled(data)
+    unknown = sorted(set(labelled.labels) - set(lm.classes))
+    if unknown:
+        raise InputError(f"'{data}' has classes the model does not know: {', '.join(unknown[:5])}",
+                         f"the model's classes are: {', '.join(lm.classes[:20])}")
+    images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
+    y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
+    y_pred = _run(lm, images, batch_size, dev).argmax(1).numpy()
+    labels = list(range(len(lm.classes)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = s > 0  # macro averages over the classes present in the data, as sklearn does by default
+    macro = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    per_class = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                 for i, c in enumerate(lm.classes) if present[i]}
+    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(macro[0]),
+               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]), "n": int(len(y_true)),
+               "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
+    _print_per_class(per_class)
+    if out is not None:
+        out = Path(out)
+        write_json(out / "metrics.json", metrics)
+        write_json(out / "confusion.json", {"classes": lm.classes, "matrix": cm.tolist()})
+        _plot_confusion(cm, lm.classes, out / "confusion.png")
+    return metrics
+
+
+def _print_per_class(per_class: dict) -> None:
+    from dltool.core.console import is_quiet
+
+    if is_quiet():
+        return
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("class", "precision", "recall", "f1", "support", title="per class")
+    for c, m in per_class.items():
+        t.add_row(c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    Console(file=sys.stderr).print(t)
+
+
+def _plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    from dltool.core.plots import figure, save_figure
+
+    fig, ax = figure(figsize=(max(4, len(classes) * 0.6), max(4, len(classes) * 0.6)))
+    ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, colorbar=False)
+    save_figure(fig, path)
+
+
+def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
+            skip_bad=False, fmt="auto") -> None:
+    if topk < 1:
+        raise OptionError(f"--topk {topk} must be at least 1")
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    items = vdata.scan_inputs(inputs)
+    size, mode = lm.preprocess["img_size"], lm.preprocess["mode"]
+    images, kept = vdata.decode([it.path for it in items], size, mode, skip_bad=skip_bad)
+    items = [items[i] for i in kept]
+    has_truth = any(it.true_label is not None for it in items)
+    if embed:
+        from dltool.core.tables import Table, write_table
+
+        feats = _run(lm, images, batch_size, dev, embed=True).numpy().astype(np.float64)
+        cols = {"path": np.array([str(it.path) for it in items], dtype=object)}
+        if has_truth:
+            cols["true_label"] = np.array([it.true_label or "" for it in items], dtype=object)
+        cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
+        write_table(Table(cols), output, fmt)
+        return
+    probs = _run(lm, images, batch_size, dev).softmax(1)
+    k = min(topk, len(lm.classes))
+    top_p, top_i = probs.topk(k, dim=1)
+    records = []
+    for it, ps, ix in zip(items, top_p.tolist(), top_i.tolist()):
+        rec = {"path": str(it.path), "label": lm.classes[ix[0]], "score": round(ps[0], 6),
+               "topk": [{"label": lm.classes[i], "score": round(p, 6)} for p, i in zip(ps, ix)]}
+        if it.true_label is not None:
+            rec["true_label"] = it.true_label
+        records.append(rec)
+    from dltool.core.io import atomic_open
+    from dltool.core.output import emit_records
+
+    if output == "-":
+        emit_records(records, fmt)
+    else:
+        with atomic_open(output) as f:
+            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+
+
+class _Exportable(torch.nn.Module):
+    """Takes float images in [0, 1] (N, C, S, S), normalises, returns logits: ready to serve."""
+
+    def __init__(self, lm: LoadedModel):
+        super().__init__()
+        self.model = lm.model
+        self.register_buffer("mean", lm.task.mean.detach().clone().cpu())
+        self.register_buffer("std", lm.task.std.detach().clone().cpu())
+
+    def forward(self, x):
+        return self.model((x - self.mean) / self.std)
+
+
+def export(model_path, output, to: str = "auto") -> dict:
+    output = Path(output)
+    fmt = to if to != "auto" else {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
+                                   ".torchscript": "torchscript"}.get(output.suffix.lower())
+    if fmt not in ("onnx", "torchscript"):
+        raise OptionError(f"cannot tell the export format from '{output.name}'",
+                          "name the file *.onnx or *.ts, or pass --to onnx|torchscript")
+    lm = load(model_path, torch.device("cpu"))
+    module = _Exportable(lm).eval()
+    size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
+    example = torch.rand(2, channels, size, size)
+    from dltool.core.io import atomic_path
+
+    with atomic_path(output) as tmp:
+        if fmt == "onnx":
+            _export_onnx(module, example, tmp)
+        else:
+            import warnings
+
+            with torch.inference_mode(), warnings.catch_warnings():
+                # TorchScript is deprecated upstream but is still what many C++/mobile servers load
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(module, example)
+            traced.save(str(tmp))
+    spec = {"format": fmt, "path": str(output), "input": {"name": "input", "shape": ["N", channels, size, size],
+                                                          "dtype": "float32", "range": [0, 1]},
+            "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
+            "mode": lm.preprocess["mode"]}
+    write_json(output.with_name(output.name + ".json"), spec)
+    return spec
+
+
+def _export_onnx(module, example, path) -> None:
+    import io
+    import logging
+    from contextlib import redirect_stdout
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with redirect_stdout(io.StringIO()):  # the exporter chats on stdout; stdout is for results
+        program = torch.onnx.export(module, (example,), input_names=["input"], output_names=["logits"],
+                                    dynamic_shapes={"x": {0: batch}}, dynamo=True, verbose=False)
+    program.save(str(path))

@@ -1,0 +1,28 @@
+"""Image classifiers by name. Every model exposes forward_features(x) -> (N, D) and a `head`,
+so the same network classifies and embeds (`predict --embed`).
+
+Each entry's meta says its input size: `min_size` (smallest that works) and `size` (the usual one);
+`dltool vision classify train` uses the data's own size clamped to that range unless --img-size.
+"""
+
+from __future__ import annotations
+
+from dltool.core.registry import Registry
+
+MODELS = Registry("model")
+
+
+def create_model(name: str, **kwargs):
+    return MODELS.create(name, **kwargs)
+
+
+def model_meta(name: str) -> dict:
+    return MODELS.get(name).meta
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+# importing the families registers them
+from dltool.vision.models import cnn, lenet, tv  # noqa: E402,F401

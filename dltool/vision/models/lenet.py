@@ -1,0 +1,31 @@
+"""LeNet-5 (LeCun et al. 1998) at 32x32: conv5-pool-conv5-pool-fc120-fc84-head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from dltool.vision.models import MODELS
+
+
+class LeNet5(nn.Module):
+    def __init__(self, *, num_classes: int, in_channels: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5), nn.Tanh(), nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(),
+        )
+        self.head = nn.Linear(84, num_classes)
+        self.num_features = 84
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+@MODELS.register("lenet", min_size=32, size=32, max_size=32)
+def lenet(*, num_classes: int, in_channels: int = 1) -> LeNet5:
+    return LeNet5(num_classes=num_classes, in_channels=in_channels)
