@@ -1,0 +1,332 @@
+"""dltool reduce pca|kpca|ica|mds|tsne|transform|select.
+
+Thin: every reduction command reads its options and calls `_reduce`, the one shared
+read -> features -> standardize -> fit -> write (+ model, report, plots) flow; the work is in
+dltool.reduce. Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dltool.cli.options import (ConfigOpt, DeviceOpt, DropnaOpt, ExcludeOpt, FeaturesOpt, FormatOpt, OutFileOpt,
+                                QuietOpt, SeedOpt, common, csv_list)
+
+app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE) and feature selection.",
+                  no_args_is_help=True)
+
+TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy/.npz, or '-' for stdin.")]
+NOpt = Annotated[Optional[int], typer.Option("-n", "--n-components", help="Number of components (default 2).")]
+StandardizeOpt = Annotated[bool, typer.Option("--standardize", help="Scale every feature to zero mean, unit variance first.")]
+SaveModelOpt = Annotated[Optional[Path], typer.Option(
+    "--save-model", help="Save the fitted reducer (pca, kpca, ica) as FILE.pt for 'dltool reduce transform'.")]
+PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write a 2-D scatter of the first two new columns (PNG).")]
+ColorByOpt = Annotated[Optional[str], typer.Option(
+    "--color-by", help="Column that colours --plot (default: a label, true_label, class or target column).")]
+ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
+
+
+def _reduce(method: str, params: dict, *, table: str, output: str, fmt: str, features, exclude, dropna: bool,
+            standardize: bool, seed: int, device: str, quiet: bool, save_model=None, plot=None, color_by=None,
+            report=None, variance_plot=None, model=None) -> None:
+    """Read the table, fit `method` (or apply a saved `model`), print a summary, write every output."""
+    common(quiet=quiet)
+    from dltool.core.console import info
+    from dltool.core.errors import OptionError, suggest
+    from dltool.core.io import write_json
+    from dltool.core.tables import read_table, write_table
+    from dltool.reduce import api, plots
+
+    if model is None:
+        api.load_methods()
+        from dltool.reduce.base import REDUCERS
+
+        if save_model is not None and not REDUCERS.get(method).meta["transformable"]:
+            raise OptionError(f"--save-model: {method} cannot be saved, because it has no transform for new rows "
+                              "(it only places the rows it was fitted on)",
+                              "use pca, kpca or ica to embed new data later, or embed all rows in one run")
+        loaded = None
+    else:
+        loaded = api.load_reducer(model, device=device)
+    data = read_table(table)
+    if color_by is not None and color_by not in data.columns:
+        raise OptionError(f"--color-by: no column '{color_by}' in the table",
+                          suggest(color_by, data.names) or f"columns are: {', '.join(data.names)}")
+    if loaded is None:
+        config = api.ReduceConfig(method=method, params=params, features=csv_list(features),
+                                  exclude=csv_list(exclude), dropna=dropna, standardize=standardize, seed=seed,
+                                  device=device)
+        result = api.fit_table(data, config)
+    else:
+        result = api.transform_table(data, loaded, dropna=dropna)
+    for line in api.summary_lines(result.report):
+        info(line)
+    if save_model is not None:
+        api.save_reducer(save_model, result)
+        info(f"saved the {method} model to {save_model}")
+    if report is not None:
+        write_json(report, result.report)
+    if plot is not None:
+        column = color_by or api.default_color_column(data, result.features)
+        colors = result.table.columns[column] if column else None
+        plots.scatter(plot, result.embedding, result.columns, colors, column,
+                      title=f"{result.report['method']} ({result.n_rows} rows)")
+    if variance_plot is not None:
+        plots.variance(variance_plot, result.reducer.all_explained_variance_ratio_, result.reducer.n_components_)
+    write_table(result.table, output, fmt)
+
+
+@app.command("pca")
+def pca(
+    table: TableArg,
+    n_components: NOpt = None,
+    variance: Annotated[Optional[float], typer.Option(
+        "--variance", help="Keep the fewest components whose share of variance reaches this, in (0, 1]; instead of -n.")] = None,
+    variance_plot: Annotated[Optional[Path], typer.Option(
+        "--variance-plot", help="Write explained variance per component + cumulative line (PNG).")] = None,
+    standardize: StandardizeOpt = False,
+    output: OutFileOpt = "-",
+    save_model: SaveModelOpt = None,
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Principal component analysis: exact SVD (scikit-learn on CPU, torch on CUDA); reports the
+    explained variance per component and E(k), the share of variance lost by keeping k.
+
+    Example: dltool reduce pca features.csv --variance 0.95 --report pca.json -o reduced.csv
+    """
+    from dltool.core.errors import OptionError
+
+    if n_components is not None and variance is not None:
+        raise OptionError("-n and --variance both choose the number of components", "give only one of them")
+    _reduce("pca", {"n_components": 2 if n_components is None and variance is None else n_components,
+                    "variance": variance},
+            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
+            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
+            color_by=color_by, report=report, variance_plot=variance_plot)
+
+
+@app.command("kpca")
+def kpca(
+    table: TableArg,
+    n_components: NOpt = None,
+    kernel: Annotated[str, typer.Option("--kernel", help="rbf|poly|sigmoid|cosine|linear")] = "rbf",
+    gamma: Annotated[Optional[float], typer.Option("--gamma", help="Kernel coefficient for rbf, poly, sigmoid (default 1 / features).")] = None,
+    degree: Annotated[int, typer.Option("--degree", help="Degree of the poly kernel.")] = 3,
+    coef0: Annotated[float, typer.Option("--coef0", help="Constant term of the poly and sigmoid kernels.")] = 1.0,
+    standardize: StandardizeOpt = False,
+    output: OutFileOpt = "-",
+    save_model: SaveModelOpt = None,
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Kernel PCA (scikit-learn's KernelPCA; CPU). A saved model embeds new rows with 'reduce transform'.
+
+    Example: dltool reduce kpca features.csv --kernel rbf --gamma 0.1 -n 2 --save-model kpca.pt -o kpca.csv
+    """
+    _reduce("kpca", {"n_components": 2 if n_components is None else n_components, "kernel": kernel, "gamma": gamma, "degree": degree,
+                     "coef0": coef0},
+            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
+            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
+            color_by=color_by, report=report)
+
+
+@app.command("ica")
+def ica(
+    table: TableArg,
+    n_components: NOpt = None,
+    fun: Annotated[str, typer.Option("--fun", help="FastICA contrast function: logcosh|exp|cube")] = "logcosh",
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum FastICA iterations.")] = 400,
+    standardize: StandardizeOpt = False,
+    output: OutFileOpt = "-",
+    save_model: SaveModelOpt = None,
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Independent component analysis (scikit-learn's FastICA; CPU).
+
+    Example: dltool reduce ica signals.csv -n 3 --save-model ica.pt -o sources.csv
+    """
+    _reduce("ica", {"n_components": 2 if n_components is None else n_components, "fun": fun, "max_iter": max_iter},
+            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
+            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
+            color_by=color_by, report=report)
+
+
+@app.command("mds")
+def mds(
+    table: TableArg,
+    n_components: NOpt = None,
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum SMACOF iterations.")] = 300,
+    standardize: StandardizeOpt = False,
+    output: OutFileOpt = "-",
+    save_model: Annotated[Optional[Path], typer.Option(
+        "--save-model", help="Not available: MDS has no transform for new rows (use pca, kpca or ica).")] = None,
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Metric multidimensional scaling (SMACOF from a classical-MDS start; CPU). It places only the
+    given rows: it has no transform for new ones, so it cannot be saved.
+
+    Example: dltool reduce mds features.csv -n 2 --plot mds.png -o mds.csv
+    """
+    _reduce("mds", {"n_components": 2 if n_components is None else n_components, "max_iter": max_iter},
+            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
+            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
+            color_by=color_by, report=report)
+
+
+@app.command("tsne")
+def tsne(
+    table: TableArg,
+    n_components: NOpt = None,
+    perplexity: Annotated[float, typer.Option("--perplexity", help="Effective number of neighbours (less than the rows).")] = 30.0,
+    init: Annotated[str, typer.Option("--init", help="pca|random")] = "pca",
+    max_iter: Annotated[int, typer.Option("--max-iter", help="Optimisation iterations, early exaggeration included.")] = 1000,
+    standardize: StandardizeOpt = False,
+    output: OutFileOpt = "-",
+    save_model: Annotated[Optional[Path], typer.Option(
+        "--save-model", help="Not available: t-SNE has no transform for new rows (use pca, kpca or ica).")] = None,
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """t-SNE embedding (openTSNE when installed, else scikit-learn; CPU). It places only the given
+    rows: it has no transform for new ones, so it cannot be saved.
+
+    Example: dltool reduce tsne features.csv --perplexity 30 --plot tsne.png -o tsne.csv
+    """
+    _reduce("tsne", {"n_components": 2 if n_components is None else n_components, "perplexity": perplexity, "init": init,
+                     "max_iter": max_iter},
+            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
+            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
+            color_by=color_by, report=report)
+
+
+@app.command("transform")
+def transform(
+    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica).")],
+    table: TableArg,
+    output: OutFileOpt = "-",
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Embed new rows with a saved reducer; the table needs the feature columns it was fitted on.
+
+    Example: dltool reduce transform pca.pt new_features.csv -o new_reduced.csv
+    """
+    _reduce("transform", {}, table=table, output=output, fmt=fmt, features=None, exclude=None, dropna=dropna,
+            standardize=False, seed=0, device=device, quiet=quiet, plot=plot, color_by=color_by, model=model)
+
+
+@app.command("select")
+def select(
+    table: TableArg,
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict (class labels or numbers).")],
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help="pearson|spearman|chi2|mi|anova (filters), sfs|sbe|permutation|genetic (wrappers), "
+                               "rfe|forest|l1 (embedded), hybrid.")] = "anova",
+    k: Annotated[Optional[int], typer.Option("--k", "-k", help="Keep the top k features (subset methods: the subset size; default half).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Keep features scoring at least this (scored methods).")] = None,
+    elbow: Annotated[bool, typer.Option("--elbow", help="Cut the sorted score curve at its elbow (the default for scored methods but l1).")] = False,
+    task: Annotated[str, typer.Option("--task", help="auto|classification|regression (auto: classification for text or <= 20 integer values).")] = "auto",
+    estimator: Annotated[str, typer.Option("--estimator", help="Wrappers' model: auto|linear|svm|forest|knn (auto: logistic / ridge).")] = "auto",
+    cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds for sfs, sbe, genetic, hybrid.")] = 5,
+    generations: Annotated[int, typer.Option("--generations", help="genetic: generations.")] = 20,
+    population: Annotated[int, typer.Option("--population", help="genetic: individuals per generation.")] = 30,
+    penalty: Annotated[float, typer.Option("--penalty", help="genetic: fitness cost per kept feature.")] = 0.005,
+    pre_k: Annotated[Optional[int], typer.Option("--pre-k", help="hybrid: features the filter keeps before sfs (default 2k).")] = None,
+    filter_method: Annotated[str, typer.Option("--filter", help="hybrid: the filter, pearson|spearman|chi2|mi|anova.")] = "anova",
+    n_repeats: Annotated[int, typer.Option("--n-repeats", help="permutation: shuffles per feature.")] = 10,
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="l1: regularisation strength (default: C=1 for classes, LassoCV for numbers).")] = None,
+    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="Write {feature, score, rank, selected} per feature (.jsonl, .csv or .json).")] = None,
+    output: OutFileOpt = "-",
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Feature selection: rank the feature columns against --target and keep the best ones. The
+    table of selected features (with the target and pass-through columns) goes to stdout or -o;
+    the ranking to stderr and --ranking.
+
+    Example: dltool reduce select features.csv --target label --method mi --k 10 --ranking rank.csv -o selected.csv
+    """
+    common(quiet=quiet)
+    from dltool.core.console import info
+    from dltool.core.device import cpu_only_notice
+    from dltool.core.io import atomic_open
+    from dltool.core.output import emit_records
+    from dltool.core.tables import read_table, write_table
+    from dltool.reduce import select as sel
+
+    cpu_only_notice(device, f"reduce select --method {method}")
+    cfg = sel.SelectConfig(method=method, target=target, k=k, threshold=threshold, elbow=elbow, task=task,
+                           estimator=estimator, cv=cv, generations=generations, population=population,
+                           penalty=penalty, pre_k=pre_k, filter_method=filter_method, n_repeats=n_repeats,
+                           alpha=alpha, features=csv_list(features), exclude=csv_list(exclude), dropna=dropna,
+                           seed=seed)
+    result = sel.select_table(read_table(table), cfg)
+    for line in sel.summary_lines(result):
+        info(line)
+    if ranking is not None:
+        rfmt = {".csv": "csv", ".json": "json"}.get(ranking.suffix.lower(), "jsonl")
+        with atomic_open(ranking) as f:
+            emit_records(result.ranking, rfmt, stream=f)
+    write_table(result.table, output, fmt)

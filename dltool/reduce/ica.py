@@ -1,0 +1,80 @@
+"""Independent component analysis (scikit-learn's FastICA), saved as tensors.
+
+A saved model holds `mean_`, the unmixing matrix `components_` (= unmixing @ whitening, so
+`transform(X) = (X - mean_) @ components_.T`, exactly scikit-learn's), `whitening_` and `mixing_`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from dltool.core.errors import OptionError
+from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer, to_numpy, to_tensors
+
+
+@register_reducer("ica", prefix="ic", transformable=True)
+class ICA(Reducer):
+    """FastICA. Parameters: n_components, fun (logcosh|exp|cube), max_iter, tol, seed.
+    Fitted: mean_, components_, whitening_, mixing_, n_iter_."""
+
+    def __init__(self, n_components: int = 2, *, fun: str = "logcosh", max_iter: int = 400, tol: float = 1e-4,
+                 seed: int = 0):
+        self.n_components = n_components
+        self.fun = fun
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        from sklearn.decomposition import FastICA
+        from sklearn.exceptions import ConvergenceWarning
+
+        if self.fun not in ("logcosh", "exp", "cube"):
+            from dltool.core.errors import unknown_name
+
+            raise unknown_name("--fun", self.fun, ("logcosh", "exp", "cube"))
+        if self.max_iter < 1:
+            raise OptionError(f"--max-iter {self.max_iter} must be at least 1", "use the default 400")
+        n, p = X.shape
+        check_rows("ica", n)
+        check_components("ica", int(self.n_components), n, p)
+        sk = FastICA(n_components=int(self.n_components), fun=self.fun, max_iter=self.max_iter, tol=self.tol,
+                     whiten="unit-variance", random_state=self.seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            Y = sk.fit_transform(X)
+        self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        if not self.converged_:
+            from dltool.core.console import warn
+
+            warn(f"ica did not converge in {self.max_iter} iterations; raise --max-iter or --tol")
+        self.mean_ = np.asarray(sk.mean_, dtype=np.float64)
+        self.components_ = np.asarray(sk.components_, dtype=np.float64)
+        self.whitening_ = np.asarray(sk.whitening_, dtype=np.float64)
+        self.mixing_ = np.asarray(sk.mixing_, dtype=np.float64)
+        self.n_iter_ = int(sk.n_iter_)
+        self.n_components_ = int(self.components_.shape[0])
+        return Y
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.components_.T
+
+    def report(self) -> dict:
+        return {"n_components": self.n_components_, "n_iter": self.n_iter_, "converged": self.converged_}
+
+    def state(self) -> tuple[dict, dict]:
+        params = {"n_components": self.n_components_, "fun": self.fun, "max_iter": int(self.max_iter),
+                  "tol": float(self.tol)}
+        return params, to_tensors(mean_=self.mean_, components_=self.components_, whitening_=self.whitening_,
+                                  mixing_=self.mixing_)
+
+    @classmethod
+    def from_state(cls, params: dict, tensors: dict) -> ICA:
+        self = cls(n_components=params["n_components"], fun=params["fun"], max_iter=params["max_iter"],
+                   tol=params["tol"])
+        for name, t in tensors.items():
+            setattr(self, name, to_numpy(t).astype(np.float64))
+        self.n_components_ = int(self.components_.shape[0])
+        return self
