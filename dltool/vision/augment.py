@@ -39,7 +39,7 @@ def crop(x):
     """Random resized crop: scale 0.8-1.0 of the side, shifted anywhere inside, resized back."""
     n = x.shape[0]
     scale = torch.empty(n, device=x.device).uniform_(0.8, 1.0)
-    shift = (1 - scale) * torch.empty(n, 2, device=x.device).uniform_(-1, 1)
+    shift = (1 - scale)[:, None] * torch.empty(n, 2, device=x.device).uniform_(-1, 1)
     theta = torch.zeros(n, 2, 3, device=x.device)
     theta[:, 0, 0] = scale
     theta[:, 1, 1] = scale

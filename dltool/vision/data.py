@@ -58,7 +58,8 @@ def _csv_list(path: Path) -> Labelled:
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"'{path}' is not a readable CSV ({e})") from None
     if not rows or not {"path", "label"} <= set(rows[0]):
-        raise InputError(f"'{path}' needs a header with 'path' and 'label' columns and at least one row")
+        raise InputError(f"'{path}' is not a CSV of path,label",
+                         "it needs a header row with 'path' and 'label' and at least one row")
     paths = [(path.parent / r["path"]).resolve() if not Path(r["path"]).is_absolute() else Path(r["path"])
              for r in rows]
     for i, p in enumerate(paths):
@@ -165,7 +166,7 @@ def to_array(im, size: int, mode: str) -> np.ndarray:
         im = im.convert("RGBA").convert(mode) if im.mode == "P" and mode == "RGB" else im.convert(mode)
     if im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR)
-    a = np.asarray(im, dtype=np.uint8)
+    a = np.array(im, dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 

@@ -1,0 +1,275 @@
+"""vision classify through the CLI: it learns, metrics match sklearn, outputs parse, exports run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.vision.conftest import CLASSES, FAST
+
+
+def test_train_writes_a_complete_run_and_learns(cli, digits, tmp_path):
+    out = tmp_path / "run"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--tensorboard")
+    assert r.code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["val_accuracy"] > 0.8  # three classes: chance is 0.33
+    for name in ("model.pt", "best.pt", "last.pt", "metrics.jsonl", "summary.json", "config.toml", "curves.png"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert ckpt["format"] == "dltool-model" and ckpt["task"] == "vision-classify"
+    assert ckpt["classes"] == list(CLASSES) and ckpt["preprocess"]["mode"] == "L"
+
+
+def test_existing_run_is_not_replaced_without_force(cli, digits, trained):
+    before = (trained / "model.pt").read_bytes()
+    r = cli("vision", "classify", "train", digits[0], "--out", trained, *FAST)
+    assert r.code == 1 and "--force" in r.stderr
+    assert (trained / "model.pt").read_bytes() == before
+
+
+def test_config_toml_repeats_the_run(cli, digits, trained, tmp_path):
+    out = tmp_path / "again"
+    r = cli("vision", "classify", "train", "--config", trained / "config.toml", "--out", out, "--quiet")
+    assert r.code == 0, r.stderr
+    a = torch.load(trained / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(out / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_eval_matches_sklearn_on_predictions(cli, digits, trained, tmp_path):
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    r = cli("vision", "classify", "eval", trained / "model.pt", digits[1], "--out", tmp_path / "ev")
+    assert r.code == 0, r.stderr
+    m = json.loads(r.stdout)
+    p = cli("vision", "classify", "predict", trained, digits[1])
+    preds = [json.loads(line) for line in p.stdout.splitlines()]
+    y_true = [x["true_label"] for x in preds]
+    y_pred = [x["label"] for x in preds]
+    assert m["n"] == len(preds) == 60
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["f1_macro"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["precision_macro"] == pytest.approx(precision_score(y_true, y_pred, average="macro", zero_division=0))
+    assert m["recall_macro"] == pytest.approx(recall_score(y_true, y_pred, average="macro"))
+    assert np.array(m["confusion_matrix"]).sum() == 60
+    assert m["accuracy"] > 0.8
+    assert {"metrics.json", "confusion.json", "confusion.png"} <= {f.name for f in (tmp_path / "ev").iterdir()}
+
+
+def test_predict_files_stdin_topk_and_output_file(cli, digits, trained, tmp_path):
+    files = sorted(digits[1].rglob("*.png"))[:5]
+    r = cli("vision", "classify", "predict", trained, "--topk", "2", input="\n".join(map(str, files)) + "\n")
+    assert r.code == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["path"] for x in lines] == [str(f) for f in files]
+    for x in lines:
+        assert x["label"] in CLASSES and 0 < x["score"] <= 1 and len(x["topk"]) == 2
+        assert x["topk"][0]["label"] == x["label"]
+    out = tmp_path / "p.jsonl"
+    r = cli("vision", "classify", "predict", trained, *map(str, files), "-o", out)
+    assert r.code == 0 and r.stdout == ""
+    assert len(out.read_text().splitlines()) == 5
+
+
+def test_predict_embed_is_a_feature_table_with_true_class(cli, digits, trained):
+    from dltool.core.tables import _read_jsonl
+
+    r = cli("vision", "classify", "predict", trained, digits[1], "--embed")
+    assert r.code == 0, r.stderr
+    t = _read_jsonl(r.stdout, "stdout")
+    assert len(t) == 60
+    assert t.passthrough_names() == ["path", "true_label"]
+    assert set(t.columns["true_label"]) == set(CLASSES)
+    assert len(t.numeric_names()) == 32  # cnn --width 8: 8, 16, 32 channels
+
+
+def test_export_onnx_matches_pytorch(cli, trained, digits, tmp_path):
+    import onnxruntime as ort
+
+    from dltool.vision.classify import load
+
+    r = cli("vision", "classify", "export", trained / "model.pt", "-o", tmp_path / "m.onnx")
+    assert r.code == 0, r.stderr
+    spec = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert spec["classes"] == list(CLASSES)
+    x = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    lm = load(trained, torch.device("cpu"))
+    with torch.inference_mode():
+        want = lm.model((torch.from_numpy(x) - lm.task.mean) / lm.task.std).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    r = cli("vision", "classify", "export", trained / "model.pt", "-o", tmp_path / "m.ts")
+    assert r.code == 0, r.stderr
+    ts = torch.jit.load(str(tmp_path / "m.ts"))
+    np.testing.assert_allclose(ts(torch.from_numpy(x)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_pretrained_freeze_backbone_trains_only_the_head(cli, digits, trained, tmp_path):
+    out = tmp_path / "ft"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--pretrained", trained / "model.pt",
+            "--freeze-backbone", "--epochs", "2")
+    assert r.code == 0, r.stderr
+    a = torch.load(trained / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(out / "last.pt", weights_only=True)["state_dict"]
+    convs = [k for k in a if k.endswith(".weight") and not k.startswith("head.")]
+    assert convs and all(torch.equal(a[k], b[k]) for k in convs)
+    assert not torch.equal(a["head.weight"], b["head.weight"])
+
+
+def test_csv_input_and_augment(cli, digits, tmp_path):
+    csv = tmp_path / "list.csv"
+    rows = ["path,label"] + [f"{p},{p.parent.name}" for p in sorted(digits[0].rglob("*.png"))]
+    csv.write_text("\n".join(rows) + "\n")
+    r = cli("vision", "classify", "train", csv, "--out", tmp_path / "r", *FAST,
+            "--augment", "flip,crop,blur,contrast,saturation,gamma", "--epochs", "2")
+    assert r.code == 0, r.stderr
+
+
+def test_streamed_dataloader_path_learns(cli, digits, tmp_path):
+    r = cli("vision", "classify", "train", digits[0], "--out", tmp_path / "r", *FAST, "--no-preload",
+            "--workers", "0")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["val_accuracy"] > 0.8
+
+
+# -- bad input: exit 1, one line, nothing left behind -------------------------------------------
+
+def _fails_cleanly(r, out: Path | None, *needles):
+    assert r.code == 1, (r.code, r.stderr)
+    assert r.stderr.startswith("error: ")
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+    if out is not None:
+        assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_path(cli, tmp_path):
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", tmp_path / "nope", "--out", out), out, "does not exist")
+
+
+def test_empty_folder(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", tmp_path / "empty", "--out", out), out, "no images")
+
+
+def test_corrupt_image_is_named_or_skipped(cli, digits, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(digits[0], data)
+    bad = data / "1" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", data, "--out", out, *FAST), out, "broken.png", "--skip-bad")
+    r = cli("vision", "classify", "train", data, "--out", out, *FAST, "--epochs", "1", "--skip-bad")
+    assert r.code == 0 and "skipping unreadable image" in r.stderr and "broken.png" in r.stderr
+
+
+def test_non_image_file(cli, trained, tmp_path):
+    note = tmp_path / "notes.txt"
+    note.write_text("hello")
+    out = tmp_path / "p.jsonl"
+    _fails_cleanly(cli("vision", "classify", "predict", trained, note, "-o", out), None, "not an image")
+    assert not out.exists()
+    _fails_cleanly(cli("vision", "classify", "train", note, "--out", tmp_path / "r"), tmp_path / "r", "CSV")
+
+
+def test_model_file_of_the_wrong_task(cli, digits, trained, tmp_path):
+    ckpt = torch.load(trained / "model.pt", weights_only=True)
+    ckpt["task"] = "reduce"
+    torch.save(ckpt, tmp_path / "other.pt")
+    _fails_cleanly(cli("vision", "classify", "eval", tmp_path / "other.pt", digits[1]), None, "'reduce' model")
+
+
+def test_crafted_pickle_is_refused_not_run(cli, digits, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": "dltool-model", "payload": Exploit()}, tmp_path / "evil.pt")
+    _fails_cleanly(cli("vision", "classify", "predict", tmp_path / "evil.pt", digits[1]), None, "refusing to load")
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(cli, digits, tmp_path):
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", out, "--device", "cuda"), out,
+                   "CUDA is not available")
+
+
+@pytest.mark.parametrize("args,needle", [(["--epochs", "0"], "--epochs 0"), (["--lr", "-0.1"], "--lr -0.1"),
+                                         (["--model", "resnet81"], "resnet18"), (["--optimizer", "adma"], "adam")])
+def test_impossible_options(cli, digits, tmp_path, args, needle):
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", out, *args), out, needle)
+
+
+# -- resume, signals, scale-out (real subprocesses) ----------------------------------------------
+
+def _train_cmd(data, out, *extra):
+    return [sys.executable, "-m", "dltool", "vision", "classify", "train", str(data), "--out", str(out),
+            "--model", "cnn", "--width", "8", "--batch-size", "16", *extra]
+
+
+def test_sigint_saves_and_resume_matches_uninterrupted_run(digits, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = tmp_path / "full"
+    subprocess.run(_train_cmd(digits[0], full, "--epochs", "5", "--quiet"), check=True, env=env,
+                   capture_output=True)
+    part = tmp_path / "part"
+    proc = subprocess.Popen(_train_cmd(digits[0], part, "--epochs", "5"), stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL, env=env)
+    for line in proc.stderr:
+        if line.startswith("epoch 2/5"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    assert "--resume" in rest and "Traceback" not in rest
+    assert not (part / "model.pt").exists()
+    r = subprocess.run(_train_cmd(digits[0], part, "--epochs", "5", "--resume", "--quiet"), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a = torch.load(full / "model.pt", weights_only=True)
+    b = torch.load(part / "model.pt", weights_only=True)
+    untimed = [{k: v for k, v in m.items() if k != "time_s"} for m in (a["metrics"], b["metrics"])]
+    assert untimed[0] == untimed[1]
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_ddp_two_processes_on_cpu(cli, digits, tmp_path):
+    out = tmp_path / "ddp"
+    r = subprocess.run(_train_cmd(digits[0], out, "--epochs", "4", "--nproc", "2", "--quiet"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("run_dir") == 1  # rank 0 alone prints
+    ev = cli("vision", "classify", "eval", out / "model.pt", digits[1])
+    assert ev.code == 0 and json.loads(ev.stdout)["accuracy"] > 0.8
+
+
+@pytest.mark.gpu
+def test_cuda_train_and_predict(cli, digits, tmp_path):
+    out = tmp_path / "gpu"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--device", "cuda")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["val_accuracy"] > 0.8
+    p = cli("vision", "classify", "predict", out, digits[1], "--device", "cuda")
+    assert p.code == 0 and len(p.stdout.splitlines()) == 60
