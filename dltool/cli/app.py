@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dltool.cli import cluster
 from dltool.cli import reduce
 from dltool.cli import vision
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(vision.app, name="vision")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(reduce.app, name="reduce")
 
 
