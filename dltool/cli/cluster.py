@@ -12,8 +12,19 @@ from typing import Annotated
 
 import typer
 
-from dltool.cli.options import (ConfigOpt, DeviceOpt, DropnaOpt, ExcludeOpt, FeaturesOpt, FormatOpt,
-                                OutFileOpt, QuietOpt, SeedOpt, common, csv_list)
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DropnaOpt,
+    ExcludeOpt,
+    FeaturesOpt,
+    FormatOpt,
+    OutFileOpt,
+    QuietOpt,
+    SeedOpt,
+    common,
+    csv_list,
+)
 
 app = typer.Typer(help="Clustering of feature tables: methods, evaluation, choosing k.", no_args_is_help=True)
 
@@ -381,7 +392,8 @@ def choose_k(
     """
     common(quiet=quiet)
     from dltool.cluster import plots, run
-    from dltool.cluster.choose_k import ChooseKConfig, choose_k as run_choose_k, parse_k_range
+    from dltool.cluster.choose_k import ChooseKConfig, parse_k_range
+    from dltool.cluster.choose_k import choose_k as run_choose_k
     from dltool.core.errors import OptionError
     from dltool.core.output import emit_object
     from dltool.core.tables import read_table

@@ -137,8 +137,12 @@ def variation_of_information(truth, labels) -> float:
 
 def external_metrics(truth, labels) -> dict:
     """Agreement of cluster labels with true classes; noise (-1) counts as one more label."""
-    from sklearn.metrics import (adjusted_rand_score, fowlkes_mallows_score, normalized_mutual_info_score,
-                                 rand_score)
+    from sklearn.metrics import (
+        adjusted_rand_score,
+        fowlkes_mallows_score,
+        normalized_mutual_info_score,
+        rand_score,
+    )
 
     t, _ = _codes(truth)
     c, _ = _codes(labels)

@@ -71,7 +71,8 @@ def standardize(X: np.ndarray) -> np.ndarray:
 
 def resolve_device(method: str, device: str | None) -> str:
     """The device a method runs on: its torch device if it has a GPU path, else "cpu" (said once)."""
-    from dltool.core.device import cpu_only_notice, resolve_device as _resolve
+    from dltool.core.device import cpu_only_notice
+    from dltool.core.device import resolve_device as _resolve
 
     if METHODS.get(method).meta.get("gpu"):
         return str(_resolve(device))

@@ -294,9 +294,9 @@ def test_commands_document_an_example():
 @pytest.mark.parametrize("path", [["cluster"], ["cluster", "kmeans"], ["cluster", "evaluate"]])
 def test_help_imports_no_torch_or_sklearn(path):
     code = ("import sys; from dltool.cli import main\n"
-            "try:\n    main(%r)\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "try:\n    main({args!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "heavy = [m for m in ('torch', 'sklearn', 'dltool.cluster') if m in sys.modules]\n"
-            "assert not heavy, heavy") % (path + ["--help"],)
+            "assert not heavy, heavy").format(args=path + ["--help"])
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Example: dltool cluster" in r.stdout or path == ["cluster"]
