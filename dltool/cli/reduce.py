@@ -286,7 +286,7 @@ def select(
     cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds for sfs, sbe, genetic, hybrid.")] = 5,
     generations: Annotated[int, typer.Option("--generations", help="genetic: generations.")] = 20,
     population: Annotated[int, typer.Option("--population", help="genetic: individuals per generation.")] = 30,
-    penalty: Annotated[float, typer.Option("--penalty", help="genetic: fitness cost per kept feature.")] = 0.005,
+    penalty: Annotated[float, typer.Option("--penalty", help="genetic: fitness cost per kept feature (fitness = CV score - penalty x features).")] = 0.01,
     pre_k: Annotated[Optional[int], typer.Option("--pre-k", help="hybrid: features the filter keeps before sfs (default 2k).")] = None,
     filter_method: Annotated[str, typer.Option("--filter", help="hybrid: the filter, pearson|spearman|chi2|mi|anova.")] = "anova",
     n_repeats: Annotated[int, typer.Option("--n-repeats", help="permutation: shuffles per feature.")] = 10,

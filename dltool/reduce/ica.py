@@ -2,6 +2,11 @@
 
 A saved model holds `mean_`, the unmixing matrix `components_` (= unmixing @ whitening, so
 `transform(X) = (X - mean_) @ components_.T`, exactly scikit-learn's), `whitening_` and `mixing_`.
+
+Constant columns carry no signal and make scikit-learn's whitening produce NaN when the first
+column is constant (its sign fix multiplies by sign(0) = 0), so FastICA is fitted on the
+non-constant columns and the constant ones get weight 0: the result equals scikit-learn's
+FastICA on the non-constant columns.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from dltool.core.errors import OptionError
+from dltool.core.errors import InputError, OptionError
 from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer, to_numpy, to_tensors
 
 
@@ -40,22 +45,31 @@ class ICA(Reducer):
         n, p = X.shape
         check_rows("ica", n)
         check_components("ica", int(self.n_components), n, p)
+        active = np.ptp(X, axis=0) > 0
+        if active.sum() < self.n_components:
+            raise InputError(f"-n {self.n_components}: only {int(active.sum())} feature columns vary; "
+                             "ica cannot find more components than that", f"use -n {max(1, int(active.sum()))}")
         sk = FastICA(n_components=int(self.n_components), fun=self.fun, max_iter=self.max_iter, tol=self.tol,
                      whiten="unit-variance", random_state=self.seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            Y = sk.fit_transform(X)
+            Y = sk.fit_transform(X[:, active])
         self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         if not self.converged_:
             from dltool.core.console import warn
 
             warn(f"ica did not converge in {self.max_iter} iterations; raise --max-iter or --tol")
-        self.mean_ = np.asarray(sk.mean_, dtype=np.float64)
-        self.components_ = np.asarray(sk.components_, dtype=np.float64)
-        self.whitening_ = np.asarray(sk.whitening_, dtype=np.float64)
-        self.mixing_ = np.asarray(sk.mixing_, dtype=np.float64)
+        k = int(sk.components_.shape[0])
+        self.mean_ = X.mean(axis=0)
+        self.mean_[active] = sk.mean_
+        self.components_ = np.zeros((k, p))
+        self.components_[:, active] = sk.components_
+        self.whitening_ = np.zeros((k, p))
+        self.whitening_[:, active] = sk.whitening_
+        self.mixing_ = np.zeros((p, k))
+        self.mixing_[active] = sk.mixing_
         self.n_iter_ = int(sk.n_iter_)
-        self.n_components_ = int(self.components_.shape[0])
+        self.n_components_ = k
         return Y
 
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -44,6 +44,16 @@ def _svd_flip_rows(Vt):
     return Vt * signs[:, None]
 
 
+def _torch_full_svd(X: np.ndarray, device: str):
+    """(mean, singular values, Vt) of an exact float64 SVD of the centred data on `device`."""
+    import torch
+
+    Xt = torch.as_tensor(X, dtype=torch.float64, device=device)
+    mean = Xt.mean(dim=0)
+    _, S, Vt = torch.linalg.svd(Xt - mean, full_matrices=False)
+    return to_numpy(mean), to_numpy(S), to_numpy(_svd_flip_rows(Vt))
+
+
 @register_reducer("pca", prefix="pc", transformable=True)
 class PCA(Reducer):
     """Principal component analysis: exact SVD of the centred data.
@@ -66,13 +76,7 @@ class PCA(Reducer):
 
     def _full_fit(self, X: np.ndarray):
         if str(self.device).startswith("cuda"):
-            import torch
-
-            Xt = torch.as_tensor(X, dtype=torch.float64, device=self.device)
-            mean = Xt.mean(dim=0)
-            _, S, Vt = torch.linalg.svd(Xt - mean, full_matrices=False)
-            Vt = _svd_flip_rows(Vt)
-            return to_numpy(mean), to_numpy(S), to_numpy(Vt)
+            return _torch_full_svd(X, self.device)
         from sklearn.decomposition import PCA as SkPCA
 
         sk = SkPCA(n_components=None, svd_solver="full", random_state=self.seed).fit(X)

@@ -62,7 +62,7 @@ class SelectConfig:
     cv: int = 5
     generations: int = 20
     population: int = 30
-    penalty: float = 0.005
+    penalty: float = 0.01
     pre_k: int | None = None
     filter_method: str = "anova"
     n_repeats: int = 10
@@ -542,7 +542,12 @@ def select_table(table: Table, config: SelectConfig) -> SelectResult:
     if config.k is not None and config.k > p:
         raise OptionError(f"--k {config.k} is more than the {p} feature columns", f"use --k {p} or fewer")
     seed_everything(config.seed)
-    scores, mask, cutoff, extra = select_features(X, y, names, task, config)
+    from threadpoolctl import threadpool_limits
+
+    # wrappers fit hundreds of small models: threaded BLAS on tiny matrices is several times
+    # slower than one thread (measured 4x for a 5-fold logistic CV on 150 x 8 with 2 cores)
+    with threadpool_limits(limits=1, user_api="blas"):
+        scores, mask, cutoff, extra = select_features(X, y, names, task, config)
     scores = np.asarray(scores, dtype=np.float64)
     order = sorted(range(p), key=lambda j: (not mask[j], -scores[j], j))
     ranking = [{"feature": names[j], "score": float(scores[j]), "rank": r + 1, "selected": bool(mask[j])}
