@@ -90,7 +90,7 @@ def relaunch(nproc: int) -> int:
     if world_size() > 1:
         raise OptionError("--nproc given inside a distributed launch", "use either torchrun or --nproc, not both")
     args, skip = [], False
-    for i, a in enumerate(sys.argv[1:]):
+    for a in sys.argv[1:]:
         if skip:
             skip = False
             continue

@@ -27,7 +27,7 @@ def _replace_first_conv(module: nn.Module, in_channels: int) -> None:
 def _pop_last_linear(module: nn.Module) -> nn.Linear:
     """Replace the last nn.Linear inside `module` by Identity and return it."""
     parent, name, last = None, None, None
-    for mod_name, mod in module.named_modules():
+    for mod in module.modules():
         for child_name, child in mod.named_children():
             if isinstance(child, nn.Linear):
                 parent, name, last = mod, child_name, child
