@@ -40,7 +40,7 @@ def emit_object(obj: dict, fmt: str = "auto") -> None:
 
         t = Table("metric", "value", show_header=False)
         for k, v in obj.items():
-            t.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else _fmt_scalar(v))
+            t.add_row(k, _fmt_nested(v) if isinstance(v, (dict, list)) else _fmt_scalar(v))
         Console().print(t)
     elif fmt == "json":
         print(json.dumps(obj, indent=2), flush=True)
@@ -85,6 +85,12 @@ def emit_records(records: Iterable[dict], fmt: str = "auto", stream=None) -> Non
         for r in records:
             t.add_row(*[json.dumps(r[k]) if isinstance(r.get(k), (dict, list)) else _fmt_scalar(r.get(k)) for k in keys])
         Console().print(t)
+
+
+def _fmt_nested(v, limit: int = 70) -> str:
+    """Short nested values in full; long ones (a confusion matrix) point to the JSON output."""
+    text = json.dumps(v)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... (all of it: --format json)"
 
 
 def _fmt_scalar(v) -> str:
