@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from dltool.core.errors import OptionError
 from dltool.vision.models import MODELS
-from dltool.vision.models.activations import activation
+from dltool.core.activations import activation
 
 
 class SmallCNN(nn.Module):

@@ -1,4 +1,4 @@
-"""The course's activation functions by name (--activation)."""
+"""The course's activation functions by name (--activation), for every model built here (CNNs, MLPs, autoencoders)."""
 
 from __future__ import annotations
 
