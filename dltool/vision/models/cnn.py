@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dltool.core.activations import activation
 from dltool.core.errors import OptionError
 from dltool.vision.models import MODELS
-from dltool.core.activations import activation
 
 
 class SmallCNN(nn.Module):
