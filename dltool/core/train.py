@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from dltool.core import distributed as dist
@@ -165,6 +165,10 @@ class Engine:
         self.options = options or {}
         self.main = dist.is_main()
         self.history: list[dict] = []
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-checkpoint")
+        self._pending = []
 
     # -- files -------------------------------------------------------------------------------
     def _write_config(self) -> None:
@@ -181,8 +185,21 @@ class Engine:
                 f.write(json.dumps(row) + "\n")
 
     def _save(self, path: Path, metrics: dict, train_state: dict | None = None) -> None:
-        extra = {"train_state": train_state} if train_state is not None else {}
-        save_model(path, **self.task.payload(self.raw_model), metrics=metrics, **extra)
+        """Snapshot to CPU now, write (atomically) on a background thread while training goes on."""
+        payload = _cpu_copy(self.task.payload(self.raw_model))
+        extra = {"train_state": _cpu_copy(train_state)} if train_state is not None else {}
+        self._check_writes()
+        self._pending.append(self._io.submit(save_model, path, **payload, metrics=dict(metrics), **extra))
+
+    def _check_writes(self, wait: bool = False) -> None:
+        """Re-raise a failed background write; with wait, block until every write has landed."""
+        still = []
+        for f in self._pending:
+            if wait or f.done():
+                f.result()
+            else:
+                still.append(f)
+        self._pending = still
 
     def _train_state(self, epoch: int) -> dict:
         import torch
@@ -372,6 +389,7 @@ class Engine:
         finally:
             if writer is not None:
                 writer.close()
+            self._check_writes(wait=True)  # an interrupted run still leaves its checkpoints complete
         dist.barrier()
         return self._finish(monitor, stopped_early, time.perf_counter() - t_start)
 
@@ -393,10 +411,22 @@ class Engine:
         return summary
 
 
+def _cpu_copy(obj):
+    """A deep copy with every tensor cloned to CPU, safe to write while training mutates the originals."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
+
+
 def engine_config(options: dict) -> EngineConfig:
     """The engine's fields picked out of a command's options."""
     fields = EngineConfig.__dataclass_fields__
     return EngineConfig(**{k: options[k] for k in fields if k in options})
 
 
-__all__ = ["Engine", "EngineConfig", "engine_config", "build_optimizer", "init_weights", "asdict"]
