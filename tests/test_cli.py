@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-HELP_PATHS = [[], ["vision"], ["vision", "classify"], ["vision", "classify", "train"],
+HELP_PATHS = [[], ["vision"], ["vision", "classify"], ["vision", "classify", "train"], ["cluster"], ["reduce"],
               ["vision", "classify", "predict"]]
 
 

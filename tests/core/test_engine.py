@@ -105,3 +105,24 @@ def test_tensor_batches_shard_evenly_across_ranks():
               for r in range(3)]
     assert all(len(s) == 3 for s in shards)
     assert len(set(torch.cat(shards).tolist())) == 9  # disjoint
+
+
+@pytest.mark.gpu
+def test_cuda_path_uses_amp_and_channels_last(tmp_path):
+    """On CUDA a convnet trains in channels_last memory with autocast (bf16/fp16) activations."""
+    from dltool.vision.classify import ClassifyTask
+    from dltool.vision.models import create_model
+
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = create_model("cnn", num_classes=3, in_channels=3, width=8)
+    seen = {}
+    model.features[0].register_forward_hook(lambda m, i, o: seen.update(dtype=o.dtype, input=i[0]))
+    pre = {"img_size": 16, "mode": "RGB", "mean": [0.5] * 3, "std": [0.25] * 3}
+    task = ClassifyTask("cnn", {}, ["a", "b", "c"], pre, device)
+    x = torch.randint(0, 255, (64, 3, 16, 16), dtype=torch.uint8, device=device)
+    y = torch.randint(0, 3, (64,), device=device)
+    Engine(task, model, EngineConfig(epochs=1), tmp_path, device).fit(TensorBatches((x, y), 16, shuffle=True))
+    assert seen["dtype"] in (torch.bfloat16, torch.float16)
+    assert seen["input"].is_contiguous(memory_format=torch.channels_last)
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
