@@ -20,7 +20,8 @@ from dltool.reduce.base import REDUCERS, Reducer, get_reducer_class
 
 TASK = "reduce"
 #: modules that register reducers; imported on first use so `--help` stays cheap
-METHOD_MODULES = ("dltool.reduce.pca", "dltool.reduce.kpca", "dltool.reduce.ica", "dltool.reduce.manifold")
+METHOD_MODULES = ("dltool.reduce.pca", "dltool.reduce.kpca", "dltool.reduce.ica", "dltool.reduce.manifold",
+                  "dltool.reduce.autoencoder")
 LABEL_NAMES = ("label", "true_label", "class", "target")
 
 
