@@ -6,6 +6,10 @@ Nothing here knows about images or text. A task supplies:
   payload(model) -> dict                     (model-file fields: task, arch, arch_kwargs, ...)
   monitor, monitor_mode                      (the metric early stopping and best.pt follow)
   channels_last                              (whether the model is a convnet)
+and may supply:
+  end_epoch(model) -> dict | None            (after each training epoch, on every rank: extra numbers
+                                              for the epoch's row; a "stop" key with a reason ends
+                                              training after this epoch, e.g. a convergence test)
 The engine owns optimizers, schedulers, clipping, init, AMP, checkpoints, resume, interrupts,
 metrics files, plots, TensorBoard and DDP.
 """
@@ -351,6 +355,9 @@ class Engine:
                                           "lower --lr, or use --clip-norm 1.0")
                     row = {"epoch": epoch + 1, "train_loss": train_loss,
                            "lr": self.optimizer.param_groups[0]["lr"]}
+                    extra = dict(task.end_epoch(model) or {}) if hasattr(task, "end_epoch") else {}
+                    converged = extra.pop("stop", None)
+                    row.update(extra)
                     if has_val:
                         if self.main:
                             model.eval()
@@ -384,6 +391,10 @@ class Engine:
                                     writer.add_scalar(k, v, epoch + 1)
                     if cfg.early_stop and self.bad_epochs >= cfg.early_stop:
                         info(f"early stop: {monitor} has not improved for {cfg.early_stop} epochs")
+                        stopped_early = True
+                        break
+                    if dist.broadcast_value(1.0 if converged else 0.0):
+                        info(f"stop: {converged or 'converged'}")
                         stopped_early = True
                         break
         finally:

@@ -1,0 +1,45 @@
+"""The engine's optional end_epoch hook: extra numbers in the epoch's row, and a task-driven stop."""
+
+import json
+
+import torch
+import torch.nn as nn
+
+from dltool.core.data import TensorBatches
+from dltool.core.train import Engine, EngineConfig
+
+
+class ConvergingTask:
+    monitor, monitor_mode, channels_last = "loss", "min", False
+
+    def __init__(self, stop_after):
+        self.stop_after, self.epochs_seen = stop_after, 0
+
+    def loss(self, model, batch):
+        return model(batch[0]).pow(2).mean()
+
+    def evaluate(self, model, batches):
+        return {"loss": 0.0}
+
+    def end_epoch(self, model):
+        self.epochs_seen += 1
+        out = {"changed": 1.0 / self.epochs_seen}
+        if self.epochs_seen == self.stop_after:
+            out["stop"] = "changed below tol"
+        return out
+
+    def payload(self, model):
+        return {"task": "test", "arch": "linear", "arch_kwargs": {}, "state_dict": model.state_dict()}
+
+
+def test_end_epoch_adds_metrics_and_stops(tmp_path, capsys):
+    torch.manual_seed(0)
+    batches = TensorBatches((torch.randn(40, 3),), 8, shuffle=True, seed=0)
+    summary = Engine(ConvergingTask(stop_after=3), nn.Linear(3, 2), EngineConfig(epochs=10), tmp_path,
+                     torch.device("cpu")).fit(batches)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["changed"] for r in rows] == [1.0, 0.5, 1 / 3]
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
+    assert "stop: changed below tol" in capsys.readouterr().err
+    assert (tmp_path / "model.pt").exists()
