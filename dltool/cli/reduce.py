@@ -8,25 +8,36 @@ dltool.reduce. Nothing heavy is imported at module level.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from dltool.cli.options import (ConfigOpt, DeviceOpt, DropnaOpt, ExcludeOpt, FeaturesOpt, FormatOpt, OutFileOpt,
-                                QuietOpt, SeedOpt, common, csv_list)
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DropnaOpt,
+    ExcludeOpt,
+    FeaturesOpt,
+    FormatOpt,
+    OutFileOpt,
+    QuietOpt,
+    SeedOpt,
+    common,
+    csv_list,
+)
 
 app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE) and feature selection.",
                   no_args_is_help=True)
 
 TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy/.npz, or '-' for stdin.")]
-NOpt = Annotated[Optional[int], typer.Option("-n", "--n-components", help="Number of components (default 2).")]
+NOpt = Annotated[int | None, typer.Option("-n", "--n-components", help="Number of components (default 2).")]
 StandardizeOpt = Annotated[bool, typer.Option("--standardize", help="Scale every feature to zero mean, unit variance first.")]
-SaveModelOpt = Annotated[Optional[Path], typer.Option(
+SaveModelOpt = Annotated[Path | None, typer.Option(
     "--save-model", help="Save the fitted reducer (pca, kpca, ica) as FILE.pt for 'dltool reduce transform'.")]
-PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write a 2-D scatter of the first two new columns (PNG).")]
-ColorByOpt = Annotated[Optional[str], typer.Option(
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a 2-D scatter of the first two new columns (PNG).")]
+ColorByOpt = Annotated[str | None, typer.Option(
     "--color-by", help="Column that colours --plot (default: a label, true_label, class or target column).")]
-ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
 
 
 def _reduce(method: str, params: dict, *, table: str, output: str, fmt: str, features, exclude, dropna: bool,
@@ -83,9 +94,9 @@ def _reduce(method: str, params: dict, *, table: str, output: str, fmt: str, fea
 def pca(
     table: TableArg,
     n_components: NOpt = None,
-    variance: Annotated[Optional[float], typer.Option(
-        "--variance", help="Keep the fewest components whose share of variance reaches this, in (0, 1]; instead of -n.")] = None,
-    variance_plot: Annotated[Optional[Path], typer.Option(
+    variance: Annotated[float | None, typer.Option(
+        "--variance", help="Keep the fewest components whose cumulative share of variance exceeds this (scikit-learn's rule), in (0, 1]; instead of -n.")] = None,
+    variance_plot: Annotated[Path | None, typer.Option(
         "--variance-plot", help="Write explained variance per component + cumulative line (PNG).")] = None,
     standardize: StandardizeOpt = False,
     output: OutFileOpt = "-",
@@ -123,7 +134,7 @@ def kpca(
     table: TableArg,
     n_components: NOpt = None,
     kernel: Annotated[str, typer.Option("--kernel", help="rbf|poly|sigmoid|cosine|linear")] = "rbf",
-    gamma: Annotated[Optional[float], typer.Option("--gamma", help="Kernel coefficient for rbf, poly, sigmoid (default 1 / features).")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="Kernel coefficient for rbf, poly, sigmoid (default 1 / features).")] = None,
     degree: Annotated[int, typer.Option("--degree", help="Degree of the poly kernel.")] = 3,
     coef0: Annotated[float, typer.Option("--coef0", help="Constant term of the poly and sigmoid kernels.")] = 1.0,
     standardize: StandardizeOpt = False,
@@ -190,7 +201,7 @@ def mds(
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum SMACOF iterations.")] = 300,
     standardize: StandardizeOpt = False,
     output: OutFileOpt = "-",
-    save_model: Annotated[Optional[Path], typer.Option(
+    save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Not available: MDS has no transform for new rows (use pca, kpca or ica).")] = None,
     report: ReportOpt = None,
     plot: PlotOpt = None,
@@ -224,7 +235,7 @@ def tsne(
     max_iter: Annotated[int, typer.Option("--max-iter", help="Optimisation iterations, early exaggeration included.")] = 1000,
     standardize: StandardizeOpt = False,
     output: OutFileOpt = "-",
-    save_model: Annotated[Optional[Path], typer.Option(
+    save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Not available: t-SNE has no transform for new rows (use pca, kpca or ica).")] = None,
     report: ReportOpt = None,
     plot: PlotOpt = None,
@@ -278,8 +289,8 @@ def select(
     method: Annotated[str, typer.Option(
         "--method", "-m", help="pearson|spearman|chi2|mi|anova (filters), sfs|sbe|permutation|genetic (wrappers), "
                                "rfe|forest|l1 (embedded), hybrid.")] = "anova",
-    k: Annotated[Optional[int], typer.Option("--k", "-k", help="Keep the top k features (subset methods: the subset size; default half).")] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Keep features scoring at least this (scored methods).")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="Keep the top k features (subset methods: the subset size; default half).")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Keep features scoring at least this (scored methods).")] = None,
     elbow: Annotated[bool, typer.Option("--elbow", help="Cut the sorted score curve at its elbow (the default for scored methods but l1).")] = False,
     task: Annotated[str, typer.Option("--task", help="auto|classification|regression (auto: classification for text or <= 20 integer values).")] = "auto",
     estimator: Annotated[str, typer.Option("--estimator", help="Wrappers' model: auto|linear|svm|forest|knn (auto: logistic / ridge).")] = "auto",
@@ -287,11 +298,11 @@ def select(
     generations: Annotated[int, typer.Option("--generations", help="genetic: generations.")] = 20,
     population: Annotated[int, typer.Option("--population", help="genetic: individuals per generation.")] = 30,
     penalty: Annotated[float, typer.Option("--penalty", help="genetic: fitness cost per kept feature (fitness = CV score - penalty x features).")] = 0.01,
-    pre_k: Annotated[Optional[int], typer.Option("--pre-k", help="hybrid: features the filter keeps before sfs (default 2k).")] = None,
+    pre_k: Annotated[int | None, typer.Option("--pre-k", help="hybrid: features the filter keeps before sfs (default 2k).")] = None,
     filter_method: Annotated[str, typer.Option("--filter", help="hybrid: the filter, pearson|spearman|chi2|mi|anova.")] = "anova",
     n_repeats: Annotated[int, typer.Option("--n-repeats", help="permutation: shuffles per feature.")] = 10,
-    alpha: Annotated[Optional[float], typer.Option("--alpha", help="l1: regularisation strength (default: C=1 for classes, LassoCV for numbers).")] = None,
-    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="Write {feature, score, rank, selected} per feature (.jsonl, .csv or .json).")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="l1: regularisation strength (default: C=1 for classes, LassoCV for numbers).")] = None,
+    ranking: Annotated[Path | None, typer.Option("--ranking", help="Write {feature, score, rank, selected} per feature (.jsonl, .csv or .json).")] = None,
     output: OutFileOpt = "-",
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,

@@ -230,7 +230,7 @@ class AutoencoderReducer(Reducer):
                                contractive=self.contractive,
                                payload_fields={"task": TASK, "arch": ARCH, "arch_kwargs": self.arch_kwargs(),
                                                "preprocess": self.preprocess()})
-        with _run_folder(self.run_dir) as run_dir, cpu_threads(device, step_work(net, self.batch_size)):
+        with run_folder(self.run_dir) as run_dir, cpu_threads(device, step_work(net, self.batch_size)):
             engine = Engine(task, net, engine_cfg, run_dir, device, dict(self.options or {}))
             self.summary_ = engine.fit(train_batches, val_batches)
             self.history_ = list(engine.history)
@@ -334,7 +334,7 @@ def step_work(net, batch_size: int) -> int:
     return batch_size * sum(p.numel() for p in net.parameters() if p.dim() > 1)
 
 
-class _run_folder:
+class run_folder:
     """The given run folder, or a temporary one removed on exit."""
 
     def __init__(self, run_dir):

@@ -16,7 +16,14 @@ import warnings
 import numpy as np
 
 from dltool.core.errors import InputError, OptionError
-from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer, to_numpy, to_tensors
+from dltool.reduce.base import (
+    Reducer,
+    check_components,
+    check_rows,
+    register_reducer,
+    to_numpy,
+    to_tensors,
+)
 
 
 @register_reducer("ica", prefix="ic", transformable=True)

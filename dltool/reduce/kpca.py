@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from dltool.core.errors import OptionError
-from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer, to_numpy, to_tensors
+from dltool.reduce.base import (
+    Reducer,
+    check_components,
+    check_rows,
+    register_reducer,
+    to_numpy,
+    to_tensors,
+)
 
 KERNELS = ("rbf", "poly", "sigmoid", "cosine", "linear")
 
@@ -48,9 +55,11 @@ class KernelPCA(Reducer):
             raise OptionError(f"--gamma {self.gamma} must be positive", "omit it for 1 / number of features")
         n, p = X.shape
         check_rows("kpca", n)
-        # kernel PCA can find up to `rows` components; more than the features is allowed for
-        # non-linear kernels, but we keep the same bound as the other methods for a clear contract
-        check_components("kpca", int(self.n_components), n, p)
+        if self.kernel == "linear":
+            check_components("kpca", int(self.n_components), n, p)
+        elif not 1 <= int(self.n_components) <= n:  # a non-linear kernel may give more components than features
+            raise OptionError(f"-n {self.n_components}: kernel PCA finds between 1 and the number of rows ({n}) "
+                              "components", f"use -n {min(2, n)}")
         sk = SkKernelPCA(n_components=int(self.n_components), kernel=self.kernel, gamma=self.gamma,
                          degree=self.degree, coef0=self.coef0, random_state=self.seed)
         Y = sk.fit_transform(X)

@@ -13,7 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from dltool.core.errors import OptionError
-from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer, to_numpy, to_tensors
+from dltool.reduce.base import (
+    Reducer,
+    check_components,
+    check_rows,
+    register_reducer,
+    to_numpy,
+    to_tensors,
+)
 
 
 def components_for_variance(ratio: np.ndarray, variance: float) -> int:

@@ -162,6 +162,15 @@ def _target_matrix(y: np.ndarray, task: str) -> np.ndarray:
 
 
 def filter_scores(method: str, X: np.ndarray, y: np.ndarray, task: str, seed: int) -> np.ndarray:
+    """One score per feature, higher = more related to the target; constant features score 0."""
+    with warnings.catch_warnings():
+        # sklearn warns about constant features (and divides by their zero variance); they score 0
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _filter_scores(method, X, y, task, seed)
+
+
+def _filter_scores(method: str, X: np.ndarray, y: np.ndarray, task: str, seed: int) -> np.ndarray:
     from sklearn import feature_selection as fs
 
     if method == "pearson":
@@ -186,9 +195,7 @@ def filter_scores(method: str, X: np.ndarray, y: np.ndarray, task: str, seed: in
         return f(X, y, random_state=seed)
     if method == "anova":
         f = fs.f_classif if task == "classification" else fs.f_regression
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # constant features: F is nan -> 0
-            scores, _ = f(X, y)
+        scores, _ = f(X, y)
         return np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float64).max)
     raise unknown_name("filter method", method, FILTERS)
 

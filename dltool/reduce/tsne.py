@@ -14,6 +14,7 @@ from dltool.core.errors import OptionError
 
 INITS = ("pca", "random")
 BACKENDS = ("auto", "opentsne", "sklearn")
+SMALL = 1000  # rows below which one thread is faster than several
 
 
 def check_tsne_params(n_samples: int, n_components: int, perplexity: float, init: str) -> None:
@@ -36,14 +37,24 @@ def _opentsne_available() -> bool:
     return True
 
 
+def default_threads(n_samples: int) -> int:
+    """All cores for real work; one thread below SMALL rows, where threads only add overhead."""
+    import os
+
+    return 1 if n_samples < SMALL else max(1, os.cpu_count() or 1)
+
+
 def tsne_embed(X: np.ndarray, n_components: int = 2, perplexity: float = 30.0, init: str = "pca", seed: int = 0,
                *, backend: str = "auto", n_jobs: int | None = None, max_iter: int = 1000) -> np.ndarray:
     """Embed the rows of X with t-SNE; returns an (n_samples, n_components) float64 array.
 
     backend: "auto" (openTSNE if installed, else scikit-learn), "opentsne" or "sklearn".
-    max_iter counts all iterations (250 early-exaggeration + the rest), as scikit-learn does.
-    n_jobs: threads for the neighbour search and gradients (default: all cores).
+    max_iter counts all iterations (250 of early exaggeration + the rest), as scikit-learn does.
+    n_jobs: threads (default: all cores, or 1 for fewer than SMALL rows). Same seed, same
+    result on the same machine.
     """
+    from threadpoolctl import threadpool_limits
+
     X = np.asarray(X, dtype=np.float64)
     check_tsne_params(len(X), n_components, perplexity, init)
     if backend not in BACKENDS:
@@ -52,19 +63,20 @@ def tsne_embed(X: np.ndarray, n_components: int = 2, perplexity: float = 30.0, i
         raise unknown_name("t-SNE backend", backend, BACKENDS)
     if backend == "auto":
         backend = "opentsne" if _opentsne_available() else "sklearn"
-    if backend == "sklearn":
-        from sklearn.manifold import TSNE
+    threads = n_jobs or default_threads(len(X))
+    # OpenMP and BLAS follow n_jobs too: oversubscribed threads on a busy machine cost up to 3x
+    with threadpool_limits(limits=threads):
+        if backend == "sklearn":
+            from sklearn.manifold import TSNE
 
-        return TSNE(n_components=n_components, perplexity=perplexity, init=init, random_state=seed,
-                    max_iter=max(max_iter, 250), n_jobs=n_jobs).fit_transform(X).astype(np.float64)
-    import os
+            return TSNE(n_components=n_components, perplexity=perplexity, init=init, random_state=seed,
+                        max_iter=max(max_iter, 250), n_jobs=threads).fit_transform(X).astype(np.float64)
+        from openTSNE import TSNE as OpenTSNE
 
-    from openTSNE import TSNE as OpenTSNE
-
-    # openTSNE caps the neighbourhood at rows - 1; keep perplexity * 3 within it as sklearn would
-    effective = min(perplexity, max(1.0, (len(X) - 1) / 3))
-    emb = OpenTSNE(n_components=n_components, perplexity=effective, initialization=init, random_state=seed,
-                   n_iter=max(max_iter - 250, 1), early_exaggeration_iter=250,
-                   negative_gradient_method="bh" if n_components > 2 or len(X) < 10_000 else "fft",
-                   n_jobs=n_jobs or os.cpu_count() or 1, verbose=False).fit(X)
-    return np.asarray(emb, dtype=np.float64)
+        # openTSNE needs 3 * perplexity < rows; scikit-learn caps the neighbours the same way
+        effective = min(perplexity, max(1.0, (len(X) - 1) / 3))
+        emb = OpenTSNE(n_components=n_components, perplexity=effective, initialization=init, random_state=seed,
+                       n_iter=max(max_iter - 250, 1), early_exaggeration_iter=250,
+                       negative_gradient_method="bh" if n_components > 2 or len(X) < 10_000 else "fft",
+                       n_jobs=threads, verbose=False).fit(X)
+        return np.asarray(emb, dtype=np.float64)

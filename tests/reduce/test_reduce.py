@@ -220,6 +220,8 @@ def test_tsne_embed_api():
     b = tsne_embed(X, 2, 10.0, "pca", 0, max_iter=300)
     assert a.shape == (60, 2) and a.dtype == np.float64
     np.testing.assert_array_equal(a, b)
+    c = tsne_embed(X, 2, 10.0, "random", 1, backend="sklearn", max_iter=300)  # the baseline backend
+    assert c.shape == (60, 2) and np.isfinite(c).all()
 
 
 def test_help_does_not_import_torch():

@@ -42,7 +42,7 @@ def test_recovers_informative_features_first(cli, data, tmp_path, method):
     t = read_table(str(out))
     assert t.names == ["id", "f0", "f1", "f2", "label"]
     assert len(t) == 150 and t.columns["id"][0] == "r0"
-    assert f"kept 3 of 8 features" in r.stderr
+    assert "kept 3 of 8 features" in r.stderr
 
 
 def test_genetic_search_finds_the_informative_subset(cli, data, tmp_path):
