@@ -315,7 +315,10 @@ def select(
 ):
     """Feature selection: rank the feature columns against --target and keep the best ones. The
     table of selected features (with the target and pass-through columns) goes to stdout or -o;
-    the ranking to stderr and --ranking.
+    the ranking to stderr and --ranking. chi2 min-max scales the features to [0, 1] first (it
+    needs non-negative values). --elbow cuts the sorted score curve at its point farthest from the
+    chord joining its ends. Wrappers standardize the features for their estimator; the output
+    keeps the original values.
 
     Example: dltool reduce select features.csv --target label --method mi --k 10 --ranking rank.csv -o selected.csv
     """
