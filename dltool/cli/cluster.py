@@ -339,8 +339,11 @@ def evaluate(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Score a clustering: silhouette, Calinski-Harabasz, Davies-Bouldin, Dunn, cohesion, separation,
-    and with --truth Rand, adjusted Rand, Jaccard, Fowlkes-Mallows, purity, variation of information, NMI.
+    """Score a clustering: internal metrics, and external ones against --truth.
+
+    Internal: silhouette, Calinski-Harabasz, Davies-Bouldin, Dunn, cohesion (within-cluster sum of
+    squares), separation (between-cluster sum of squares). External (--truth): Rand, adjusted Rand,
+    Jaccard (pair counting), Fowlkes-Mallows, purity, variation of information (nats), NMI.
 
     Features are the numeric columns other than --labels, --truth and prob_*; noise (-1) is left out of
     the internal metrics and counted as one more label by the external ones. One JSON object.

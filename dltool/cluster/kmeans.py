@@ -63,6 +63,13 @@ def _cpu_threads(device, work: int):
         torch.set_num_threads(before)
 
 
+def _acc_dtype(device):
+    """float64 for sums over many rows, except on MPS, which has no float64."""
+    import torch
+
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class TorchKMeans:
     """Lloyd's k-means in torch; runs on any torch device."""
 
@@ -108,8 +115,8 @@ class TorchKMeans:
         """`count` row indices drawn with probability proportional to `weights` (cumsum + search)."""
         import torch
 
-        cum = torch.cumsum(weights.double(), 0)
-        r = torch.rand(count, generator=gen, dtype=torch.float64).to(weights.device) * cum[-1]
+        cum = torch.cumsum(weights.to(_acc_dtype(weights.device)), 0)
+        r = torch.rand(count, generator=gen, dtype=torch.float64).to(weights.device, cum.dtype) * cum[-1]
         return torch.searchsorted(cum, r).clamp_(max=weights.shape[0] - 1)
 
     def _init_pp(self, X, x_sq, gen):
@@ -157,7 +164,7 @@ class TorchKMeans:
             labels = new_labels
             if shift <= tol_abs:
                 break
-        return centers, labels, float(mind.double().sum()), n_iter
+        return centers, labels, float(mind.to(_acc_dtype(X.device)).sum()), n_iter
 
     # -- estimator API ------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -182,7 +189,7 @@ class TorchKMeans:
                 if best is None or inertia < best[2]:
                     best = (centers, labels, inertia, n_iter)
         centers, labels, inertia, n_iter = best
-        self.cluster_centers_ = (centers + mean).double().cpu().numpy()
+        self.cluster_centers_ = (centers + mean).cpu().double().numpy()
         self.labels_ = labels.cpu().numpy().astype(np.int64)
         self.inertia_ = inertia
         self.n_iter_ = n_iter
