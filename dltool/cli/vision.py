@@ -91,7 +91,7 @@ def train(
 
     Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
     """
-    common(quiet=quiet)
+    common(quiet=quiet, fmt=fmt)
     if nproc > 1:
         from dltool.core.distributed import relaunch
 
@@ -120,7 +120,7 @@ def evaluate(
 
     Example: dltool vision classify eval runs/digits/model.pt sample_data/digits/test
     """
-    common(quiet=quiet)
+    common(quiet=quiet, fmt=fmt)
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
@@ -145,7 +145,7 @@ def predict(
 
     Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
     """
-    common(quiet=quiet)
+    common(quiet=quiet, fmt=fmt)
     from dltool.vision import classify as task
 
     task.predict(model, inputs or ["-"], output=output, topk=topk, embed=embed, batch_size=batch_size,

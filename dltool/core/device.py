@@ -41,6 +41,8 @@ def cpu_only_notice(device_name: str | None, what: str) -> None:
     """For algorithms with no GPU path: validate the flag, then say once that we run on CPU."""
     from dltool.core.console import info
 
-    device = resolve_device(device_name)
-    if device.type != "cpu":
-        info(f"note: {what} has no GPU implementation; running on CPU")
+    name = (device_name or os.environ.get("DLTOOL_DEVICE") or "auto").strip().lower()
+    if name in ("cpu", "auto"):
+        return  # nothing to check or say, and no torch import (it costs a second or two)
+    resolve_device(name)  # a device that is not there is still an error
+    info(f"note: {what} has no GPU implementation; running on CPU")

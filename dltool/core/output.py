@@ -27,6 +27,10 @@ def _clean(obj):
 
 
 def resolve_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        from dltool.core.errors import unknown_name
+
+        raise unknown_name("--format", fmt, FORMATS)
     return ("table" if sys.stdout.isatty() else "jsonl") if fmt == "auto" else fmt
 
 

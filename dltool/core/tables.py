@@ -274,6 +274,9 @@ def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
             extra = {n: table.columns[n].astype(str) for n in table.passthrough_names()}
             np.savez(f, X=np.column_stack([table.columns[n] for n in numeric]), columns=np.array(numeric), **extra)
         return
+    if fmt == "table" and str(path) != "-":
+        raise OptionError(f"--format table is for the terminal; it cannot be written to '{path}'",
+                          "use csv, jsonl, json or npz for files")
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table as RichTable
