@@ -3,6 +3,7 @@
 Real handwriting: 1,797 8x8 grayscale digits (UCI), split 80/20, stratified, seed 0. Pixel
 values 0..16 are scaled to 0..255. Re-running gives byte-identical files.
 Usage: python sample_data/make_digits.py [OUT_DIR]
+       python sample_data/make_digits.py --pixels TABLE.jsonl   # all 1,797 digits as a feature table
 """
 
 import sys
@@ -27,5 +28,20 @@ def main(out: Path) -> None:
     print(f"wrote {len(train)} train and {len(test)} test images under {out}")
 
 
+def pixels_table(path: Path) -> None:
+    """One JSON line per digit: id, label (a string, so it passes through), p0..p63 (0..16)."""
+    import json
+
+    digits = load_digits()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i, (x, y) in enumerate(zip(digits.data, digits.target)):
+            row = {"id": f"{i:04d}", "label": str(y), **{f"p{j}": float(v) for j, v in enumerate(x)}}
+            f.write(json.dumps(row) + "\n")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "digits")
+    if len(sys.argv) == 3 and sys.argv[1] == "--pixels":
+        pixels_table(Path(sys.argv[2]))
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "digits")
