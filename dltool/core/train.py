@@ -4,7 +4,9 @@ Nothing here knows about images or text. A task supplies:
   loss(model, batch) -> scalar tensor        (forward + loss on one training batch)
   evaluate(model, batches) -> dict           (validation metrics, "loss" among them)
   payload(model) -> dict                     (model-file fields: task, arch, arch_kwargs, ...)
-  monitor, monitor_mode                      (the metric early stopping and best.pt follow)
+  monitor, monitor_mode                      (the metric early stopping and best.pt follow; mode
+                                              "min", "max", or "last": every epoch replaces best.pt, for
+                                              losses against a moving target that rank no epochs)
   channels_last                              (whether the model is a convnet)
 and may supply:
   end_epoch(model) -> dict | None            (after each training epoch, on every rank: extra numbers
@@ -262,7 +264,8 @@ class Engine:
         self.optimizer = build_optimizer(cfg, params)
         has_val = val_batches is not None
         monitor = f"val_{task.monitor}" if has_val else "train_loss"
-        mode = task.monitor_mode if has_val else "min"
+        keep_last = task.monitor_mode == "last"
+        mode = task.monitor_mode if has_val and not keep_last else "min"
         self.scheduler, when = build_scheduler(cfg, self.optimizer, len(train_batches), mode)
         amp_dtype = None
         if cuda and cfg.amp:
@@ -371,7 +374,8 @@ class Engine:
                         self.scheduler.step()
                     elif when == "metric":
                         self.scheduler.step(current)
-                    improved = self.best is None or (current > self.best if mode == "max" else current < self.best)
+                    improved = keep_last or self.best is None or (current > self.best if mode == "max"
+                                                                  else current < self.best)
                     if improved:
                         self.best, self.best_epoch, self.bad_epochs = current, epoch + 1, 0
                     else:

@@ -43,3 +43,23 @@ def test_end_epoch_adds_metrics_and_stops(tmp_path, capsys):
     assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
     assert "stop: changed below tol" in capsys.readouterr().err
     assert (tmp_path / "model.pt").exists()
+
+
+class RisingTask(ConvergingTask):
+    """A loss that grows every epoch, as DEC's KL does when its target sharpens."""
+
+    monitor_mode = "last"
+
+    def loss(self, model, batch):
+        return model(batch[0]).pow(2).mean() * 0 + float(self.epochs_seen) + model.bias.sum() * 0
+
+
+def test_monitor_mode_last_keeps_the_final_epoch(tmp_path):
+    torch.manual_seed(0)
+    batches = TensorBatches((torch.randn(16, 3),), 8, shuffle=True, seed=0)
+    model = nn.Linear(3, 2)
+    summary = Engine(RisingTask(stop_after=0), model, EngineConfig(epochs=4, early_stop=1), tmp_path,
+                     torch.device("cpu")).fit(batches)
+    assert summary["epochs_run"] == 4 and summary["best_epoch"] == 4  # neither "worse" epochs nor early stop
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    assert torch.equal(saved["weight"], model.weight.detach().cpu())
