@@ -16,22 +16,28 @@ engine (dltool.core.train: --device cuda, checkpoints, --resume, Ctrl-C, metrics
 The scaling (default minmax: every feature to [0, 1]) is fitted on the rows and travels inside
 the model as buffers, with the feature names, in the model file's preprocess.
 
-Defaults are tuned on scikit-learn's digits (1,797 x 64): 60 pretraining epochs of a
-64-256-128-10 ReLU autoencoder, Adam at 1e-3, batch 64, then at most 100 clustering epochs; about
-half a minute on one CPU core (scripts/... see tests/cluster/test_deep.py::test_digits_bar).
+Defaults are tuned on scikit-learn's digits (1,797 x 64, 10 classes): 100 pretraining epochs of a
+64-512-256-10 ReLU autoencoder, Adam at 1e-3, batch 64, then at most 100 clustering epochs (it
+converges in 15-30). Over seeds 0-9 the adjusted Rand index is 0.69-0.79 (mean 0.76), against
+0.67 for k-means on the raw pixels; one run takes about 15 s on one busy CPU core
+(tests/cluster/test_deep.py::test_digits_bar measures it).
 `--resume` picks up where an interrupted run stopped: inside pretraining, between the phases,
 or inside the clustering phase (the target distribution is recomputed from the checkpoint).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dltool.cluster._checks import check_choice, check_k, check_matrix, check_positive
-from dltool.cluster.methods import METHODS
 from dltool.core.errors import InputError, ModelFileError, OptionError
+
+if TYPE_CHECKING:
+    from dltool.core.train import EngineConfig
 
 TASK = "cluster"
 ARCH = "deep"
@@ -51,8 +57,8 @@ class DeepClusterer:
     temporary folder), `feature_names`, `options` (for config.toml), `device`, `seed`.
     """
 
-    def __init__(self, n_clusters: int = 8, *, code_dim: int = 10, hidden=(256, 128), activation: str = "relu",
-                 scaling: str = "minmax", pretrain_epochs: int = 60, epochs: int = 100, batch_size: int = 64,
+    def __init__(self, n_clusters: int = 8, *, code_dim: int = 10, hidden=(512, 256), activation: str = "relu",
+                 scaling: str = "minmax", pretrain_epochs: int = 100, epochs: int = 100, batch_size: int = 64,
                  update_interval: int = 0, tol: float = 1e-3, alpha: float = 1.0, recon_weight: float = 0.1,
                  n_init: int = 20, engine=None, run_dir=None, feature_names=None, options=None,
                  device: str = "cpu", seed: int = 0):
@@ -278,12 +284,83 @@ def load(path, device: str = "cpu") -> DeepClusterer:
     return est
 
 
-@METHODS.register("deep", gpu=True, soft=True)
-def _deep(n_clusters=8, code_dim=10, hidden=(256, 128), activation="relu", scaling="minmax", pretrain_epochs=60,
-          epochs=100, batch_size=64, update_interval=0, tol=1e-3, alpha=1.0, recon_weight=0.1, n_init=20,
-          engine=None, run_dir=None, feature_names=None, options=None, *, seed=0, device="cpu"):
-    return DeepClusterer(n_clusters, code_dim=code_dim, hidden=hidden, activation=activation, scaling=scaling,
-                         pretrain_epochs=pretrain_epochs, epochs=epochs, batch_size=batch_size,
-                         update_interval=update_interval, tol=tol, alpha=alpha, recon_weight=recon_weight,
-                         n_init=n_init, engine=engine, run_dir=run_dir, feature_names=feature_names,
-                         options=options, device=device, seed=seed)
+# ---------------------------------------------------------------- the command's flow
+
+#: options that say where and how to run, not what to train: left out of the run's config.toml
+UNSAVED_OPTIONS = ("out", "force", "resume", "config", "fmt", "quiet", "output", "plot")
+
+
+@dataclass(frozen=True)
+class DeepConfig:
+    """Everything `dltool cluster deep` needs; `engine` holds the shared training options."""
+
+    engine: EngineConfig
+    n_clusters: int = 8
+    code_dim: int = 10
+    hidden: str = "512,256"
+    activation: str = "relu"
+    scaling: str = "minmax"
+    pretrain_epochs: int = 100
+    batch_size: int = 64
+    update_interval: int = 0
+    tol: float = 1e-3
+    alpha: float = 1.0
+    recon_weight: float = 0.1
+    n_init: int = 20
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    dropna: bool = False
+    out: Path | None = None
+    force: bool = False
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: dict) -> DeepConfig:
+        """From a command's options (features/exclude already split into lists)."""
+        from dltool.core.train import engine_config
+
+        skip = ("engine", "options", "features", "exclude")
+        own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in skip}
+        for k in ("features", "exclude"):
+            if options.get(k):
+                own[k] = tuple(options[k])
+        saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
+        return cls(engine=engine_config(options), options=saved, **own)
+
+    def estimator(self, run_dir=None, feature_names=None) -> DeepClusterer:
+        return DeepClusterer(self.n_clusters, code_dim=self.code_dim, hidden=self.hidden, activation=self.activation,
+                             scaling=self.scaling, pretrain_epochs=self.pretrain_epochs, epochs=self.engine.epochs,
+                             batch_size=self.batch_size, update_interval=self.update_interval, tol=self.tol,
+                             alpha=self.alpha, recon_weight=self.recon_weight, n_init=self.n_init, engine=self.engine,
+                             run_dir=run_dir, feature_names=feature_names, options=self.options,
+                             device=self.device, seed=self.engine.seed)
+
+
+def cluster_table(table, cfg: DeepConfig):
+    """Fit DEC on the table's feature columns; (output table with cluster + prob_*, ClusterResult)."""
+    from dltool.cluster import run
+    from dltool.core.device import resolve_device
+    from dltool.core.io import prepare_run_dir
+
+    cfg.engine.validate()
+    cfg.estimator().check_params()
+    X, names, keep = run.select_features(table, list(cfg.features or ()) or None, list(cfg.exclude or ()) or None,
+                                         dropna=cfg.dropna)
+    X = check_matrix(X, min_rows=2)
+    cfg.estimator().check_params(len(X))
+    device = str(resolve_device(cfg.device))  # --device cuda without CUDA fails before any file is written
+    if cfg.engine.resume:
+        if cfg.out is None or not Path(cfg.out).is_dir():
+            raise InputError(f"--resume needs --out pointing at an existing run folder (got {cfg.out})",
+                             "pass the --out of the interrupted run")
+        run_dir = Path(cfg.out)
+    else:
+        run_dir = prepare_run_dir(cfg.out, "cluster-deep", force=cfg.force, resume=False)
+    est = cfg.estimator(run_dir, names)
+    est.device = device
+    est.fit(X)
+    facts = {"epochs": est.n_iter_, "changed": est.changed_, "converged": est.converged_, "run_dir": str(run_dir)}
+    result = run.ClusterResult("deep", est.labels_, est.proba_, est, device,
+                               {k: v for k, v in facts.items() if v is not None})
+    return run.annotate(table, keep, result), result
