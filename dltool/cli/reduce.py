@@ -26,7 +26,7 @@ from dltool.cli.options import (
     csv_list,
 )
 
-app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE) and feature selection.",
+app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE, autoencoders) and feature selection.",
                   no_args_is_help=True)
 
 TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy/.npz, or '-' for stdin.")]
@@ -263,7 +263,7 @@ def tsne(
 
 @app.command("transform")
 def transform(
-    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica).")],
+    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica), or an autoencoder run's model.pt.")],
     table: TableArg,
     output: OutFileOpt = "-",
     plot: PlotOpt = None,
@@ -343,4 +343,119 @@ def select(
         rfmt = {".csv": "csv", ".json": "json"}.get(ranking.suffix.lower(), "jsonl")
         with atomic_open(ranking) as f:
             emit_records(result.ranking, rfmt, stream=f)
+    write_table(result.table, output, fmt)
+
+
+# ---------------------------------------------------------------- autoencoder (trains on the shared engine)
+
+from dltool.cli.train_options import (  # noqa: E402
+    AmpOpt,
+    BatchSizeOpt,
+    ClipNormOpt,
+    ClipValueOpt,
+    CompileOpt,
+    EarlyStopOpt,
+    EpochsOpt,
+    InitOpt,
+    LrOpt,
+    OptimizerOpt,
+    OutDirOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    TensorboardOpt,
+    ValSplitOpt,
+    WeightDecayOpt,
+)
+
+_TABLE_FORMATS = ("auto", "table", "jsonl", "csv", "json", "npz")
+
+
+@app.command("autoencoder")
+def autoencoder(
+    table: TableArg,
+    code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = 2,
+    kind: Annotated[str, typer.Option("--kind", help="undercomplete|sparse|denoising|contractive")] = "undercomplete",
+    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them); 'none' for a linear autoencoder.")] = "64,32",
+    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
+    scaling: Annotated[str, typer.Option("--scaling", help="standard|minmax|none: feature scaling learnt from the table and saved in the model.")] = "standard",
+    sparsity: Annotated[float, typer.Option("--sparsity", help="sparse: weight of the L1 penalty on the code.")] = 1e-3,
+    noise: Annotated[float, typer.Option("--noise", help="denoising: Gaussian noise std on the scaled input, or the share of values zeroed with --corruption mask.")] = 0.2,
+    corruption: Annotated[str, typer.Option("--corruption", help="denoising: gaussian|mask")] = "gaussian",
+    contractive: Annotated[float, typer.Option("--contractive", help="contractive: weight of the squared Frobenius norm of the encoder's Jacobian.")] = 1e-2,
+    epochs: EpochsOpt = 50,
+    batch_size: BatchSizeOpt = 64,
+    lr: LrOpt = None,
+    optimizer: OptimizerOpt = "adam",
+    scheduler: SchedulerOpt = "none",
+    weight_decay: WeightDecayOpt = 0.0,
+    clip_norm: ClipNormOpt = None,
+    clip_value: ClipValueOpt = None,
+    init: InitOpt = "default",
+    early_stop: EarlyStopOpt = 0,
+    val_split: ValSplitOpt = 0.1,
+    out: OutDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    resume: ResumeOpt = False,
+    tensorboard: TensorboardOpt = False,
+    amp: AmpOpt = True,
+    compile: CompileOpt = False,
+    output: OutFileOpt = "-",
+    report: ReportOpt = None,
+    plot: PlotOpt = None,
+    color_by: ColorByOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Autoencoder reduction: an MLP encoder/decoder trained on the scaled features (shared engine:
+    checkpoints, --resume, --device cuda); the code becomes columns ae1..aeK, other columns pass
+    through. The run folder's model.pt embeds new rows with 'dltool reduce transform', like PCA's.
+
+    Kinds: undercomplete (reconstruction only), sparse (+ --sparsity x L1 of the code), denoising
+    (reconstruct from an input corrupted by --noise), contractive (+ --contractive x the squared
+    Frobenius norm of the encoder's Jacobian, computed exactly).
+
+    Example: dltool reduce autoencoder features.csv --code-dim 8 --kind denoising --epochs 50 --out runs/ae -o codes.csv
+    """
+    options = dict(locals())
+    common(quiet=quiet)
+    from dltool.core.console import info
+    from dltool.core.errors import OptionError, suggest
+    from dltool.core.io import write_json
+    from dltool.core.tables import read_table, write_table
+    from dltool.reduce import api, plots
+    from dltool.reduce import autoencoder as ae
+
+    if fmt not in _TABLE_FORMATS:
+        raise OptionError(f"--format {fmt} is not one of {'|'.join(_TABLE_FORMATS)}",
+                          suggest(fmt, _TABLE_FORMATS) or "use auto")
+    if fmt == "table" and output != "-":
+        raise OptionError(f"--format table is for the terminal; it cannot be written to '{output}'",
+                          "use csv, jsonl, json or npz for files")
+    options.update(features=csv_list(features), exclude=csv_list(exclude))
+    cfg = ae.AutoencoderConfig.from_options(options)
+    cfg.validate()
+    data = read_table(table)
+    if color_by is not None and color_by not in data.columns:
+        raise OptionError(f"--color-by: no column '{color_by}' in the table",
+                          suggest(color_by, data.names) or f"columns are: {', '.join(data.names)}")
+    result = ae.reduce_table(data, cfg)
+    for line in api.summary_lines(result.report):
+        info(line)
+    rep = result.report
+    info(f"{rep['kind']} autoencoder: {rep.get('epochs_run')} epochs, best epoch {rep.get('best_epoch')} "
+         f"({rep.get('monitor')} {rep.get('best', float('nan')):.4g}); model {rep.get('model')} "
+         f"(new rows: dltool reduce transform {rep.get('model')} TABLE)")
+    if report is not None:
+        write_json(report, rep)
+    if plot is not None:
+        column = color_by or api.default_color_column(data, result.features)
+        colors = result.table.columns[column] if column else None
+        plots.scatter(plot, result.embedding, result.columns, colors, column,
+                      title=f"{rep['kind']} autoencoder ({result.n_rows} rows)")
     write_table(result.table, output, fmt)

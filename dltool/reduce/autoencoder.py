@@ -402,6 +402,20 @@ class AutoencoderConfig:
         check_params(**self.reducer_params())
 
 
+def feature_names(table, features: list[str] | None, exclude: list[str] | None) -> list[str]:
+    """The feature columns fit_table will use (checked the same way, without its --dropna notice)."""
+    from dltool.core import console
+    from dltool.reduce import api
+
+    api.check_exclude(table, exclude)
+    was = console.is_quiet()
+    console.set_quiet(True)
+    try:
+        return table.feature_matrix(features, exclude, dropna=True)[1]
+    finally:
+        console.set_quiet(was)
+
+
 def reduce_table(table, cfg: AutoencoderConfig):
     """Train on the table's feature columns; return the reduce engine's ReduceResult (ae1..aeK columns)."""
     from dltool.core.io import prepare_run_dir
@@ -410,7 +424,7 @@ def reduce_table(table, cfg: AutoencoderConfig):
     cfg.validate()
     features = list(cfg.features) if cfg.features else None
     exclude = list(cfg.exclude) if cfg.exclude else None
-    names = api.feature_names_of(table, features, exclude)  # no numeric columns -> a clear error, no run folder
+    names = feature_names(table, features, exclude)  # no numeric columns -> a clear error before any file
     api.build_device(ARCH, AutoencoderReducer, cfg.device)  # --device cuda without CUDA fails here
     run_dir = prepare_run_dir(cfg.out, "reduce-autoencoder", force=cfg.force, resume=cfg.engine.resume)
     params = {**cfg.reducer_params(), "engine": cfg.engine, "run_dir": run_dir, "feature_names": names,
