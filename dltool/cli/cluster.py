@@ -414,3 +414,90 @@ def choose_k(
     if plot:
         plots.choose_k(result["scores"], result["chosen_k"], method, plot)
     emit_object(result, fmt)
+
+
+# ---------------------------------------------------------------- deep (DEC, trains on the shared engine)
+
+from dltool.cli.train_options import (  # noqa: E402
+    AmpOpt,
+    BatchSizeOpt,
+    ClipNormOpt,
+    ClipValueOpt,
+    CompileOpt,
+    EarlyStopOpt,
+    InitOpt,
+    LrOpt,
+    OptimizerOpt,
+    OutDirOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    TensorboardOpt,
+    WeightDecayOpt,
+)
+
+
+@app.command("deep")
+def deep(
+    table: TableArg,
+    n_clusters: KOpt = 8,
+    code_dim: Annotated[int, typer.Option("--code-dim", help="Size of the autoencoder's code, where the clusters live.")] = 10,
+    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them).")] = "512,256",
+    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
+    scaling: Annotated[str, typer.Option("--scaling", help="minmax|standard|none: feature scaling learnt from the table and saved in the model.")] = "minmax",
+    pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="Epochs of autoencoder pretraining (phase 1).")] = 100,
+    epochs: Annotated[int, typer.Option("--epochs", help="Most epochs of the clustering phase (it stops earlier once --tol is met).")] = 100,
+    update_interval: Annotated[int, typer.Option("--update-interval", help="Batches between updates of the target distribution (0: every epoch).")] = 0,
+    tol: Annotated[float, typer.Option("--tol", help="Stop when less than this share of the rows change cluster between target updates.")] = 1e-3,
+    alpha: Annotated[float, typer.Option("--alpha", help="Degrees of freedom of the Student-t soft assignment.")] = 1.0,
+    recon_weight: Annotated[float, typer.Option("--recon-weight", help="Weight of the reconstruction loss beside KL(P||Q) while clustering (0: plain DEC).")] = 0.1,
+    n_init: NInitOpt = 20,
+    batch_size: BatchSizeOpt = 64,
+    lr: LrOpt = None,
+    optimizer: OptimizerOpt = "adam",
+    scheduler: SchedulerOpt = "none",
+    weight_decay: WeightDecayOpt = 0.0,
+    clip_norm: ClipNormOpt = None,
+    clip_value: ClipValueOpt = None,
+    init: InitOpt = "default",
+    early_stop: EarlyStopOpt = 0,
+    out: OutDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    resume: ResumeOpt = False,
+    tensorboard: TensorboardOpt = False,
+    amp: AmpOpt = True,
+    compile: CompileOpt = False,
+    output: OutFileOpt = "-",
+    plot: PlotOpt = None,
+    features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    dropna: DropnaOpt = False,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Deep embedded clustering (DEC): pretrain an MLP autoencoder, k-means on its codes, then refine
+    encoder and centres jointly on KL(P||Q) with Student-t soft assignments (shared engine: --device
+    cuda, checkpoints, --resume). Writes the table with `cluster` and prob_0..prob_{k-1}; the model
+    goes to the run folder (--out), the pretrained autoencoder to its pretrain/ subfolder.
+
+    Example: dltool cluster deep digits.csv -k 10 --exclude label --out runs/dec -o clusters.csv
+    """
+    options = dict(locals())
+    common(quiet=quiet)
+    _check_format(fmt, output, allowed=("auto", "table", "jsonl", "csv", "json", "npz"))
+    from dltool.cluster import deep as dec
+    from dltool.cluster import plots
+    from dltool.core.console import info
+    from dltool.core.tables import read_table, write_table
+
+    options.update(features=csv_list(features), exclude=csv_list(exclude))
+    cfg = dec.DeepConfig.from_options(options)
+    data = read_table(table)
+    out_table, result, X, names = dec.cluster_table(data, cfg)
+    if plot:
+        plots.scatter(X, result.labels, names, plot, title=f"deep: {result.n_clusters} clusters")
+    info(result.summary())
+    info(f"model: {result.facts['run_dir']}/model.pt")
+    write_table(out_table, output, fmt)

@@ -338,7 +338,10 @@ class DeepConfig:
 
 
 def cluster_table(table, cfg: DeepConfig):
-    """Fit DEC on the table's feature columns; (output table with cluster + prob_*, ClusterResult)."""
+    """Fit DEC on the table's feature columns.
+
+    Returns (the table with cluster + prob_* columns, the ClusterResult, the feature matrix, its names).
+    """
     from dltool.cluster import run
     from dltool.core.device import resolve_device
     from dltool.core.io import prepare_run_dir
@@ -363,4 +366,4 @@ def cluster_table(table, cfg: DeepConfig):
     facts = {"epochs": est.n_iter_, "changed": est.changed_, "converged": est.converged_, "run_dir": str(run_dir)}
     result = run.ClusterResult("deep", est.labels_, est.proba_, est, device,
                                {k: v for k, v in facts.items() if v is not None})
-    return run.annotate(table, keep, result), result
+    return run.annotate(table, keep, result), result, X, names
