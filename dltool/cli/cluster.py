@@ -492,7 +492,6 @@ def deep(
     from dltool.core.console import info
     from dltool.core.tables import read_table, write_table
 
-    options.update(features=csv_list(features), exclude=csv_list(exclude))
     cfg = dec.DeepConfig.from_options(options)
     data = read_table(table)
     out_table, result, X, names = dec.cluster_table(data, cfg)

@@ -437,7 +437,6 @@ def autoencoder(
     if fmt == "table" and output != "-":
         raise OptionError(f"--format table is for the terminal; it cannot be written to '{output}'",
                           "use csv, jsonl, json or npz for files")
-    options.update(features=csv_list(features), exclude=csv_list(exclude))
     cfg = ae.AutoencoderConfig.from_options(options)
     cfg.validate()
     data = read_table(table)

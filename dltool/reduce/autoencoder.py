@@ -381,14 +381,17 @@ class AutoencoderConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> AutoencoderConfig:
-        """From a command's options (features/exclude already split into lists)."""
+        """From a command's options (features/exclude as comma-separated text or lists)."""
         from dltool.core.train import engine_config
 
         skip = ("engine", "options", "features", "exclude")
         own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in skip}
         for k in ("features", "exclude"):
-            if options.get(k):
-                own[k] = tuple(options[k])
+            value = options.get(k)
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if value:
+                own[k] = tuple(value)
         saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
         return cls(engine=engine_config(options), options=saved, **own)
 
