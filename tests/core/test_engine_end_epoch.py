@@ -32,7 +32,10 @@ class ConvergingTask:
         return {"task": "test", "arch": "linear", "arch_kwargs": {}, "state_dict": model.state_dict()}
 
 
-def test_end_epoch_adds_metrics_and_stops(tmp_path, capsys):
+def test_end_epoch_adds_metrics_and_stops(tmp_path, capsys, monkeypatch):
+    from dltool.core import console
+
+    monkeypatch.setitem(console._state, "quiet", False)  # an earlier --quiet command may have set it
     torch.manual_seed(0)
     batches = TensorBatches((torch.randn(40, 3),), 8, shuffle=True, seed=0)
     summary = Engine(ConvergingTask(stop_after=3), nn.Linear(3, 2), EngineConfig(epochs=10), tmp_path,
