@@ -14,7 +14,9 @@ engine (dltool.core.train: --device cuda, checkpoints, --resume, Ctrl-C, metrics
    so RUN/model.pt is the clustering model (task "cluster", arch "deep").
 
 The scaling (default minmax: every feature to [0, 1]) is fitted on the rows and travels inside
-the model as buffers, with the feature names, in the model file's preprocess.
+the model as buffers, with the feature names, in the model file's preprocess. On digits, minmax
+beats standardizing: z-scores blow up the near-constant border pixels, and DEC from standardized
+pixels reached an adjusted Rand index of only 0.48.
 
 Defaults are tuned on scikit-learn's digits (1,797 x 64, 10 classes): 100 pretraining epochs of a
 64-512-256-10 ReLU autoencoder, Adam at 1e-3, batch 64, then at most 100 clustering epochs (it
