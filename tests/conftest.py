@@ -18,6 +18,16 @@ class CliResult:
     stderr: str
 
 
+@pytest.fixture(autouse=True)
+def _fresh_console():
+    """--quiet is process-wide state: every test starts with it off, as a new process would."""
+    from dltool.core.console import set_quiet
+
+    set_quiet(False)
+    yield
+    set_quiet(False)
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """cli("vision", "classify", ..., input="...") -> CliResult(code, stdout, stderr)."""

@@ -13,9 +13,9 @@ HELP_PATHS = [[], ["vision"], ["vision", "classify"], ["vision", "classify", "tr
 @pytest.mark.parametrize("path", HELP_PATHS, ids=lambda p: " ".join(p) or "root")
 def test_help_imports_no_torch_and_is_fast(path):
     code = ("import sys, time; t = time.perf_counter(); from dltool.cli import main\n"
-            "try:\n    main(%r)\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "try:\n    main({!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
-            "print(time.perf_counter() - t, file=sys.stderr)") % (path + ["--help"],)
+            "print(time.perf_counter() - t, file=sys.stderr)").format(path + ["--help"])
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     wall = time.perf_counter() - t0

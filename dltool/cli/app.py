@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from dltool.cli import cluster
-from dltool.cli import reduce
-from dltool.cli import vision
+from dltool.cli import cluster, reduce, vision
 
 app = typer.Typer(
     name="dltool",
@@ -33,7 +31,7 @@ def _version(value: bool):
 
 @app.callback()
 def root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (also DLTOOL_DEBUG=1).")] = False,
 ):

@@ -15,7 +15,6 @@ summed, is at most `tol` times the mean per-feature variance of the data (scikit
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -48,19 +47,10 @@ def _check_common(n_clusters, n_init, max_iter, tol, n_rows):
 SINGLE_THREAD_BELOW = 32_000_000
 
 
-@contextlib.contextmanager
 def _cpu_threads(device, work: int):
-    import torch
+    from dltool.core.threads import single_thread_below
 
-    if device.type != "cpu" or work >= SINGLE_THREAD_BELOW or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
 
 
 def _acc_dtype(device):

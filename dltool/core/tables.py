@@ -237,6 +237,14 @@ def read_table(path: str) -> Table:
     return _read_csv(text, str(path))
 
 
+def _integral(col: np.ndarray) -> bool:
+    """Integer dtype, or floats that are all whole numbers small enough to be exact."""
+    if col.dtype.kind in "iub":
+        return True
+    return bool(len(col)) and bool(np.all(np.isfinite(col)) and np.all(col == np.round(col))
+                                   and np.all(np.abs(col) < 2**53))
+
+
 def _json_value(v):
     if isinstance(v, (np.floating, float)):
         f = float(v)
@@ -267,7 +275,7 @@ def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
     fmt = table_format(path, fmt)
     names = table.names
     # integer-valued numeric columns (cluster ids) are written as integers
-    ints = {n for n in names if table.is_numeric(n) and table.columns[n].dtype.kind in "iub"}
+    ints = {n for n in names if table.is_numeric(n) and _integral(table.columns[n])}
     if fmt == "npz":
         numeric = table.numeric_names()
         with atomic_open(path, "wb") as f:

@@ -20,7 +20,6 @@ that is removed afterwards; the fitted estimator keeps the weights.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,20 +312,11 @@ class AutoencoderReducer(Reducer):
         return self
 
 
-@contextlib.contextmanager
 def cpu_threads(device, work: int):
     """One torch thread for small CPU work (see SINGLE_THREAD_BELOW); restored afterwards."""
-    import torch
+    from dltool.core.threads import single_thread_below
 
-    if torch.device(str(device)).type != "cpu" or work >= SINGLE_THREAD_BELOW or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
 
 
 def step_work(net, batch_size: int) -> int:
