@@ -288,10 +288,6 @@ def load(path, device: str = "cpu") -> DeepClusterer:
 
 # ---------------------------------------------------------------- the command's flow
 
-#: options that say where and how to run, not what to train: left out of the run's config.toml
-UNSAVED_OPTIONS = ("out", "force", "resume", "config", "fmt", "quiet", "output", "plot")
-
-
 @dataclass(frozen=True)
 class DeepConfig:
     """Everything `dltool cluster deep` needs; `engine` holds the shared training options."""
@@ -319,19 +315,9 @@ class DeepConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> DeepConfig:
-        """From a command's options (features/exclude as comma-separated text or lists)."""
-        from dltool.core.train import engine_config
+        from dltool.core.train import task_config
 
-        skip = ("engine", "options", "features", "exclude")
-        own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in skip}
-        for k in ("features", "exclude"):
-            value = options.get(k)
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if value:
-                own[k] = tuple(value)
-        saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
-        return cls(engine=engine_config(options), options=saved, **own)
+        return task_config(cls, options)
 
     def estimator(self, run_dir=None, feature_names=None) -> DeepClusterer:
         return DeepClusterer(self.n_clusters, code_dim=self.code_dim, hidden=self.hidden, activation=self.activation,

@@ -464,6 +464,29 @@ def _cpu_copy(obj):
     return obj
 
 
+#: options that say where results go and how the command talks, not how the model is trained:
+#: left out of a run's config.toml, so `--config runs/x/config.toml --out runs/y` repeats the recipe
+UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet", "output", "plot", "report")
+
+
+def task_config(cls, options: dict):
+    """A task's frozen train config from a command's options (its locals()): the fields `cls` names,
+    the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
+    Column lists (`features`, `exclude`) may come as comma-separated text or lists."""
+    own = {}
+    for name in cls.__dataclass_fields__:
+        if name in ("engine", "options") or name not in options:
+            continue
+        value = options[name]
+        if name in ("features", "exclude"):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            value = tuple(value) if value else None
+        own[name] = value
+    saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
+    return cls(engine=engine_config(options), options=saved, **own)
+
+
 def engine_config(options: dict) -> EngineConfig:
     """The engine's fields picked out of a command's options."""
     fields = EngineConfig.__dataclass_fields__

@@ -47,8 +47,6 @@ TRANSFORM_BATCH = 8192
 #   batch 1024, 784-500-500-2000-10 (3.4G): 1 thread 347 ms, 2 threads 861 ms
 # (on an idle machine two threads win only at the largest size).
 SINGLE_THREAD_BELOW = 200_000_000
-#: options that say where and how to run, not what to train: left out of the run's config.toml
-UNSAVED_OPTIONS = ("out", "force", "resume", "config", "fmt", "quiet", "output")
 
 
 def parse_hidden(value) -> tuple[int, ...]:
@@ -371,19 +369,9 @@ class AutoencoderConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> AutoencoderConfig:
-        """From a command's options (features/exclude as comma-separated text or lists)."""
-        from dltool.core.train import engine_config
+        from dltool.core.train import task_config
 
-        skip = ("engine", "options", "features", "exclude")
-        own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in skip}
-        for k in ("features", "exclude"):
-            value = options.get(k)
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if value:
-                own[k] = tuple(value)
-        saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
-        return cls(engine=engine_config(options), options=saved, **own)
+        return task_config(cls, options)
 
     def reducer_params(self) -> dict:
         return dict(n_components=self.code_dim, kind=self.kind, hidden=self.hidden, activation=self.activation,

@@ -16,7 +16,7 @@ from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.core.io import prepare_run_dir, write_json
 from dltool.core.modelfile import load_checkpoint, load_model_file
 from dltool.core.seed import seed_everything
-from dltool.core.train import Engine, EngineConfig, engine_config
+from dltool.core.train import Engine, EngineConfig, task_config
 from dltool.vision import data as vdata
 from dltool.vision.augment import augment, parse_ops
 from dltool.vision.models import MODELS, create_model, model_meta
@@ -51,10 +51,7 @@ class TrainConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> TrainConfig:
-        own = {k: options[k] for k in cls.__dataclass_fields__ if k in options and k not in ("engine", "options")}
-        saved = {k: v for k, v in options.items() if k not in ("out", "force", "resume", "config", "nproc", "fmt",
-                                                               "quiet")}
-        return cls(engine=engine_config(options), options=saved, **own)
+        return task_config(cls, options)
 
     def validate(self) -> None:
         self.engine.validate()

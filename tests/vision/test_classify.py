@@ -273,3 +273,39 @@ def test_cuda_train_and_predict(cli, digits, tmp_path):
     assert json.loads(r.stdout)["val_accuracy"] > 0.8
     p = cli("vision", "classify", "predict", out, digits[1], "--device", "cuda")
     assert p.code == 0 and len(p.stdout.splitlines()) == 60
+
+
+def test_rgb_images_train_and_predict(cli, tmp_path):
+    """Colour images: the model is built for 3 channels and learns red vs blue squares."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, channel in (("red", 0), ("blue", 2)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(24):
+            a = rng.integers(0, 60, (12, 12, 3), dtype=np.uint8)
+            a[..., channel] = rng.integers(150, 255, (12, 12))
+            Image.fromarray(a, mode="RGB").save(tmp_path / "data" / name / f"{i}.png")
+    out = tmp_path / "r"
+    r = cli("vision", "classify", "train", tmp_path / "data", "--out", out, *FAST)
+    assert r.code == 0, r.stderr
+    assert torch.load(out / "model.pt", weights_only=True)["preprocess"]["mode"] == "RGB"
+    p = cli("vision", "classify", "predict", out, tmp_path / "data")
+    preds = [json.loads(line) for line in p.stdout.splitlines()]
+    assert np.mean([x["label"] == x["true_label"] for x in preds]) > 0.9
+
+
+def test_pretrained_torchvision_state_dict(cli, digits, tmp_path):
+    """A plain torchvision state_dict (as downloaded by a user) fills the backbone; the head is new."""
+    import torchvision
+
+    torch.manual_seed(0)
+    weights = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(weights, tmp_path / "resnet18.pth")
+    out = tmp_path / "ft"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, "--model", "resnet18", "--img-size", "32",
+            "--pretrained", tmp_path / "resnet18.pth", "--freeze-backbone", "--epochs", "1", "--quiet")
+    assert r.code == 0, r.stderr
+    got = torch.load(out / "model.pt", weights_only=True)["state_dict"]
+    assert torch.equal(got["backbone.layer1.0.conv1.weight"], weights["layer1.0.conv1.weight"])
+    assert got["head.weight"].shape == (3, 512)
