@@ -309,3 +309,18 @@ def test_pretrained_torchvision_state_dict(cli, digits, tmp_path):
     got = torch.load(out / "model.pt", weights_only=True)["state_dict"]
     assert torch.equal(got["backbone.layer1.0.conv1.weight"], weights["layer1.0.conv1.weight"])
     assert got["head.weight"].shape == (3, 512)
+
+
+@pytest.mark.slow
+def test_compile_trains_and_saves_a_plain_model(cli, digits, tmp_path, monkeypatch):
+    """--compile goes through the real torch.compile (inductor on CPU); the model file holds plain keys."""
+    compiled = []
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, *a, **k: compiled.append(m) or real_compile(m, *a, **k))
+    out = tmp_path / "c"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--epochs", "1", "--compile")
+    assert r.code == 0, r.stderr
+    assert len(compiled) == 1
+    keys = torch.load(out / "model.pt", weights_only=True)["state_dict"].keys()
+    assert not any(k.startswith("_orig_mod") for k in keys)
+    assert cli("vision", "classify", "eval", out, digits[1], "--quiet").code == 0
