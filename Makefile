@@ -10,7 +10,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,onnx]'
+	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[dev,onnx]'
 	touch $(STAMP)
 
 demo: setup

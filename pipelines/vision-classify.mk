@@ -15,9 +15,9 @@ $(OUT)/model/model.pt: | $(DATA)/train
 	$(DLTOOL) vision classify train $(DATA)/train --epochs $(EPOCHS) --device $(DEVICE) --out $(OUT)/model --force
 
 $(OUT)/eval.json: $(OUT)/model/model.pt
-	$(DLTOOL) vision classify eval $< $(DATA)/test --device $(DEVICE) --out $(OUT)/eval --format json > $@.tmp
+	$(DLTOOL) vision classify eval $< $(DATA)/test --device $(DEVICE) --out $(OUT)/eval --format jsonl > $@.tmp
 	mv $@.tmp $@
-	@cat $@
+	@grep -o '"\(accuracy\|precision_macro\|recall_macro\|f1_macro\|n\)": [0-9.]*' $@
 
 $(OUT)/predictions.jsonl: $(OUT)/model/model.pt
 	$(DLTOOL) vision classify predict $< $(DATA)/test --device $(DEVICE) -o $@
