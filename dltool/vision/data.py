@@ -34,8 +34,16 @@ class Labelled:
     labels: list[str]
 
 
+SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing"}
+
+
 def _image_folder(root: Path) -> Labelled:
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    splits = sorted(d.name for d in class_dirs if d.name.lower() in SPLIT_NAMES)
+    if len(splits) >= 2 or (class_dirs and len(splits) == len(class_dirs)):
+        first = root / next((n for n in splits if n.lower().startswith("train")), splits[0])
+        raise InputError(f"'{root}' holds the splits {', '.join(splits)}, not class folders",
+                         f"point at one split, e.g. '{first}' (and --val for a validation split)")
     paths, labels = [], []
     for d in class_dirs:
         for p in sorted(d.rglob("*")):

@@ -167,6 +167,12 @@ def test_empty_folder(cli, tmp_path):
     _fails_cleanly(cli("vision", "classify", "train", tmp_path / "empty", "--out", out), out, "no images")
 
 
+def test_dataset_root_with_splits_is_refused(cli, digits, tmp_path):
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0].parent, "--out", out), out,
+                   "not class folders", str(digits[0]))
+
+
 def test_corrupt_image_is_named_or_skipped(cli, digits, tmp_path):
     import shutil
 
