@@ -98,6 +98,9 @@ def scan_inputs(inputs: Iterable[str]) -> list[PredictItem]:
     items: list[PredictItem] = []
     for raw in inputs:
         if raw == "-":
+            if sys.stdin.isatty():
+                raise InputError("no input images were given (and stdin is a terminal)",
+                                 "pass files or folders, or pipe a list of paths")
             items += scan_inputs([line.strip() for line in sys.stdin if line.strip()])
             continue
         p = input_path(raw, "input")
