@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dltool.core.errors import ModelFileError
 from dltool.core.io import atomic_path, input_path
@@ -61,8 +60,3 @@ def load_model_file(path: str | os.PathLike, task: str | None = None) -> dict:
         raise ModelFileError(f"'{path}' is a '{ckpt.get('task')}' model, not a '{task}' model",
                              "pass a model trained for this task")
     return ckpt
-
-
-def model_path(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    return p / "model.pt" if p.is_dir() else p
