@@ -192,7 +192,7 @@ class Engine:
             f.write(tomli_w.dumps(_toml_ready(self.options)))
 
     def _write_history(self) -> None:
-        """metrics.jsonl, rewritten atomically on the writer thread (after the epoch's checkpoints)."""
+        """metrics.jsonl, rewritten atomically through the same writer as the checkpoints (after them)."""
         import json
 
         text = "".join(json.dumps(row) + "\n" for row in self.history)
