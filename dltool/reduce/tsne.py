@@ -3,7 +3,7 @@
 `tsne_embed` is the one entry point (benchmarks/cluster_reduce.py imports it). Both backends
 are deterministic for a given seed on the same machine. openTSNE (Poličar et al.) uses the
 same objective with Barnes-Hut gradients for small data and FFT-interpolated ones for large
-data; see benchmarks/reduce_tsne.py for its time against scikit-learn's TSNE.
+data; see benchmarks/cluster_reduce.py for its time against scikit-learn's TSNE.
 """
 
 from __future__ import annotations
