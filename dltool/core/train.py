@@ -262,6 +262,11 @@ class Engine:
         import torch
 
         cfg, task = self.cfg, self.task
+        if dist.world_size() > 1 and not torch.distributed.is_initialized():
+            # launched by torchrun, but the command never joined the process group (dist.setup):
+            # every process would train alone and write the same files
+            raise DltoolError("this command does not support multi-process (DDP) training yet",
+                              "run it as a single process, without torchrun or --nproc")
         cuda = self.device.type == "cuda"
         if cuda:
             torch.backends.cudnn.benchmark = True

@@ -126,3 +126,11 @@ def test_cuda_path_uses_amp_and_channels_last(tmp_path):
     assert seen["dtype"] in (torch.bfloat16, torch.float16)
     assert seen["input"].is_contiguous(memory_format=torch.channels_last)
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_multi_process_launch_without_process_group_is_refused(tmp_path, monkeypatch):
+    from dltool.core.errors import DltoolError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(DltoolError, match="multi-process"):
+        fit(tmp_path)
