@@ -10,6 +10,7 @@ import typer
 from dltool.cli.options import (
     ConfigOpt,
     DeviceOpt,
+    ForceOpt,
     FormatOpt,
     OutFileOpt,
     QuietOpt,
@@ -73,7 +74,7 @@ def train(
     val_split: ValSplitOpt = 0.1,
     val: ValDirOpt = None,
     out: OutDirOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    force: ForceOpt = False,
     resume: ResumeOpt = False,
     tensorboard: TensorboardOpt = False,
     amp: AmpOpt = True,

@@ -25,18 +25,13 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, wor
     return order
 
 
-class TensorBatches:
-    """Batches of tensors that already sit on the device."""
+class _EpochBatches:
+    """What both kinds of batches share: the epoch (set by the engine), and the batch count per rank."""
 
-    def __init__(self, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0,
-                 rank: int = 0, world: int = 1):
-        self.tensors = tensors
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, rank: int, world: int):
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.rank, self.world = rank, world
         self.epoch = 0
-        self.n = len(tensors[0])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -44,6 +39,15 @@ class TensorBatches:
     def __len__(self) -> int:
         n = self.n // self.world if self.world > 1 else self.n
         return (n + self.batch_size - 1) // self.batch_size
+
+
+class TensorBatches(_EpochBatches):
+    """Batches of tensors that already sit on the device."""
+
+    def __init__(self, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0,
+                 rank: int = 0, world: int = 1):
+        super().__init__(len(tensors[0]), batch_size, shuffle, seed, rank, world)
+        self.tensors = tensors
 
     def __iter__(self) -> Iterator[tuple]:
         order = epoch_order(self.n, self.seed, self.epoch, self.shuffle, self.rank, self.world)
@@ -62,37 +66,26 @@ class _EpochBatchSampler:
 
     def __iter__(self):
         o = self.owner
-        order = epoch_order(len(o.dataset), o.seed, o.epoch, o.shuffle, o.rank, o.world).tolist()
+        order = epoch_order(o.n, o.seed, o.epoch, o.shuffle, o.rank, o.world).tolist()
         return iter([order[i:i + o.batch_size] for i in range(0, len(order), o.batch_size)])
 
     def __len__(self) -> int:
         return len(self.owner)
 
 
-class LoaderBatches:
+class LoaderBatches(_EpochBatches):
     """A DataLoader (workers, pinned memory, persistent workers) moving each batch to the device."""
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2,
                  device=None, rank: int = 0, world: int = 1):
         from torch.utils.data import DataLoader
 
+        super().__init__(len(dataset), batch_size, shuffle, seed, rank, world)
         self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
         self.device = device
-        self.rank, self.world = rank, world
-        self.epoch = 0
         self.pin = device is not None and device.type == "cuda"
         self.loader = DataLoader(dataset, batch_sampler=_EpochBatchSampler(self), num_workers=workers,
                                  pin_memory=self.pin, persistent_workers=workers > 0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        n = len(self.dataset) // self.world if self.world > 1 else len(self.dataset)
-        return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.loader:
