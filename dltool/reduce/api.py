@@ -34,10 +34,10 @@ class Standardizer:
     """Zero mean, unit variance per column (scikit-learn's StandardScaler: ddof=0, constant columns kept)."""
 
     def fit(self, X: np.ndarray) -> Standardizer:
-        self.mean_ = X.mean(axis=0)
-        scale = X.std(axis=0)
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.mean_))] = 1.0
-        self.scale_ = scale
+        from sklearn.preprocessing import StandardScaler
+
+        fitted = StandardScaler().fit(X)  # only the two vectors are kept, so model files stay tensors
+        self.mean_, self.scale_ = fitted.mean_, fitted.scale_
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
