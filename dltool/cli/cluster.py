@@ -23,7 +23,7 @@ from dltool.cli.options import (
     OutFileOpt,
     QuietOpt,
     SeedOpt,
-    common,
+    apply_console_options,
     csv_list,
 )
 
@@ -58,7 +58,7 @@ def _check_format(fmt: str, output: str | None = None, allowed=("auto", "table",
 def _cluster(method: str, params: dict, opts: dict, *, dendrogram: Path | None = None) -> None:
     """The flow every method command shares; `opts` holds the _FLOW options (the command's locals())."""
     o = {k: opts[k] for k in _FLOW}
-    common(quiet=o["quiet"])
+    apply_console_options(quiet=o["quiet"])
     _check_format(o["fmt"], o["output"], allowed=("auto", "table", "jsonl", "csv", "json", "npz"))
     from dltool.cluster import plots, run
     from dltool.core.console import info
@@ -351,7 +351,7 @@ def evaluate(
 
     Example: dltool cluster evaluate clusters.csv --truth label
     """
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.cluster import metrics
     from dltool.core.device import cpu_only_notice
     from dltool.core.errors import OptionError
@@ -394,7 +394,7 @@ def choose_k(
 
     Example: dltool cluster choose-k features.csv --k 2..15 --method silhouette --plot k.png
     """
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.cluster import plots, run
     from dltool.cluster.choose_k import ChooseKConfig, parse_k_range
     from dltool.cluster.choose_k import choose_k as run_choose_k
@@ -486,7 +486,7 @@ def deep(
     Example: dltool cluster deep digits.csv -k 10 --exclude label --out runs/dec -o clusters.csv
     """
     options = dict(locals())
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     _check_format(fmt, output, allowed=("auto", "table", "jsonl", "csv", "json", "npz"))
     from dltool.cluster import deep as dec
     from dltool.cluster import plots

@@ -58,7 +58,7 @@ def csv_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def common(*, quiet: bool = False, fmt: str | None = None) -> None:
+def apply_console_options(*, quiet: bool = False, fmt: str | None = None) -> None:
     """Apply the people-facing switches every command has; a bad --format fails before any work."""
     from dltool.core.console import set_quiet
 

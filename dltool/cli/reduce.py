@@ -23,7 +23,7 @@ from dltool.cli.options import (
     OutFileOpt,
     QuietOpt,
     SeedOpt,
-    common,
+    apply_console_options,
     csv_list,
 )
 
@@ -45,7 +45,7 @@ def _reduce(method: str, params: dict, *, table: str, output: str, fmt: str, fea
             standardize: bool, seed: int, device: str, quiet: bool, save_model=None, plot=None, color_by=None,
             report=None, variance_plot=None, model=None) -> None:
     """Read the table, fit `method` (or apply a saved `model`), print a summary, write every output."""
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.core.console import info
     from dltool.core.errors import OptionError, suggest
     from dltool.core.io import write_json
@@ -323,7 +323,7 @@ def select(
 
     Example: dltool reduce select features.csv --target label --method mi --k 10 --ranking rank.csv -o selected.csv
     """
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.core.console import info
     from dltool.core.device import cpu_only_notice
     from dltool.core.io import atomic_open
@@ -424,7 +424,7 @@ def autoencoder(
     Example: dltool reduce autoencoder features.csv --code-dim 8 --kind denoising --epochs 50 --out runs/ae -o codes.csv
     """
     options = dict(locals())
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.core.console import info
     from dltool.core.errors import OptionError, suggest
     from dltool.core.io import write_json

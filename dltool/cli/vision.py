@@ -15,7 +15,7 @@ from dltool.cli.options import (
     OutFileOpt,
     QuietOpt,
     SeedOpt,
-    common,
+    apply_console_options,
 )
 from dltool.cli.train_options import (
     AmpOpt,
@@ -92,7 +92,7 @@ def train(
 
     Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
     """
-    common(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt)
     if nproc > 1:
         from dltool.core.distributed import relaunch
 
@@ -121,7 +121,7 @@ def evaluate(
 
     Example: dltool vision classify eval runs/digits/model.pt sample_data/digits/test
     """
-    common(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt)
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
@@ -146,7 +146,7 @@ def predict(
 
     Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
     """
-    common(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt)
     from dltool.vision import classify as task
 
     task.predict(model, inputs or ["-"], output=output, topk=topk, embed=embed, batch_size=batch_size,
@@ -165,7 +165,7 @@ def export(
 
     Example: dltool vision classify export runs/digits/model.pt -o digits.onnx
     """
-    common(quiet=quiet)
+    apply_console_options(quiet=quiet)
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
