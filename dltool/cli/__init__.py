@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         from dltool.core.errors import DltoolError, ExitCode
 
         try:
-            rv = get_command(app).main(args=args, prog_name="dltool", standalone_mode=False)
+            # obj carries the arguments as given, so --nproc relaunches exactly this command
+            rv = get_command(app).main(args=args, prog_name="dltool", standalone_mode=False, obj={"argv": args})
             code = rv if isinstance(rv, int) else 0
         except DltoolError as e:
             if debug:

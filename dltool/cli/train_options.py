@@ -1,4 +1,5 @@
-"""Options of every `train` command, defined once: the shared training engine's knobs."""
+"""Options of every `train` command, defined once: the shared training engine's knobs, and how a
+command's options become a task's config (`task_config`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+def _launch_processes(ctx: typer.Context, param, value: int):
+    """--nproc N > 1: run this very command (as main() was given it) as N processes and exit with their
+    code. Every train command gets scale-out by declaring the option; its body never sees N > 1."""
+    if value is None or value == 1:
+        return value
+    from dltool.core import distributed as dist
+
+    root = ctx.find_root()
+    argv = (root.obj or {}).get("argv")
+    if argv is None:
+        raise typer.BadParameter("--nproc needs the dltool entry point (dltool.cli.main)")
+    raise typer.Exit(dist.relaunch(value, dist.without_nproc(argv)))
+
 
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the training data.")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Samples per step (in total, across --nproc processes).")]
@@ -24,6 +40,46 @@ ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in -
 TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files to OUT/tensorboard.")]
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Automatic mixed precision on CUDA.")]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster steps).")]
-NprocOpt = Annotated[int, typer.Option("--nproc", help="Train with N processes (DDP via torch.distributed.run).")]
+NprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
+                                        help="Train with N processes (DDP via torch.distributed.run; --batch-size is split over them).")]
+SaveEveryOpt = Annotated[int, typer.Option("--save-every", help="Also write a resumable last.pt every N steps (0: at the end of each epoch only).")]
+TimeLimitOpt = Annotated[float | None, typer.Option("--time-limit", help="Train for at most this many minutes: the epochs (and the schedule) are set from the first one's time.")]
+FreezeBackboneOpt = Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head; the frozen layers keep their BatchNorm statistics (with --pretrained).")]
+UnfreezeAfterOpt = Annotated[int, typer.Option("--unfreeze-after", help="Train the head alone for N epochs, then the whole network (implies --freeze-backbone; 0: never).")]
+BackboneLrScaleOpt = Annotated[float, typer.Option("--backbone-lr-scale", help="After --unfreeze-after, the backbone learns at this times the head's rate.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="DataLoader workers when the data is not preloaded.")]
 PreloadOpt = Annotated[bool | None, typer.Option("--preload/--no-preload", help="Hold the decoded dataset in memory on the device (default: when it fits in 2 GiB).")]
+
+
+#: options the command layer itself uses (output, launch, console): no config field takes them
+COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet")
+#: options that say where results go, not how the model is trained: left out of a run's config.toml,
+#: so `--config runs/x/config.toml --out runs/y` repeats the recipe
+UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
+
+
+def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):
+    """A task's frozen train config from a train command's options (its locals()): the fields `cls` names,
+    the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
+
+    Every option must land somewhere: an option that matches no field (a renamed field, a typo) is a
+    bug that would silently disconnect a flag, so it fails here. `command_options` names the
+    command's own extra ones (e.g. an output file it writes itself). Column lists (`features`,
+    `exclude`) come as comma-separated text."""
+    from dltool.cli.options import csv_list
+    from dltool.core.train import EngineConfig
+
+    engine_fields = EngineConfig.__dataclass_fields__
+    own_fields = set(cls.__dataclass_fields__) - {"engine", "options"}
+    stray = sorted(set(options) - own_fields - set(engine_fields) - set(COMMAND_OPTIONS) - set(command_options))
+    if stray:
+        raise TypeError(f"{cls.__name__}: options {stray} match no config field")
+    own = {}
+    for name in own_fields & set(options):
+        value = options[name]
+        if name in ("features", "exclude"):
+            value = tuple(csv_list(value) if isinstance(value, str) else value or ()) or None
+        own[name] = value
+    engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options})
+    saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(command_options) + tuple(unsaved)}
+    return cls(engine=engine, options=saved, **own)

@@ -19,12 +19,14 @@ from dltool.cli.options import (
 )
 from dltool.cli.train_options import (
     AmpOpt,
+    BackboneLrScaleOpt,
     BatchSizeOpt,
     ClipNormOpt,
     ClipValueOpt,
     CompileOpt,
     EarlyStopOpt,
     EpochsOpt,
+    FreezeBackboneOpt,
     InitOpt,
     LrOpt,
     NprocOpt,
@@ -32,12 +34,16 @@ from dltool.cli.train_options import (
     OutDirOpt,
     PreloadOpt,
     ResumeOpt,
+    SaveEveryOpt,
     SchedulerOpt,
     TensorboardOpt,
+    TimeLimitOpt,
+    UnfreezeAfterOpt,
     ValDirOpt,
     ValSplitOpt,
     WeightDecayOpt,
     WorkersOpt,
+    task_config,
 )
 
 app = typer.Typer(help="Computer vision: image classification.", no_args_is_help=True)
@@ -59,7 +65,9 @@ def train(
     batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm", help="cnn only: batch normalisation.")] = True,
     width: Annotated[int, typer.Option("--width", help="cnn only: channels of the first block (doubles per block).")] = 32,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file or a torchvision state_dict .pth.")] = None,
-    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the new head (with --pretrained).")] = False,
+    freeze_backbone: FreezeBackboneOpt = False,
+    unfreeze_after: UnfreezeAfterOpt = 0,
+    backbone_lr_scale: BackboneLrScaleOpt = 0.1,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
     epochs: EpochsOpt = 20,
     batch_size: BatchSizeOpt = 64,
@@ -76,6 +84,8 @@ def train(
     out: OutDirOpt = None,
     force: ForceOpt = False,
     resume: ResumeOpt = False,
+    save_every: SaveEveryOpt = 0,
+    time_limit: TimeLimitOpt = None,
     tensorboard: TensorboardOpt = False,
     amp: AmpOpt = True,
     compile: CompileOpt = False,
@@ -92,17 +102,12 @@ def train(
 
     Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
     """
+    options = dict(locals())
     apply_console_options(quiet=quiet, fmt=fmt)
-    if nproc > 1:
-        from dltool.core.distributed import relaunch
-
-        raise typer.Exit(relaunch(nproc))
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
-    options = {k: v for k, v in locals().items() if k not in ("task", "emit_object")}
-    result = task.train(task.TrainConfig.from_options(options))
-    emit_object(result, fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
 
 
 @classify.command("eval")

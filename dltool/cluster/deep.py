@@ -315,9 +315,9 @@ class DeepConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> DeepConfig:
-        from dltool.core.train import task_config
+        from dltool.cli.train_options import task_config
 
-        return task_config(cls, options)
+        return task_config(cls, options, command_options=("table", "output", "plot"))
 
     def estimator(self, run_dir=None, feature_names=None) -> DeepClusterer:
         return DeepClusterer(self.n_clusters, code_dim=self.code_dim, hidden=self.hidden, activation=self.activation,

@@ -3,15 +3,23 @@
 Small datasets are preloaded as tensors on the device and batched by indexing (no per-item
 DataLoader overhead). Larger ones go through a DataLoader with workers and pinned memory.
 Either way an epoch's order comes from (seed, epoch) alone, so a resumed run sees the same
-batches as an uninterrupted one, and under DDP each rank takes its own equal-sized shard.
+batches as an uninterrupted one and can skip the ones it has already trained on.
+
+A task builds its batches for the whole dataset with the global batch size; the engine shards
+them over the processes of a distributed run (`shard`): training batches take equal-sized
+shards (DDP needs the same number of steps on every rank) and split the batch size, validation
+batches take every item exactly once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dltool.core.errors import OptionError
 
-def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, world: int = 1):
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, world: int = 1, even: bool = True):
+    """Item indices of one epoch for one rank; `even` drops the remainder so every rank gets n // world."""
     import torch
 
     if shuffle:
@@ -20,40 +28,70 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, wor
     else:
         order = torch.arange(n)
     if world > 1:
-        per_rank = n // world  # equal step counts on every rank, as DDP needs
-        order = order[rank::world][:per_rank]
+        order = order[rank::world]
+        if even:
+            order = order[:n // world]
     return order
 
 
 class _EpochBatches:
-    """What both kinds of batches share: the epoch (set by the engine), and the batch count per rank."""
+    """What both kinds of batches share: the epoch and the first batch to yield (set by the engine),
+    and the shard of a distributed run."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, rank: int, world: int):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
+        if batch_size < 1:
+            raise OptionError(f"--batch-size {batch_size} must be at least 1")
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
-        self.rank, self.world = rank, world
-        self.epoch = 0
+        self.global_batch_size = batch_size
+        self.rank, self.world, self.even = 0, 1, True
+        self.epoch, self.start_batch = 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def shard(self, rank: int, world: int, *, split_batch: bool) -> None:
+        """Take this rank's part. `split_batch` (training): the global batch is split evenly over
+        the ranks and every rank gets the same number of items; otherwise (validation) the batch
+        size stays and the items are dealt out so that each is seen exactly once."""
+        size = self.global_batch_size
+        if world > 1 and split_batch:
+            if size % world:
+                lower = size - size % world
+                raise OptionError(f"--batch-size {size} does not split evenly over {world} processes",
+                                  f"use a multiple of {world}, such as {lower or world} or {lower + world}")
+            if self.n < world:
+                raise OptionError(f"{self.n} training items cannot be shared by {world} processes",
+                                  "use fewer processes (--nproc)")
+            size //= world
+        self.batch_size = size
+        self.rank, self.world, self.even = rank, world, split_batch
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """The epoch to iterate next, starting at batch `start_batch` (a resumed, interrupted epoch)."""
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def items(self) -> int:
+        """How many items this rank sees in one epoch."""
+        if self.world == 1:
+            return self.n
+        if self.even:
+            return self.n // self.world
+        return len(range(self.rank, self.n, self.world))
 
     def __len__(self) -> int:
-        n = self.n // self.world if self.world > 1 else self.n
-        return (n + self.batch_size - 1) // self.batch_size
+        return (self.items() + self.batch_size - 1) // self.batch_size
+
+    def _order(self):
+        return epoch_order(self.n, self.seed, self.epoch, self.shuffle, self.rank, self.world, self.even)
 
 
 class TensorBatches(_EpochBatches):
     """Batches of tensors that already sit on the device."""
 
-    def __init__(self, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0,
-                 rank: int = 0, world: int = 1):
-        super().__init__(len(tensors[0]), batch_size, shuffle, seed, rank, world)
+    def __init__(self, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0):
+        super().__init__(len(tensors[0]), batch_size, shuffle, seed)
         self.tensors = tensors
 
     def __iter__(self) -> Iterator[tuple]:
-        order = epoch_order(self.n, self.seed, self.epoch, self.shuffle, self.rank, self.world)
-        device = self.tensors[0].device
-        order = order.to(device)
-        for start in range(0, len(order), self.batch_size):
+        order = self._order().to(self.tensors[0].device)
+        for start in range(self.start_batch * self.batch_size, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             yield tuple(t[idx] for t in self.tensors)
 
@@ -66,26 +104,30 @@ class _EpochBatchSampler:
 
     def __iter__(self):
         o = self.owner
-        order = epoch_order(o.n, o.seed, o.epoch, o.shuffle, o.rank, o.world).tolist()
-        return iter([order[i:i + o.batch_size] for i in range(0, len(order), o.batch_size)])
+        order = o._order().tolist()
+        starts = range(o.start_batch * o.batch_size, len(order), o.batch_size)
+        return iter([order[i:i + o.batch_size] for i in starts])
 
     def __len__(self) -> int:
-        return len(self.owner)
+        return len(self.owner) - self.owner.start_batch
 
 
 class LoaderBatches(_EpochBatches):
     """A DataLoader (workers, pinned memory, persistent workers) moving each batch to the device."""
 
-    def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2,
-                 device=None, rank: int = 0, world: int = 1):
+    def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2, device=None):
+        import torch
         from torch.utils.data import DataLoader
 
-        super().__init__(len(dataset), batch_size, shuffle, seed, rank, world)
+        super().__init__(len(dataset), batch_size, shuffle, seed)
         self.dataset = dataset
         self.device = device
         self.pin = device is not None and device.type == "cuda"
+        # its own generator: starting workers must not draw from the global RNG, or a resumed run's
+        # dropout and augmentation draws would shift by one against an uninterrupted run's
         self.loader = DataLoader(dataset, batch_sampler=_EpochBatchSampler(self), num_workers=workers,
-                                 pin_memory=self.pin, persistent_workers=workers > 0)
+                                 pin_memory=self.pin, persistent_workers=workers > 0,
+                                 generator=torch.Generator().manual_seed(seed))
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.loader:

@@ -2,7 +2,8 @@
 
 Nothing here knows about images or text. A task supplies:
   loss(model, batch) -> scalar tensor        (forward + loss on one training batch)
-  evaluate(model, batches) -> dict           (validation metrics, "loss" among them)
+  evaluate(model, batches) -> dict           (validation metrics over the batches given, "loss" among
+                                              them; means over items, or see combine_metrics)
   payload(model) -> dict                     (model-file fields: task, arch, arch_kwargs, ...)
   monitor, monitor_mode                      (the metric early stopping and best.pt follow; mode
                                               "min", "max", or "last": every epoch replaces best.pt, for
@@ -12,8 +13,19 @@ and may supply:
   end_epoch(model) -> dict | None            (after each training epoch, on every rank: extra numbers
                                               for the epoch's row; a "stop" key with a reason ends
                                               training after this epoch, e.g. a convergence test)
-The engine owns optimizers, schedulers, clipping, init, AMP, checkpoints, resume, interrupts,
-metrics files, plots, TensorBoard and DDP.
+  combine_metrics(parts) -> dict             (validation under several processes: `parts` holds every
+                                              rank's (metrics, n_items); the default is the mean
+                                              weighted by items, exact for means such as loss and
+                                              accuracy; a task whose metrics do not average (mAP)
+                                              returns partial sums from evaluate and combines here)
+A model that supports --freeze-backbone has a `head` submodule: everything else is the backbone.
+
+The engine owns optimizers, schedulers, clipping, init, AMP, transfer learning (freezing, thawing),
+checkpoints and exact resume at any step, interrupts, time budgets, metrics files, plots,
+TensorBoard and the whole of distributed training: `start_run` joins the process group of a
+torchrun / --nproc launch and seeds each rank; `Engine.fit` shards the batches per rank, wraps
+DDP, validates on every rank's shard and reduces the metrics, agrees on stops, and lets rank 0
+alone write. A task contains no distributed code.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ from pathlib import Path
 
 from dltool.core import distributed as dist
 from dltool.core.console import info, progress
-from dltool.core.errors import DltoolError, Interrupted, OptionError, unknown_name
+from dltool.core.errors import DltoolError, InputError, Interrupted, OptionError, unknown_name
 from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import load_checkpoint, save_model
 
@@ -34,6 +46,12 @@ DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, 
               "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "lbfgs": 1.0}
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau")
 INITS = ("default", "xavier", "he")
+
+#: options a resumed run may change: how and where it runs, not what it computes
+#: (`epochs` too, where the scheduler's horizon does not depend on it: see _check_resume_options)
+RESUME_MAY_CHANGE = ("early_stop", "tensorboard", "save_every", "compile", "amp", "device", "workers",
+                     "preload")
+EPOCHS_FREE_SCHEDULERS = ("none", "step", "plateau")
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,11 @@ class EngineConfig:
     compile: bool = False
     seed: int = 0
     resume: bool = False
+    save_every: int = 0
+    time_limit: float | None = None
+    freeze_backbone: bool = False
+    unfreeze_after: int = 0
+    backbone_lr_scale: float = 0.1
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -73,40 +96,64 @@ class EngineConfig:
                 raise OptionError(f"{name} {v} must be positive")
         if self.early_stop < 0:
             raise OptionError(f"--early-stop {self.early_stop} must be >= 0 (0 turns it off)")
+        if self.save_every < 0:
+            raise OptionError(f"--save-every {self.save_every} must be >= 0 (0: only at the end of each epoch)")
+        if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
+            raise OptionError(f"--time-limit {self.time_limit} must be a positive number of minutes")
+        if self.unfreeze_after < 0:
+            raise OptionError(f"--unfreeze-after {self.unfreeze_after} must be >= 0 (0: never)")
+        if not self.backbone_lr_scale > 0:
+            raise OptionError(f"--backbone-lr-scale {self.backbone_lr_scale} must be positive")
+        if self.unfreeze_after and self.optimizer == "lbfgs":
+            raise OptionError("--unfreeze-after needs two learning rates; --optimizer lbfgs has one",
+                              "pick another optimizer")
+        if self.unfreeze_after and self.unfreeze_after >= self.epochs:
+            raise OptionError(f"--unfreeze-after {self.unfreeze_after} leaves no epoch of the {self.epochs} "
+                              "to train the whole network", f"use --epochs {self.unfreeze_after + 1} or more")
 
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
+    @property
+    def freezes(self) -> bool:
+        """Whether the backbone starts frozen (--freeze-backbone, or --unfreeze-after N)."""
+        return self.freeze_backbone or self.unfreeze_after > 0
+
 
 def build_optimizer(cfg: EngineConfig, params):
+    """`params`: a list of tensors, or of param-group dicts (each may set its own "lr")."""
     import torch
 
     lr, wd = cfg.learning_rate, cfg.weight_decay
-    o = torch.optim
+    optim = torch.optim
     return {
-        "sgd": lambda: o.SGD(params, lr=lr, weight_decay=wd),
-        "momentum": lambda: o.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
-        "nesterov": lambda: o.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
-        "adagrad": lambda: o.Adagrad(params, lr=lr, weight_decay=wd),
-        "rmsprop": lambda: o.RMSprop(params, lr=lr, alpha=0.99, weight_decay=wd),
-        "adadelta": lambda: o.Adadelta(params, lr=lr, rho=0.9, weight_decay=wd),
-        "adam": lambda: o.Adam(params, lr=lr, weight_decay=wd),
-        "adamw": lambda: o.AdamW(params, lr=lr, weight_decay=wd),
-        "lbfgs": lambda: o.LBFGS(params, lr=lr, max_iter=20, history_size=10, line_search_fn="strong_wolfe"),
+        "sgd": lambda: optim.SGD(params, lr=lr, weight_decay=wd),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
+        "nesterov": lambda: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+        "adagrad": lambda: optim.Adagrad(params, lr=lr, weight_decay=wd),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99, weight_decay=wd),
+        "adadelta": lambda: optim.Adadelta(params, lr=lr, rho=0.9, weight_decay=wd),
+        "adam": lambda: optim.Adam(params, lr=lr, weight_decay=wd),
+        "adamw": lambda: optim.AdamW(params, lr=lr, weight_decay=wd),
+        "lbfgs": lambda: optim.LBFGS(params, lr=lr, max_iter=20, history_size=10, line_search_fn="strong_wolfe"),
     }[cfg.optimizer]()
 
 
-def build_scheduler(cfg: EngineConfig, optimizer, steps_per_epoch: int, mode: str):
-    """Returns (scheduler, when) with when in {None, 'batch', 'epoch', 'metric'}."""
+def build_scheduler(cfg: EngineConfig, optimizer, steps_per_epoch: int, mode: str, epochs: int | None = None):
+    """Returns (scheduler, when) with when in {None, 'batch', 'epoch', 'metric'}; `epochs` is the horizon."""
     import torch.optim.lr_scheduler as s
 
+    epochs = epochs or cfg.epochs
     if cfg.scheduler == "step":
-        return s.StepLR(optimizer, step_size=max(1, cfg.epochs // 3), gamma=0.1), "epoch"
+        return s.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
     if cfg.scheduler == "cosine":
-        return s.CosineAnnealingLR(optimizer, T_max=cfg.epochs), "epoch"
+        return s.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
     if cfg.scheduler == "onecycle":
-        return s.OneCycleLR(optimizer, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch), "batch"
+        max_lr = [g.get("initial_max_lr", g["lr"]) for g in optimizer.param_groups]
+        for g, m in zip(optimizer.param_groups, max_lr):
+            g["initial_max_lr"] = m  # kept, so a horizon set later (--time-limit) rebuilds the same peaks
+        return s.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch), "batch"
     if cfg.scheduler == "plateau":
         return s.ReduceLROnPlateau(optimizer, mode=mode, factor=0.1, patience=2), "metric"
     return None, None
@@ -137,11 +184,71 @@ def _toml_ready(options: dict) -> dict:
     return out
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop stops at the next batch boundary."""
+# -- starting a run ------------------------------------------------------------------------------
 
-    def __init__(self):
+def start_run(cfg: EngineConfig, *, device: str, out, name: str, force: bool = False,
+              options: dict | None = None):
+    """Everything before the data is loaded: join the process group when launched by torchrun or
+    --nproc, pick this rank's device, seed it, and (rank 0) prepare the run folder, checking that a
+    resumed run keeps its options. Returns (device, run_dir), the same run_dir on every rank.
+
+    The global RNG gets seed + rank, so dropout masks and augmentation differ across ranks; what must
+    agree across ranks (splits, data order) takes `cfg.seed` explicitly."""
+    from dltool.core.device import resolve_device
+    from dltool.core.io import prepare_run_dir
+    from dltool.core.seed import seed_everything
+
+    cfg.validate()
+    dev = dist.setup(resolve_device(device))
+    seed_everything(cfg.seed + dist.rank())
+    outcome = None
+    if dist.is_main():
+        try:
+            run_dir = prepare_run_dir(out, name, force=force, resume=cfg.resume)
+            if cfg.resume:
+                _check_resume_options(run_dir, options or {}, cfg)
+            outcome = ("ok", str(run_dir))
+        except DltoolError as e:
+            outcome = ("error", type(e).__name__, e.message, e.hint)
+    outcome = dist.broadcast(outcome)  # the other ranks fail with rank 0's error instead of waiting
+    if outcome[0] == "error":
+        import dltool.core.errors as errors
+
+        raise getattr(errors, outcome[1], DltoolError)(outcome[2], outcome[3])
+    return dev, Path(outcome[1])
+
+
+def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> None:
+    """--resume with options that differ from the run's config.toml fails, naming each one."""
+    import tomllib
+
+    saved_path = run_dir / "config.toml"
+    if not saved_path.exists():
+        return
+    saved = tomllib.loads(saved_path.read_text(encoding="utf-8"))
+    now = _toml_ready(options)
+    may_change = set(RESUME_MAY_CHANGE)
+    if cfg.scheduler in EPOCHS_FREE_SCHEDULERS and saved.get("scheduler") == cfg.scheduler:
+        may_change.add("epochs")
+    differ = [f"--{k.replace('_', '-')} (was {saved.get(k, 'unset')!r}, now {now.get(k, 'unset')!r})"
+              for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in may_change]
+    if differ:
+        raise OptionError(f"--resume {run_dir}: options differ from the run's config.toml: {'; '.join(differ)}",
+                          f"resume with the original options (--config {saved_path} --resume)")
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop stops at a step boundary that every rank agrees on.
+
+    A second Ctrl-C stops at once in a single process. Under a launcher the signal arrives twice
+    by design (the terminal signals every process, then torchrun forwards it), so there repeats
+    only set the flag; torchrun itself kills workers that do not finish within 30 s."""
+
+    def __init__(self, repeat_aborts: bool):
         self.signal = None
+        self.repeat_aborts = repeat_aborts
         self._old = {}
 
     def __enter__(self):
@@ -153,13 +260,25 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        if self.signal is not None:  # a second Ctrl-C: stop now
+        if self.signal is not None and self.repeat_aborts:
             raise KeyboardInterrupt
         self.signal = signum
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+@dataclass
+class _Position:
+    """Where training stands: the epoch under way and how far into it (all a resume needs besides the
+    model, optimizer, scheduler, scaler and RNG states)."""
+    epoch: int = 0          # 0-based epoch under way
+    batch: int = 0          # batches of it already trained on
+    loss_sum: float = 0.0   # sum of item losses over those batches
+    seen: int = 0           # items in those batches
+    step: int = 0           # optimizer steps since the start of the run (for --save-every)
+    elapsed_s: float = 0.0  # training time before this process started (for --time-limit)
 
 
 class Engine:
@@ -169,8 +288,8 @@ class Engine:
         self.run_dir = Path(run_dir)
         self.device = device
         self.options = options or {}
-        self.main = dist.is_main()
         self.history: list[dict] = []
+        self.pos = _Position()
         # Checkpoints and metrics are written on a background thread when the model trains on an
         # accelerator (the host is idle). On a CPU run every core is training and a writer thread
         # stalls their parallel regions: measured on 2 cores, 1.16x a hand loop's time vs 1.10x
@@ -184,7 +303,319 @@ class Engine:
             self._io = _InLine()
         self._pending = []
 
-    # -- files -------------------------------------------------------------------------------
+    def fit(self, train_batches, val_batches=None) -> dict:
+        self._t_start = time.perf_counter()
+        self._setup(train_batches, val_batches)
+        self.deadline = None
+        if self.cfg.time_limit is not None:
+            self.deadline = self._t_start + self.cfg.time_limit * 60 - self.pos.elapsed_s
+        stop_reason = None
+        try:
+            with _StopFlag(repeat_aborts=not dist.launched()) as stop:
+                while self.pos.epoch < self.epochs and stop_reason is None:
+                    t_epoch = time.perf_counter()
+                    outcome = self._train_epoch(train_batches, stop)
+                    if outcome != "interrupted":
+                        stop_reason = self._end_epoch(val_batches, t_epoch)
+                        if outcome == "out of time":
+                            stop_reason = f"--time-limit {self.cfg.time_limit:g} min reached"
+                        more = stop_reason is None and self.pos.epoch < self.epochs
+                        if more and dist.any_rank(stop.signal is not None)[0]:
+                            outcome = "interrupted"  # between epochs: last.pt is already this position
+                    if outcome == "interrupted":
+                        if self.pos.batch:
+                            self._checkpoint(self.run_dir / "last.pt", {"epoch": self.pos.epoch,
+                                                                        "step": self.pos.batch})
+                        raise Interrupted(
+                            f"interrupted in epoch {self.pos.epoch + 1} after step {self.pos.batch}/"
+                            f"{len(train_batches)}; the checkpoint is in {self.run_dir / 'last.pt'}",
+                            "run the same command with --resume to continue")
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            self._check_writes(wait=True)  # an interrupted run still leaves its checkpoints complete
+        dist.barrier()
+        if stop_reason:
+            info(f"stop: {stop_reason}")
+        return self._finish(stop_reason, self._elapsed())
+
+    def _elapsed(self) -> float:
+        """Training time of the whole run so far, across resumes."""
+        return self.pos.elapsed_s + time.perf_counter() - self._t_start
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _setup(self, train_batches, val_batches) -> None:
+        import torch
+
+        cfg, task = self.cfg, self.task
+        if dist.world_size() > 1 and not dist.active():
+            self.device = dist.setup(self.device)  # an Engine used without start_run under torchrun
+        self.main = dist.is_main()
+        rank, world = dist.rank(), dist.world_size()
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
+        model = self.model
+        if not cfg.resume:
+            init_weights(model, cfg.init)
+        model.to(self.device)
+        if self.cuda and getattr(task, "channels_last", False):
+            model.to(memory_format=torch.channels_last)
+        self.raw_model = model
+        self.optimizer = build_optimizer(cfg, self._param_groups(model))
+        self.has_val = val_batches is not None
+        self.monitor = f"val_{task.monitor}" if self.has_val else "train_loss"
+        self.keep_last = task.monitor_mode == "last"
+        self.mode = task.monitor_mode if self.has_val and not self.keep_last else "min"
+        train_batches.shard(rank, world, split_batch=True)
+        if self.has_val:
+            val_batches.shard(rank, world, split_batch=False)
+        self.steps_per_epoch = len(train_batches)
+        self.epochs = cfg.epochs
+        self.epochs_fixed = cfg.time_limit is None  # with a budget, set after the first epoch
+        self.scheduler, self.when = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, self.mode)
+        self.amp_dtype = None
+        if self.cuda and cfg.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.best, self.best_epoch, self.bad_epochs = None, 0, 0
+        if cfg.resume:
+            self._restore()
+            info(f"resuming {self.run_dir} at epoch {self.pos.epoch + 1}, step {self.pos.batch}")
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._write_config()  # on resume too: the options it finishes with (e.g. more epochs)
+        if not cfg.resume:
+            self._checkpoint(self.run_dir / "last.pt", {})  # resumable from the start
+        self._trainable_epoch = None
+        self.writer = None
+        if cfg.tensorboard and self.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.pos.epoch + 1)
+
+    def _param_groups(self, model):
+        """The optimizer's parameters: with a frozen backbone that thaws later, two groups (head at --lr,
+        backbone at --lr x --backbone-lr-scale); frozen parameters get no gradient, so no update."""
+        cfg = self.cfg
+        if not cfg.freezes:
+            params = [p for p in model.parameters() if p.requires_grad]
+            if not params:
+                raise DltoolError("the model has no trainable parameters", "check the model")
+            return params
+        head = getattr(model, "head", None)
+        if head is None:
+            raise OptionError("--freeze-backbone: this model has no separate head to train alone",
+                              "drop --freeze-backbone / --unfreeze-after")
+        head_ids = {id(p) for p in head.parameters()}
+        self.backbone = [p for p in model.parameters() if id(p) not in head_ids]
+        head_params = list(head.parameters())
+        if not cfg.unfreeze_after:
+            return head_params
+        return [{"params": head_params, "lr": cfg.learning_rate},
+                {"params": self.backbone, "lr": cfg.learning_rate * cfg.backbone_lr_scale}]
+
+    def _set_trainable(self) -> None:
+        """Freeze the backbone, or thaw it from epoch --unfreeze-after; re-wrap DDP/compile on a change,
+        since DDP registers its gradient hooks for the parameters trainable when it is built."""
+        import torch
+
+        cfg = self.cfg
+        frozen = cfg.freezes and (not cfg.unfreeze_after or self.pos.epoch < cfg.unfreeze_after)
+        if self._trainable_epoch is not None and frozen == self._frozen:
+            return
+        if cfg.freezes:
+            for p in self.backbone:
+                p.requires_grad = not frozen
+            if self._trainable_epoch is not None and not frozen:
+                info(f"epoch {self.pos.epoch + 1}: the whole network trains now "
+                     f"(backbone at {cfg.backbone_lr_scale:g}x the head's learning rate)")
+        self._frozen, self._trainable_epoch = frozen, self.pos.epoch
+        model = self.raw_model
+        if dist.active():
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, device_ids=[self.device] if self.cuda else None)
+        if cfg.compile:
+            model = torch.compile(model)
+        self.train_model = model
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def _train_epoch(self, batches, stop) -> str:
+        """Train from the current position to the end of the epoch. Returns "done", "interrupted"
+        (every rank stops after the same step) or "out of time" (the epoch is cut short)."""
+        import torch
+
+        self._set_trainable()
+        pos, cfg = self.pos, self.cfg
+        self.train_model.train()
+        _keep_frozen_batchnorm_fixed(self.raw_model)
+        batches.set_epoch(pos.epoch, pos.batch)
+        loss_sum = torch.full((), pos.loss_sum, device=self.device, dtype=torch.float64)
+        distributed = dist.active()
+        outcome = "done"
+        with progress(f"epoch {pos.epoch + 1}/{self.epochs}", len(batches) - pos.batch) as advance:
+            for batch in batches:
+                loss = self._step(batch)
+                n = len(batch[0])
+                loss_sum += loss * n
+                pos.seen += n
+                pos.batch += 1
+                pos.step += 1
+                if self.when == "batch":
+                    self.scheduler.step()
+                advance()
+                interrupted = stop.signal is not None
+                late = self.deadline is not None and time.perf_counter() > self.deadline
+                if distributed:
+                    interrupted, late = dist.any_rank(interrupted, late)
+                if interrupted or late or (cfg.save_every and pos.step % cfg.save_every == 0):
+                    pos.loss_sum = loss_sum.item()
+                if interrupted:
+                    return "interrupted"
+                if cfg.save_every and pos.step % cfg.save_every == 0 and pos.batch < len(batches):
+                    self._checkpoint(self.run_dir / "last.pt", {"epoch": pos.epoch, "step": pos.batch})
+                if late:
+                    outcome = "out of time"
+                    break
+        pos.loss_sum = loss_sum.item()
+        return outcome
+
+    def _step(self, batch):
+        import torch
+
+        cfg, task, model, opt = self.cfg, self.task, self.train_model, self.optimizer
+        if cfg.optimizer == "lbfgs":
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                loss = task.loss(model, batch)
+                loss.backward()
+                self._clip()
+                return loss
+
+            return opt.step(closure).detach()
+        opt.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss = task.loss(model, batch)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(opt)
+            self._clip()
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self._clip()
+            opt.step()
+        return loss.detach() if isinstance(loss, torch.Tensor) else loss
+
+    def _clip(self) -> None:
+        import torch
+
+        if self.cfg.clip_value is None and self.cfg.clip_norm is None:
+            return
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if self.cfg.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.cfg.clip_value)
+        if self.cfg.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.clip_norm)
+
+    def _autocast(self):
+        import torch
+
+        if self.amp_dtype is not None:
+            return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type if self.device.type in ("cpu", "cuda") else "cpu", enabled=False)
+
+    # -- the end of an epoch ---------------------------------------------------------------------
+    def _end_epoch(self, val_batches, t_epoch: float) -> str | None:
+        """Validate, step the epoch scheduler, keep best/last, log. Returns a reason to stop, or None."""
+        pos, task = self.pos, self.task
+        train_loss = dist.mean_over_ranks(pos.loss_sum / max(1, pos.seen))
+        if not math.isfinite(train_loss):
+            raise DltoolError(f"training diverged: the loss is {train_loss} in epoch {pos.epoch + 1}",
+                              "lower --lr, or use --clip-norm 1.0")
+        row = {"epoch": pos.epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
+        extra = dict(task.end_epoch(self.raw_model) or {}) if hasattr(task, "end_epoch") else {}
+        converged = extra.pop("stop", None)
+        row.update(extra)
+        if self.has_val:
+            row.update({f"val_{k}": v for k, v in self._validate(val_batches).items()})
+        row["time_s"] = round(time.perf_counter() - t_epoch, 4)
+        if not self.epochs_fixed:
+            self._fit_epochs_to_budget()
+        current = row.get(self.monitor)
+        if self.when == "epoch":
+            self.scheduler.step()
+        elif self.when == "metric":
+            self.scheduler.step(current)
+        improved = self.keep_last or self.best is None or (current > self.best if self.mode == "max"
+                                                           else current < self.best)
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = current, pos.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        self.history.append(row)
+        self.pos = _Position(epoch=pos.epoch + 1, step=pos.step, elapsed_s=pos.elapsed_s)  # the next epoch
+        if improved and self.main:
+            self._save(self.run_dir / "best.pt", row)
+        self._checkpoint(self.run_dir / "last.pt", row)
+        if self.main:
+            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
+            info(f"epoch {row['epoch']}/{self.epochs} {shown}")
+            self._write_history()
+            if self.writer is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, (int, float)):
+                        self.writer.add_scalar(k, v, row["epoch"])
+        if self.cfg.early_stop and self.bad_epochs >= self.cfg.early_stop:
+            return f"early stop: {self.monitor} has not improved for {self.cfg.early_stop} epochs"
+        converged = dist.broadcast(converged)
+        return converged or None
+
+    def _validate(self, val_batches) -> dict:
+        """Every rank validates its shard of the validation set; the metrics are combined over ranks."""
+        import torch
+
+        dist.sync_buffers(self.raw_model)
+        self.raw_model.eval()
+        n = val_batches.items()
+        metrics = None
+        if n:
+            with torch.inference_mode(), self._autocast():
+                metrics = self.task.evaluate(self.raw_model, val_batches)
+        parts = [(m, k) for m, k in dist.gather((metrics, n)) if k]
+        if len(parts) <= 1:
+            return parts[0][0] if parts else {}
+        if hasattr(self.task, "combine_metrics"):
+            return self.task.combine_metrics(parts)
+        total = sum(k for _, k in parts)
+        return {key: (sum(m[key] * k for m, k in parts) / total if isinstance(value, (int, float)) else value)
+                for key, value in parts[0][0].items()}
+
+    def _fit_epochs_to_budget(self) -> None:
+        """--time-limit: after the first epoch, as many epochs as fit the budget, and the scheduler's
+        horizon with them (the steps already taken replayed on the new schedule)."""
+        import warnings
+
+        budget = self.cfg.time_limit * 60
+        per_epoch = dist.max_over_ranks(self._elapsed())
+        self.epochs = max(1, int(budget // per_epoch))
+        self.epochs_fixed = True
+        info(f"--time-limit {self.cfg.time_limit:g} min: the first epoch took {per_epoch:.3g} s, "
+             f"so {self.epochs} epochs")
+        if self.when in ("batch", "epoch"):
+            for g in self.optimizer.param_groups:
+                g["lr"] = g["initial_lr"]
+            self.scheduler, self.when = build_scheduler(self.cfg, self.optimizer, self.steps_per_epoch, self.mode,
+                                                        epochs=self.epochs)
+            with warnings.catch_warnings():
+                # replaying steps the optimizer already took; torch warns about the order otherwise
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*", category=UserWarning)
+                for _ in range(self.pos.batch if self.when == "batch" else 0):
+                    self.scheduler.step()
+
+    # -- files -----------------------------------------------------------------------------------
     def _write_config(self) -> None:
         import tomli_w
 
@@ -211,6 +642,13 @@ class Engine:
         self._check_writes()
         self._pending.append(self._io.submit(save_model, path, **payload, metrics=dict(metrics), **extra))
 
+    def _checkpoint(self, path: Path, metrics: dict) -> None:
+        """A resumable checkpoint of the current position. Every rank calls it (their RNG states are
+        gathered); rank 0 writes it."""
+        state = self._train_state()
+        if self.main:
+            self._save(path, metrics, state)
+
     def _check_writes(self, wait: bool = False) -> None:
         """Re-raise a failed background write; with wait, block until every write has landed."""
         still = []
@@ -221,217 +659,56 @@ class Engine:
                 still.append(f)
         self._pending = still
 
-    def _train_state(self, epoch: int) -> dict:
-        import torch
+    def _train_state(self) -> dict:
+        pos = self.pos
+        return {"epoch": pos.epoch, "batch": pos.batch, "loss_sum": pos.loss_sum, "seen": pos.seen,
+                "step": pos.step, "elapsed_s": self._elapsed(),
+                "epochs": self.epochs, "epochs_fixed": self.epochs_fixed, "world": dist.world_size(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": dist.gather(_rng_state()),
+                "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "history": self.history}
 
-        state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                 "rng_cpu": torch.get_rng_state(),
-                 "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                 "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                 "history": self.history}
-        return state
-
-    def _restore(self) -> int:
-        import torch
-
+    def _restore(self) -> None:
         ckpt = load_checkpoint(self.run_dir / "last.pt")
         state = ckpt.get("train_state")
         if not state:
             raise DltoolError(f"{self.run_dir / 'last.pt'} has no training state to resume from")
+        if "rng" not in state:
+            raise DltoolError(f"{self.run_dir / 'last.pt'} was written by an older dltool and cannot be resumed",
+                              "start the run again without --resume")
+        if state["world"] != dist.world_size():
+            raise OptionError(f"--resume: the run was trained with {state['world']} process(es), this launch has "
+                              f"{dist.world_size()}", f"resume with --nproc {state['world']} (or the same torchrun layout)")
         try:
             self.raw_model.load_state_dict(ckpt["state_dict"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise DltoolError(f"cannot resume {self.run_dir}: the checkpoint does not match these options ({e})",
                               "resume with the options of the original run (see its config.toml)") from None
+        if self.cfg.time_limit is not None and state["epochs_fixed"]:
+            self.epochs, self.epochs_fixed = state["epochs"], True  # the budget's epochs, set in the first run
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        _set_rng_state(state["rng"][dist.rank()])
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.history = list(state["history"])
-        return int(state["epoch"])
+        self.pos = _Position(epoch=int(state["epoch"]), batch=int(state["batch"]), loss_sum=float(state["loss_sum"]),
+                             seen=int(state["seen"]), step=int(state["step"]), elapsed_s=float(state["elapsed_s"]))
+        if self.pos.batch > self.steps_per_epoch:
+            raise InputError(f"--resume: the checkpoint is at step {self.pos.batch} of an epoch that now has "
+                             f"{self.steps_per_epoch}", "resume with the original data and --batch-size")
 
-    # -- the loop ----------------------------------------------------------------------------
-    def fit(self, train_batches, val_batches=None) -> dict:
-        import torch
-
-        cfg, task = self.cfg, self.task
-        if dist.world_size() > 1 and not torch.distributed.is_initialized():
-            # launched by torchrun, but the command never joined the process group (dist.setup):
-            # every process would train alone and write the same files
-            raise DltoolError("this command does not support multi-process (DDP) training yet",
-                              "run it as a single process, without torchrun or --nproc")
-        cuda = self.device.type == "cuda"
-        if cuda:
-            torch.backends.cudnn.benchmark = True
-        model = self.model
-        if not cfg.resume:
-            init_weights(model, cfg.init)
-        model.to(self.device)
-        if cuda and getattr(task, "channels_last", False):
-            model.to(memory_format=torch.channels_last)
-        self.raw_model = model
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise DltoolError("the model has no trainable parameters", "drop --freeze-backbone or check the model")
-        self.optimizer = build_optimizer(cfg, params)
-        has_val = val_batches is not None
-        monitor = f"val_{task.monitor}" if has_val else "train_loss"
-        keep_last = task.monitor_mode == "last"
-        mode = task.monitor_mode if has_val and not keep_last else "min"
-        self.scheduler, when = build_scheduler(cfg, self.optimizer, len(train_batches), mode)
-        amp_dtype = None
-        if cuda and cfg.amp:
-            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        self.best, self.best_epoch, self.bad_epochs = None, 0, 0
-
-        start_epoch = 0
-        if cfg.resume:
-            start_epoch = self._restore()
-            info(f"resuming {self.run_dir} at epoch {start_epoch + 1}")
-        if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not cfg.resume:
-                self._write_config()
-                self._save(self.run_dir / "last.pt", {}, self._train_state(0))  # resumable from the start
-
-        train_model = model
-        if dist.world_size() > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            train_model = DistributedDataParallel(model, device_ids=[self.device] if cuda else None)
-        if cfg.compile:
-            train_model = torch.compile(train_model)
-        writer = None
-        if cfg.tensorboard and self.main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_epoch + 1)
-
-        def autocast():
-            return torch.autocast("cuda", dtype=amp_dtype) if amp_dtype else torch.autocast("cpu", enabled=False)
-
-        def clip():
-            if cfg.clip_value is not None:
-                torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
-            if cfg.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
-
-        def train_step(batch):
-            if cfg.optimizer == "lbfgs":
-                def closure():
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss = task.loss(train_model, batch)
-                    loss.backward()
-                    clip()
-                    return loss
-
-                return self.optimizer.step(closure).detach()
-            self.optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                loss = task.loss(train_model, batch)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.unscale_(self.optimizer)
-                clip()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                clip()
-                self.optimizer.step()
-            return loss.detach()
-
-        t_start = time.perf_counter()
-        stopped_early = False
-        try:
-            with _StopFlag() as stop:
-                for epoch in range(start_epoch, cfg.epochs):
-                    t0 = time.perf_counter()
-                    train_model.train()
-                    train_batches.set_epoch(epoch)
-                    loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-                    seen = 0
-                    with progress(f"epoch {epoch + 1}/{cfg.epochs}", len(train_batches)) as advance:
-                        for batch in train_batches:
-                            loss = train_step(batch)
-                            loss_sum += loss * len(batch[0])
-                            seen += len(batch[0])
-                            if when == "batch":
-                                self.scheduler.step()
-                            advance()
-                            if stop.signal is not None:
-                                raise Interrupted(
-                                    f"interrupted in epoch {epoch + 1}; the checkpoint after epoch {epoch} is in "
-                                    f"{self.run_dir / 'last.pt'}", "run the same command with --resume to continue")
-                    train_loss = dist.mean_over_ranks(loss_sum.item() / max(1, seen))
-                    if not math.isfinite(train_loss):
-                        raise DltoolError(f"training diverged: the loss is {train_loss} in epoch {epoch + 1}",
-                                          "lower --lr, or use --clip-norm 1.0")
-                    row = {"epoch": epoch + 1, "train_loss": train_loss,
-                           "lr": self.optimizer.param_groups[0]["lr"]}
-                    extra = dict(task.end_epoch(model) or {}) if hasattr(task, "end_epoch") else {}
-                    converged = extra.pop("stop", None)
-                    row.update(extra)
-                    if has_val:
-                        if self.main:
-                            model.eval()
-                            with torch.inference_mode(), autocast():
-                                metrics = task.evaluate(model, val_batches)
-                            row.update({f"val_{k}": v for k, v in metrics.items()})
-                        dist.barrier()
-                    row["time_s"] = round(time.perf_counter() - t0, 4)
-                    current = dist.broadcast_value(row.get(monitor))
-                    if when == "epoch":
-                        self.scheduler.step()
-                    elif when == "metric":
-                        self.scheduler.step(current)
-                    improved = keep_last or self.best is None or (current > self.best if mode == "max"
-                                                                  else current < self.best)
-                    if improved:
-                        self.best, self.best_epoch, self.bad_epochs = current, epoch + 1, 0
-                    else:
-                        self.bad_epochs += 1
-                    self.history.append(row)
-                    if self.main:
-                        shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch",)
-                                         and isinstance(v, float))
-                        info(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
-                        if improved:
-                            self._save(self.run_dir / "best.pt", row)
-                        self._save(self.run_dir / "last.pt", row, self._train_state(epoch + 1))
-                        self._write_history()
-                        if writer is not None:
-                            for k, v in row.items():
-                                if k != "epoch" and isinstance(v, (int, float)):
-                                    writer.add_scalar(k, v, epoch + 1)
-                    if cfg.early_stop and self.bad_epochs >= cfg.early_stop:
-                        info(f"early stop: {monitor} has not improved for {cfg.early_stop} epochs")
-                        stopped_early = True
-                        break
-                    if dist.broadcast_value(1.0 if converged else 0.0):
-                        info(f"stop: {converged or 'converged'}")
-                        stopped_early = True
-                        break
-        finally:
-            if writer is not None:
-                writer.close()
-            self._check_writes(wait=True)  # an interrupted run still leaves its checkpoints complete
-        dist.barrier()
-        return self._finish(monitor, stopped_early, time.perf_counter() - t_start)
-
-    def _finish(self, monitor: str, stopped_early: bool, seconds: float) -> dict:
+    def _finish(self, stop_reason: str | None, seconds: float) -> dict:
         best_row = next((r for r in self.history if r["epoch"] == self.best_epoch), self.history[-1])
         summary = {"run_dir": str(self.run_dir), "model": str(self.run_dir / "model.pt"),
-                   "epochs_run": len(self.history), "best_epoch": self.best_epoch, "monitor": monitor,
-                   "best": self.best, "stopped_early": stopped_early, "train_time_s": round(seconds, 3),
+                   "epochs_run": len(self.history), "best_epoch": self.best_epoch, "monitor": self.monitor,
+                   "best": self.best, "stopped_early": stop_reason is not None, "stop_reason": stop_reason,
+                   "train_time_s": round(seconds, 3),
                    **{k: v for k, v in best_row.items() if k not in ("epoch", "lr", "time_s")}}
         if self.main:
             import shutil
@@ -443,6 +720,44 @@ class Engine:
 
             plot_curves(self.history, self.run_dir / "curves.png")
         return summary
+
+
+def _keep_frozen_batchnorm_fixed(model) -> None:
+    """A frozen layer's BatchNorm keeps its running statistics: it stays in eval mode while the rest trains."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    for m in model.modules():
+        if isinstance(m, _BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+
+
+def _rng_state() -> dict:
+    """This process's random states (torch CPU and CUDA, NumPy, Python), as tensors and plain data."""
+    import random
+
+    import numpy as np
+    import torch
+
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 class _InLine:
@@ -467,34 +782,3 @@ def _cpu_copy(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_cpu_copy(v) for v in obj)
     return obj
-
-
-#: options that say where results go and how the command talks, not how the model is trained:
-#: left out of a run's config.toml, so `--config runs/x/config.toml --out runs/y` repeats the recipe
-UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet", "output", "plot", "report")
-
-
-def task_config(cls, options: dict):
-    """A task's frozen train config from a command's options (its locals()): the fields `cls` names,
-    the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
-    Column lists (`features`, `exclude`) may come as comma-separated text or lists."""
-    own = {}
-    for name in cls.__dataclass_fields__:
-        if name in ("engine", "options") or name not in options:
-            continue
-        value = options[name]
-        if name in ("features", "exclude"):
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            value = tuple(value) if value else None
-        own[name] = value
-    saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS}
-    return cls(engine=engine_config(options), options=saved, **own)
-
-
-def engine_config(options: dict) -> EngineConfig:
-    """The engine's fields picked out of a command's options."""
-    fields = EngineConfig.__dataclass_fields__
-    return EngineConfig(**{k: options[k] for k in fields if k in options})
-
-

@@ -369,9 +369,9 @@ class AutoencoderConfig:
 
     @classmethod
     def from_options(cls, options: dict) -> AutoencoderConfig:
-        from dltool.core.train import task_config
+        from dltool.cli.train_options import task_config
 
-        return task_config(cls, options)
+        return task_config(cls, options, command_options=("table", "output", "plot", "report", "color_by"))
 
     def reducer_params(self) -> dict:
         return dict(n_components=self.code_dim, kind=self.kind, hidden=self.hidden, activation=self.activation,

@@ -9,14 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dltool.core import distributed as dist
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError
-from dltool.core.io import prepare_run_dir, write_json
+from dltool.core.io import write_json
 from dltool.core.modelfile import load_checkpoint, load_model_file
-from dltool.core.seed import seed_everything
-from dltool.core.train import Engine, EngineConfig, task_config
+from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.vision import data as vdata
 from dltool.vision.augment import augment, parse_ops
 from dltool.vision.models import MODELS, create_model, model_meta
@@ -37,7 +35,6 @@ class TrainConfig:
     batch_norm: bool = True
     width: int = 32
     pretrained: Path | None = None
-    freeze_backbone: bool = False
     skip_bad: bool = False
     batch_size: int = 64
     val_split: float = 0.1
@@ -48,10 +45,6 @@ class TrainConfig:
     preload: bool | None = None
     device: str = "auto"
     options: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_options(cls, options: dict) -> TrainConfig:
-        return task_config(cls, options)
 
     def validate(self) -> None:
         self.engine.validate()
@@ -66,8 +59,9 @@ class TrainConfig:
         if self.img_size is not None and self.img_size < meta["min_size"]:
             raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
                               f"use --img-size {meta['min_size']} or more")
-        if self.freeze_backbone and self.pretrained is None:
-            raise OptionError("--freeze-backbone needs --pretrained PATH", "pass the weights to start from")
+        if self.engine.freezes and self.pretrained is None:
+            flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
+            raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
 
 
@@ -152,15 +146,15 @@ def _split(labels: np.ndarray, val_split: float, seed: int):
     return np.sort(tr), np.sort(va)
 
 
-def _batches(images, targets, batch_size, *, shuffle, seed, device, preload, workers, rank=0, world=1):
+def _batches(images, targets, batch_size, *, shuffle, seed, device, workers=None):
+    """Preloaded arrays (targets given) as tensors on the device, or a dataset through a DataLoader."""
     from dltool.core.data import LoaderBatches, TensorBatches
 
-    if preload:
+    if targets is not None:
         x = torch.from_numpy(images).to(device)
         y = torch.as_tensor(targets, dtype=torch.long, device=device)
-        return TensorBatches((x, y), batch_size, shuffle=shuffle, seed=seed, rank=rank, world=world)
-    return LoaderBatches(images, batch_size, shuffle=shuffle, seed=seed, workers=workers, device=device,
-                         rank=rank, world=world)
+        return TensorBatches((x, y), batch_size, shuffle=shuffle, seed=seed)
+    return LoaderBatches(images, batch_size, shuffle=shuffle, seed=seed, workers=workers, device=device)
 
 
 def _load_pretrained(model, path: Path, arch: str) -> None:
@@ -189,18 +183,10 @@ def _load_pretrained(model, path: Path, arch: str) -> None:
 
 def train(cfg: TrainConfig) -> dict:
     cfg.validate()
-    device = dist.setup(resolve_device(cfg.device))
-    seed_everything(cfg.engine.seed)
-    world, rank = dist.world_size(), dist.rank()
-    if cfg.batch_size < world:
-        raise OptionError(f"--batch-size {cfg.batch_size} is smaller than the {world} processes")
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+                                options=_recipe(cfg))
     labelled = vdata.scan_labelled(cfg.data)
     val_labelled = vdata.scan_labelled(cfg.val) if cfg.val else None
-    if dist.is_main():
-        run_dir = prepare_run_dir(cfg.out, "vision-classify", force=cfg.force, resume=cfg.engine.resume)
-    else:
-        run_dir = Path(cfg.out) if cfg.out else None
-    run_dir = Path(_broadcast_path(str(run_dir) if run_dir else ""))
 
     mode = vdata.decide_mode(labelled.paths)
     size = _image_size(cfg, labelled.paths)
@@ -225,16 +211,15 @@ def train(cfg: TrainConfig) -> dict:
         if unknown:
             raise InputError(f"--val has classes not in the training data: {', '.join(unknown[:5])}")
         tr_idx = np.arange(len(targets))
-        v_images, v_kept = vdata.decode(val_labelled.paths, size, mode, skip_bad=cfg.skip_bad)
+        v_kept = vdata.check_readable(val_labelled.paths, skip_bad=cfg.skip_bad)
+        v_paths = [val_labelled.paths[i] for i in v_kept]
         v_targets = np.array([classes.index(val_labelled.labels[i]) for i in v_kept])
+        v_images = vdata.decode(v_paths, size, mode, skip_bad=False)[0] if preload else None
     else:
         tr_idx, va_idx = _split(targets, cfg.val_split, cfg.engine.seed)
-        if va_idx is not None:
-            v_targets = targets[va_idx]
-            v_images = images[va_idx] if preload else vdata.decode([paths[i] for i in va_idx], size, mode,
-                                                                   skip_bad=False)[0]
-        else:
-            v_images = v_targets = None
+        v_targets = targets[va_idx] if va_idx is not None else None
+        v_paths = [paths[i] for i in va_idx] if va_idx is not None else None
+        v_images = images[va_idx] if preload and va_idx is not None else None
 
     if preload:
         sample = images[tr_idx]
@@ -249,48 +234,39 @@ def train(cfg: TrainConfig) -> dict:
 
     arch_kwargs = _arch_kwargs(cfg, len(classes), in_channels)
     model = create_model(cfg.model, **arch_kwargs)
+    engine_cfg = cfg.engine
     if cfg.pretrained is not None:
+        from dataclasses import replace
+
         from dltool.core.train import init_weights
 
         init_weights(model, cfg.engine.init)
         _load_pretrained(model, cfg.pretrained, cfg.model)
-        if cfg.freeze_backbone:
-            for name, p in model.named_parameters():
-                p.requires_grad = name.startswith("head.")
-    engine_cfg = cfg.engine
-    if cfg.pretrained is not None and engine_cfg.init != "default":
-        from dataclasses import replace
-
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
-    per_rank = cfg.batch_size // world
     if preload:
-        train_batches = _batches(images[tr_idx], targets[tr_idx], per_rank, shuffle=True, seed=cfg.engine.seed,
-                                 device=device, preload=True, workers=0, rank=rank, world=world)
+        train_batches = _batches(images[tr_idx], targets[tr_idx], cfg.batch_size, shuffle=True, seed=cfg.engine.seed,
+                                 device=device)
     else:
         dataset = vdata.ImageDataset([paths[i] for i in tr_idx], targets[tr_idx].tolist(), size, mode)
-        train_batches = _batches(dataset, None, per_rank, shuffle=True, seed=cfg.engine.seed, device=device,
-                                 preload=False, workers=cfg.workers, rank=rank, world=world)
+        train_batches = _batches(dataset, None, cfg.batch_size, shuffle=True, seed=cfg.engine.seed, device=device,
+                                 workers=cfg.workers)
     val_batches = None
     if v_targets is not None:
-        val_batches = _batches(v_images, v_targets, max(256, cfg.batch_size), shuffle=False, seed=0,
-                               device=device, preload=True, workers=0)
+        val_size = max(256, cfg.batch_size)
+        if preload:
+            val_batches = _batches(v_images, v_targets, val_size, shuffle=False, seed=0, device=device)
+        else:  # decoded lazily, each process its own shard
+            val_batches = _batches(vdata.ImageDataset(v_paths, v_targets.tolist(), size, mode), None, val_size,
+                                   shuffle=False, seed=0, device=device, workers=cfg.workers)
 
     task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
-    options = {**cfg.options, "data": str(cfg.data)}
-    summary = Engine(task, model, engine_cfg, run_dir, device, options).fit(train_batches, val_batches)
-    dist.teardown()
-    return summary
+    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
 
 
-def _broadcast_path(path: str) -> str:
-    import torch.distributed as tdist
-
-    if not tdist.is_initialized():
-        return path
-    holder = [path]
-    tdist.broadcast_object_list(holder, src=0)
-    return holder[0]
+def _recipe(cfg: TrainConfig) -> dict:
+    """The options to save in config.toml (and compare on --resume)."""
+    return {**cfg.options, "data": str(cfg.data)}
 
 
 # -- inference --------------------------------------------------------------------------------

@@ -99,12 +99,41 @@ def test_config_validation(kw, needle):
     assert needle in str(e.value)
 
 
-def test_tensor_batches_shard_evenly_across_ranks():
-    x = torch.arange(10)
-    shards = [torch.cat([b[0] for b in TensorBatches((x,), 2, shuffle=True, seed=1, rank=r, world=3)])
-              for r in range(3)]
-    assert all(len(s) == 3 for s in shards)
-    assert len(set(torch.cat(shards).tolist())) == 9  # disjoint
+def _shards(n, batch, world, split_batch, shuffle=True):
+    out = []
+    for r in range(world):
+        b = TensorBatches((torch.arange(n),), batch, shuffle=shuffle, seed=1)
+        b.shard(r, world, split_batch=split_batch)
+        out.append([t[0] for t in b])
+    return out
+
+
+def test_training_shards_are_equal_disjoint_and_split_the_batch():
+    shards = _shards(10, 6, 3, split_batch=True)
+    assert all(len(torch.cat(s)) == 3 for s in shards)  # 10 // 3 each: equal step counts for DDP
+    assert all(len(s[0]) == 2 for s in shards)  # the global batch of 6 split over 3 ranks
+    assert len(set(torch.cat([torch.cat(s) for s in shards]).tolist())) == 9  # disjoint
+
+
+def test_validation_shards_see_every_item_once():
+    shards = _shards(10, 4, 3, split_batch=False, shuffle=False)
+    seen = sorted(torch.cat([torch.cat(s) for s in shards]).tolist())
+    assert seen == list(range(10))
+
+
+def test_batch_size_that_does_not_split_is_refused():
+    b = TensorBatches((torch.arange(100),), 64, shuffle=True)
+    with pytest.raises(OptionError, match="--batch-size 64 does not split evenly over 3") as e:
+        b.shard(0, 3, split_batch=True)
+    assert "63 or 66" in str(e.value)
+
+
+def test_resumed_epoch_skips_the_batches_it_has_seen():
+    b = TensorBatches((torch.arange(10),), 3, shuffle=True, seed=4)
+    b.set_epoch(2)
+    full = [t[0].tolist() for t in b]
+    b.set_epoch(2, start_batch=2)
+    assert [t[0].tolist() for t in b] == full[2:]
 
 
 @pytest.mark.gpu
@@ -126,11 +155,3 @@ def test_cuda_path_uses_amp_and_channels_last(tmp_path):
     assert seen["dtype"] in (torch.bfloat16, torch.float16)
     assert seen["input"].is_contiguous(memory_format=torch.channels_last)
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
-
-
-def test_multi_process_launch_without_process_group_is_refused(tmp_path, monkeypatch):
-    from dltool.core.errors import DltoolError
-
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(DltoolError, match="multi-process"):
-        fit(tmp_path)
