@@ -1,0 +1,163 @@
+"""The engine's promises, checked on every registered train command through the real CLI:
+scale-out with --nproc 2 (gloo on CPU), exact resume from the middle of an epoch, and that every
+option reaches a config field."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import pytest
+import torch
+
+from dltool.core.train import Engine
+from tests.conftest import CliResult
+from tests.core.train_commands import TRAIN_COMMANDS
+
+CASES = list(TRAIN_COMMANDS.values())
+IDS = [c.name for c in CASES]
+
+
+def _train_commands_of_the_app():
+    """Every command of the CLI that takes --nproc, i.e. every train command on the engine."""
+    import typer.main
+
+    from dltool.cli.app import app
+
+    found = []
+
+    def walk(group, path):
+        for name, cmd in getattr(group, "commands", {}).items():
+            if hasattr(cmd, "commands"):
+                walk(cmd, path + (name,))
+            elif any(p.name == "nproc" for p in cmd.params):
+                found.append(" ".join(path + (name,)))
+
+    walk(typer.main.get_command(app), ())
+    return sorted(found)
+
+
+def test_every_train_command_is_registered():
+    assert _train_commands_of_the_app() == sorted(TRAIN_COMMANDS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_every_option_reaches_the_config(cli, case, tmp_path):
+    """task_config refuses an option that maps to no field: with every option at its default, the
+    command gets as far as reading its (missing) data."""
+    r = cli(*case.command, tmp_path / "missing", "--out", tmp_path / "run")
+    assert r.code == 1
+    assert "TypeError" not in r.stderr and "missing" in r.stderr, r.stderr
+
+
+def _run_with_fds(capfd, args):
+    """main() in this process with sys.argv unrelated to the command, capturing the children's output too."""
+    from dltool.cli import main
+
+    capfd.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nproc_2_trains_one_model(capfd, case, tmp_path, monkeypatch):
+    data = case.make_data(tmp_path / "data")
+    run = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["pytest", "not", "the", "command"])  # relaunch must use main()'s args
+    code, out, err = _run_with_fds(capfd, [*case.command, data, "--out", run, *case.args, "--nproc", "2",
+                                           "--format", "json"])
+    assert code == 0, err
+    assert json.loads(out)["run_dir"] == str(run)  # one object: rank 0 alone prints
+    assert not (tmp_path / "runs").exists() and not any(p.name.startswith("tmp") for p in run.iterdir())
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["train_state"]["world"] == 2
+    case.learned(lambda *a: CliResult(*_run_with_fds(capfd, a)), data, run)
+
+
+def _untimed(rows):
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
+
+
+def _same_run(a, b):
+    ma, mb = (torch.load(p / "model.pt", weights_only=True) for p in (a, b))
+    assert _untimed([ma["metrics"]]) == _untimed([mb["metrics"]])
+    assert ma["state_dict"].keys() == mb["state_dict"].keys()
+    for k in ma["state_dict"]:
+        assert torch.equal(ma["state_dict"][k], mb["state_dict"][k]), k
+    rows = [[json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()] for p in (a, b)]
+    assert _untimed(rows[0]) == _untimed(rows[1])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_interrupt_mid_epoch_then_resume_equals_an_uninterrupted_run(cli, case, tmp_path, monkeypatch):
+    data = case.make_data(tmp_path / "data")
+    full, part = tmp_path / "full", tmp_path / "part"
+    r = cli(*case.command, data, "--out", full, *case.args)
+    assert r.code == 0, r.stderr
+
+    steps = {"n": 0}
+    original = Engine._step
+
+    def step_then_ctrl_c(self, batch):  # a real SIGINT, delivered to the engine's handler mid-epoch
+        loss = original(self, batch)
+        steps["n"] += 1
+        if steps["n"] == case.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Engine, "_step", step_then_ctrl_c)
+    r = cli(*case.command, data, "--out", part, *case.args)
+    assert r.code == 130, r.stderr
+    assert "--resume" in r.stderr and "Traceback" not in r.stderr
+    assert not (part / "model.pt").exists()
+    state = torch.load(part / "last.pt", weights_only=True)["train_state"]
+    assert state["batch"] > 0 and state["step"] == case.interrupt_at  # saved inside the epoch, at that step
+    monkeypatch.setattr(Engine, "_step", original)
+
+    r = cli(*case.command, data, "--out", part, *case.args, "--resume")
+    assert r.code == 0, r.stderr
+    _same_run(full, part)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_save_every_survives_a_crash(cli, case, tmp_path, monkeypatch):
+    """A job killed without a signal (OOM killer, lost machine) resumes from its last --save-every checkpoint."""
+    data = case.make_data(tmp_path / "data")
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert cli(*case.command, data, "--out", full, *case.args).code == 0
+    steps = {"n": 0}
+    original = Engine._step
+
+    def step_then_crash(self, batch):
+        steps["n"] += 1
+        if steps["n"] == case.interrupt_at + 2:
+            raise MemoryError  # dies mid-step: nothing is saved on the way out
+        return original(self, batch)
+
+    monkeypatch.setattr(Engine, "_step", step_then_crash)
+    r = cli(*case.command, data, "--out", part, *case.args, "--save-every", 3)
+    assert r.code == 1 and "out of memory" in r.stderr
+    monkeypatch.setattr(Engine, "_step", original)
+    saved = torch.load(part / "last.pt", weights_only=True)["train_state"]
+    assert saved["step"] >= case.interrupt_at - 1  # a recent checkpoint, not the one from the start
+    r = cli(*case.command, data, "--out", part, *case.args, "--save-every", 3, "--resume")
+    assert r.code == 0, r.stderr
+    _same_run(full, part)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resume_with_changed_options_names_them(cli, case, tmp_path):
+    data = case.make_data(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli(*case.command, data, "--out", run, *case.args).code == 0
+    r = cli(*case.command, data, "--out", run, *case.args, "--resume", "--lr", "0.5", "--seed", "3")
+    assert r.code == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "--lr (was " in r.stderr and "now 0.5)" in r.stderr and "--seed (was 0, now 3)" in r.stderr, r.stderr
