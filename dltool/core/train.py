@@ -661,13 +661,14 @@ class Engine:
 
     def _train_state(self) -> dict:
         pos = self.pos
-        return {"epoch": pos.epoch, "batch": pos.batch, "loss_sum": pos.loss_sum, "seen": pos.seen,
+        return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
                 "step": pos.step, "elapsed_s": self._elapsed(),
                 "epochs": self.epochs, "epochs_fixed": self.epochs_fixed, "world": dist.world_size(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "rng": dist.gather(_rng_state()),
+                # what differs across ranks: random states, and the loss sum over the rank's own shard
+                "ranks": dist.gather({"rng": _rng_state(), "loss_sum": pos.loss_sum}),
                 "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
                 "history": self.history}
 
@@ -676,7 +677,7 @@ class Engine:
         state = ckpt.get("train_state")
         if not state:
             raise DltoolError(f"{self.run_dir / 'last.pt'} has no training state to resume from")
-        if "rng" not in state:
+        if "ranks" not in state:
             raise DltoolError(f"{self.run_dir / 'last.pt'} was written by an older dltool and cannot be resumed",
                               "start the run again without --resume")
         if state["world"] != dist.world_size():
@@ -694,10 +695,11 @@ class Engine:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"][dist.rank()])
+        own = state["ranks"][dist.rank()]
+        _set_rng_state(own["rng"])
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.history = list(state["history"])
-        self.pos = _Position(epoch=int(state["epoch"]), batch=int(state["batch"]), loss_sum=float(state["loss_sum"]),
+        self.pos = _Position(epoch=int(state["epoch"]), batch=int(state["batch"]), loss_sum=float(own["loss_sum"]),
                              seen=int(state["seen"]), step=int(state["step"]), elapsed_s=float(state["elapsed_s"]))
         if self.pos.batch > self.steps_per_epoch:
             raise InputError(f"--resume: the checkpoint is at step {self.pos.batch} of an epoch that now has "
