@@ -290,6 +290,7 @@ class Engine:
         self.options = options or {}
         self.history: list[dict] = []
         self.pos = _Position()
+        self._t_start = None
         # Checkpoints and metrics are written on a background thread when the model trains on an
         # accelerator (the host is idle). On a CPU run every core is training and a writer thread
         # stalls their parallel regions: measured on 2 cores, 1.16x a hand loop's time vs 1.10x
@@ -304,8 +305,8 @@ class Engine:
         self._pending = []
 
     def fit(self, train_batches, val_batches=None) -> dict:
-        self._t_start = time.perf_counter()
         self._setup(train_batches, val_batches)
+        self._t_start = time.perf_counter()  # the budget and train_time_s cover the loop, not the setup
         self.deadline = None
         if self.cfg.time_limit is not None:
             self.deadline = self._t_start + self.cfg.time_limit * 60 - self.pos.elapsed_s
@@ -341,6 +342,8 @@ class Engine:
 
     def _elapsed(self) -> float:
         """Training time of the whole run so far, across resumes."""
+        if self._t_start is None:
+            return self.pos.elapsed_s
         return self.pos.elapsed_s + time.perf_counter() - self._t_start
 
     # -- setup ---------------------------------------------------------------------------------
@@ -372,7 +375,8 @@ class Engine:
             val_batches.shard(rank, world, split_batch=False)
         self.steps_per_epoch = len(train_batches)
         self.epochs = cfg.epochs
-        self.epochs_fixed = cfg.time_limit is None  # with a budget, set after the first epoch
+        self.epochs_planned = None  # --time-limit: the epochs that fit the budget, planned every epoch
+        self._epoch_s = []
         self.scheduler, self.when = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, self.mode)
         self.amp_dtype = None
         if self.cuda and cfg.amp:
@@ -451,6 +455,7 @@ class Engine:
         self.train_model.train()
         _keep_frozen_batchnorm_fixed(self.raw_model)
         batches.set_epoch(pos.epoch, pos.batch)
+        self._pace = None
         loss_sum = torch.full((), pos.loss_sum, device=self.device, dtype=torch.float64)
         distributed = dist.active()
         outcome = "done"
@@ -465,6 +470,8 @@ class Engine:
                 if self.when == "batch":
                     self.scheduler.step()
                 advance()
+                if self._pace is None:
+                    self._pace = (pos.batch, time.perf_counter())  # after the first step's one-time costs
                 interrupted = stop.signal is not None
                 late = self.deadline is not None and time.perf_counter() > self.deadline
                 if distributed:
@@ -479,6 +486,7 @@ class Engine:
                     outcome = "out of time"
                     break
         pos.loss_sum = loss_sum.item()
+        self._trained_at = time.perf_counter()
         return outcome
 
     def _step(self, batch):
@@ -542,8 +550,8 @@ class Engine:
         if self.has_val:
             row.update({f"val_{k}": v for k, v in self._validate(val_batches).items()})
         row["time_s"] = round(time.perf_counter() - t_epoch, 4)
-        if not self.epochs_fixed:
-            self._fit_epochs_to_budget()
+        if self.cfg.time_limit is not None:
+            self._plan_to_budget(t_epoch)
         current = row.get(self.monitor)
         if self.when == "epoch":
             self.scheduler.step()
@@ -593,17 +601,29 @@ class Engine:
         return {key: (sum(m[key] * k for m, k in parts) / total if isinstance(value, (int, float)) else value)
                 for key, value in parts[0][0].items()}
 
-    def _fit_epochs_to_budget(self) -> None:
-        """--time-limit: after the first epoch, as many epochs as fit the budget, and the scheduler's
-        horizon with them (the steps already taken replayed on the new schedule)."""
+    def _plan_to_budget(self, t_epoch: float) -> None:
+        """--time-limit: after every epoch, as many epochs as fit the rest of the budget at the recent
+        pace (Ultralytics' time=), and the scheduler's horizon with them, rebuilt with its steps so far
+        replayed whenever the plan changes. The first epoch's pace leaves out its first step, which pays
+        one-time costs (lazy imports, cuDNN autotuning); later ones are timed whole."""
         import warnings
 
-        budget = self.cfg.time_limit * 60
-        per_epoch = dist.max_over_ranks(self._elapsed())
-        self.epochs = max(1, int(budget // per_epoch))
-        self.epochs_fixed = True
-        info(f"--time-limit {self.cfg.time_limit:g} min: the first epoch took {per_epoch:.3g} s, "
-             f"so {self.epochs} epochs")
+        now = time.perf_counter()
+        if not self._epoch_s:
+            first_batch, t_first = self._pace
+            timed = self.pos.batch - first_batch
+            per_step = (self._trained_at - t_first) / timed if timed > 0 else self._trained_at - t_epoch
+            self._epoch_s.append(per_step * self.steps_per_epoch + (now - self._trained_at))  # + validation
+        else:
+            self._epoch_s.append(now - t_epoch)
+        per_epoch = sum(self._epoch_s[-3:]) / len(self._epoch_s[-3:])
+        done = self.pos.epoch + 1
+        left = 0.95 * (self.deadline - now)  # a margin for checkpoints and a noisy machine
+        planned = dist.broadcast(done + max(0, int(left // per_epoch)))
+        if planned == self.epochs:
+            return
+        info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {per_epoch:.3g} s, so {planned} epochs")
+        self.epochs, self.epochs_planned = planned, planned
         if self.when in ("batch", "epoch"):
             for g in self.optimizer.param_groups:
                 g["lr"] = g["initial_lr"]
@@ -612,7 +632,7 @@ class Engine:
             with warnings.catch_warnings():
                 # replaying steps the optimizer already took; torch warns about the order otherwise
                 warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*", category=UserWarning)
-                for _ in range(self.pos.batch if self.when == "batch" else 0):
+                for _ in range(self.pos.step if self.when == "batch" else self.pos.epoch):
                     self.scheduler.step()
 
     # -- files -----------------------------------------------------------------------------------
@@ -663,7 +683,7 @@ class Engine:
         pos = self.pos
         return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
                 "step": pos.step, "elapsed_s": self._elapsed(),
-                "epochs": self.epochs, "epochs_fixed": self.epochs_fixed, "world": dist.world_size(),
+                "epochs": self.epochs, "epochs_planned": self.epochs_planned, "world": dist.world_size(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -689,8 +709,8 @@ class Engine:
         except (RuntimeError, ValueError, KeyError) as e:
             raise DltoolError(f"cannot resume {self.run_dir}: the checkpoint does not match these options ({e})",
                               "resume with the options of the original run (see its config.toml)") from None
-        if self.cfg.time_limit is not None and state["epochs_fixed"]:
-            self.epochs, self.epochs_fixed = state["epochs"], True  # the budget's epochs, set in the first run
+        if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
+            self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:
