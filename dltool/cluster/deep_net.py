@@ -1,6 +1,6 @@
 """Deep embedded clustering (DEC, Xie et al. 2016): the network and the clustering task for the engine.
 
-`ClusterNet` is the autoencoder of dltool.reduce (its encoder maps scaled rows to codes z) plus k
+`ClusterNet` is the shared autoencoder of dltool.nn (its encoder maps scaled rows to codes z) plus k
 trainable cluster centres mu_j in code space. Its soft assignment is the Student-t kernel
 
     q_ij = (1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1) / 2),  normalised over j.
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dltool.reduce.autoencoder_net import AutoencoderNet
+from dltool.nn.autoencoder import AutoencoderNet
 
 CHUNK = 8192
 

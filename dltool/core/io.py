@@ -72,6 +72,16 @@ def write_json(path: str | os.PathLike, obj) -> None:
         f.write("\n")
 
 
+@contextlib.contextmanager
+def run_dir_or_temporary(run_dir: str | os.PathLike | None) -> Iterator[Path]:
+    """The given run folder, or (for plain Python use without one) a temporary folder removed afterwards."""
+    if run_dir is not None:
+        yield Path(run_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="dltool-run-") as tmp:
+        yield Path(tmp)
+
+
 def prepare_run_dir(out: str | os.PathLike | None, domain_task: str, *, force: bool, resume: bool) -> Path:
     """The run folder: `--out` as given, or a new timestamped one under runs/<domain>-<task>/.
 
