@@ -314,3 +314,11 @@ def test_help_imports_no_torch_or_sklearn(path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Example: dltool cluster" in r.stdout or path == ["cluster"]
+
+
+def test_library_warnings_come_through_once_as_our_lines(cli, blobs_table):
+    """A warning dltool does not handle itself reaches the user: once, as one `warning:` line."""
+    r = cli("cluster", "spectral", blobs_table[0], "-k", "3", "--n-neighbors", "3")
+    assert r.code == 0, r.stderr
+    assert r.stderr.count("warning: Graph is not fully connected") == 1
+    assert "UserWarning" not in r.stderr
