@@ -134,10 +134,9 @@ class DeepClusterer:
         from dltool.core.data import TensorBatches
         from dltool.core.device import resolve_device
         from dltool.core.io import run_dir_or_temporary
-        from dltool.core.scaling import fit_scaling
         from dltool.core.seed import seed_everything
         from dltool.core.train import Engine, EngineConfig
-        from dltool.nn.autoencoder import AutoencoderTask
+        from dltool.nn.autoencoder import AutoencoderTask, scaled_rows
         from dltool.nn.mlp import one_thread_if_small, parse_hidden
 
         X = check_matrix(X, min_rows=2, what="clustering")
@@ -150,13 +149,12 @@ class DeepClusterer:
         device = resolve_device(str(self.device))
         seed_everything(self.seed)
         self.n_features_in_ = p
-        scaling = fit_scaling(X, self.scaling)
+        scaling, Xs = scaled_rows(X, self.scaling, device)
         self.shift_, self.scale_ = scaling.shift, scaling.scale
         model = ClusterNet(in_features=p, code_dim=int(self.code_dim), n_clusters=int(self.n_clusters),
                            hidden=parse_hidden(self.hidden), activation=self.activation, alpha=self.alpha)
         net = model.autoencoder
         net.set_scaling(self.shift_, self.scale_)
-        Xs = torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32, device=device)
         options = dict(self.options or {})
         fields = {"task": TASK, "arch": ARCH, "arch_kwargs": self._arch_kwargs(), "preprocess": self._preprocess(),
                   "classes": [str(j) for j in range(int(self.n_clusters))]}

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dltool.core.errors import OptionError
+from dltool.core.scaling import Scaling, fit_scaling
 from dltool.nn.mlp import mlp
 
 KINDS = ("undercomplete", "sparse", "denoising", "contractive")
@@ -72,6 +73,13 @@ class AutoencoderNet(nn.Module):
     def embed(self, x_raw: torch.Tensor) -> torch.Tensor:
         """Raw feature rows -> codes."""
         return self.encoder(self.scale_input(x_raw))
+
+
+def scaled_rows(X, scaling: str, device) -> tuple[Scaling, torch.Tensor]:
+    """The scaling fitted on the rows X (dltool.core.scaling) and the scaled rows, float32 on `device`:
+    what an autoencoder trains on, the scaling being what its shift/scale buffers hold."""
+    fitted = fit_scaling(X, scaling)
+    return fitted, torch.as_tensor(fitted.transform(X), dtype=torch.float32, device=device)
 
 
 def jacobian_sq_norm(fn, x: torch.Tensor) -> torch.Tensor:

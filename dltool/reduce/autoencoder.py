@@ -136,10 +136,9 @@ class AutoencoderReducer(Reducer):
         from dltool.core.data import TensorBatches
         from dltool.core.device import resolve_device
         from dltool.core.io import run_dir_or_temporary
-        from dltool.core.scaling import fit_scaling
         from dltool.core.seed import seed_everything
         from dltool.core.train import Engine, EngineConfig
-        from dltool.nn.autoencoder import AutoencoderNet, AutoencoderTask
+        from dltool.nn.autoencoder import AutoencoderNet, AutoencoderTask, scaled_rows
         from dltool.nn.mlp import one_thread_if_small, parse_hidden
 
         check_params(**self._params())
@@ -157,12 +156,11 @@ class AutoencoderReducer(Reducer):
         device = resolve_device(str(self.device))
         seed_everything(self.seed)
         self.n_features_in_ = p
-        scaling = fit_scaling(X, self.scaling)
+        scaling, Xs = scaled_rows(X, self.scaling, device)
         self.shift_, self.scale_ = scaling.shift, scaling.scale
         net = AutoencoderNet(in_features=p, code_dim=int(self.n_components), hidden=parse_hidden(self.hidden),
                              activation=self.activation)
         net.set_scaling(self.shift_, self.scale_)
-        Xs = torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32, device=device)
         tr, va = split_rows(n, self.val_split, self.seed)
         train_batches = TensorBatches((Xs[torch.as_tensor(tr, device=device)],), self.batch_size, shuffle=True,
                                       seed=self.seed)

@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from dltool.core.device import gpu_may_be_present
 
 # each command runs in one fresh interpreter; after each, it prints whether torch is imported
@@ -27,18 +25,20 @@ def _torch_after_each(commands: list[list[str]]) -> list[bool]:
     return [line == "True" for line in r.stdout.split() if line in ("True", "False")]
 
 
-@pytest.mark.parametrize("device", ["cpu", "auto"])
-def test_cpu_table_commands_do_not_import_torch(tmp_path, device):
-    if device == "auto" and gpu_may_be_present():
-        pytest.skip("auto may pick a GPU here, which takes torch to find out")
+def test_cpu_table_commands_do_not_import_torch(tmp_path):
     from tests.cluster.conftest import blobs, write_csv
 
     X, y = blobs(n=60)
     table = str(write_csv(tmp_path / "t.csv", X, y))
     clusters, reduced = str(tmp_path / "clusters.csv"), str(tmp_path / "reduced.csv")
-    commands = [["cluster", "kmeans", table, "-k", "3", "-o", clusters, "--device", device],
-                ["reduce", "pca", table, "-n", "2", "-o", reduced, "--device", device],
-                ["cluster", "evaluate", clusters, "--truth", "label", "--format", "json", "--device", device, "-q"],
-                # the probe is real: kmeans' torch engine does import torch
-                ["cluster", "kmeans", table, "-k", "3", "--engine", "torch", "--device", device, "-o", clusters]]
-    assert _torch_after_each(commands) == [False, False, False, True]
+    # --device auto decides "CPU" from /dev without torch only where no GPU may be present
+    devices = ["cpu"] if gpu_may_be_present() else ["cpu", "auto"]
+    commands = []
+    for device in devices:
+        commands += [["cluster", "kmeans", table, "-k", "3", "-o", clusters, "--device", device],
+                     ["reduce", "pca", table, "-n", "2", "-o", reduced, "--device", device],
+                     ["cluster", "evaluate", clusters, "--truth", "label", "--format", "json", "--device", device,
+                      "-q"]]
+    # the probe is real: kmeans' torch engine does import torch
+    commands.append(["cluster", "kmeans", table, "-k", "3", "--engine", "torch", "--device", "cpu", "-o", clusters])
+    assert _torch_after_each(commands) == [False] * (len(commands) - 1) + [True]
