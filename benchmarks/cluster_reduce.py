@@ -9,7 +9,7 @@ on the same data with the same settings, alternating them `--repeats` times and 
 best time (the least disturbed by other work on the machine). ratio = dltool time / scikit-learn time:
 below 1 is faster. Bars: k-means ratio <= 1.2.
 
-- kmeans: `dltool.cluster.run.fit(X, "kmeans", ...)` on CPU (what `dltool cluster kmeans --device
+- kmeans: `dltool.cluster.clustering.fit(X, "kmeans", ...)` on CPU (what `dltool cluster kmeans --device
   cpu` runs) vs `sklearn.cluster.KMeans`, 200,000 x 32, same k, n_init, max_iter and tol=0 so both
   run the same fixed number of Lloyd iterations unless they converge. Also reported, not a bar: the
   torch engine on CPU (`--engine torch`).
@@ -46,19 +46,19 @@ def best_of(fns: dict, repeats: int) -> dict:
 def bench_kmeans(rows: int, features: int, k: int, n_init: int, max_iter: int, repeats: int) -> float:
     from sklearn.cluster import KMeans
 
-    from dltool.cluster import run
+    from dltool.cluster import clustering
 
     # overlapping groups, so that Lloyd runs all max_iter iterations instead of converging in three
     rng = np.random.default_rng(0)
     X = rng.standard_normal((rows, features)) + rng.integers(0, 3, size=(rows, 1)) * 0.5
     params = dict(n_clusters=k, n_init=n_init, max_iter=max_iter, tol=0.0)
     fns = {
-        "dltool": lambda: run.fit(X, "kmeans", params, seed=0, device="cpu").estimator,
+        "dltool": lambda: clustering.fit(X, "kmeans", params, seed=0, device="cpu").estimator,
         "sklearn": lambda: KMeans(k, n_init=n_init, max_iter=max_iter, tol=0.0, random_state=0).fit(X),
     }
     res = best_of(fns, repeats)
     # measured apart, so that torch's worker threads do not disturb the pair above
-    res.update(best_of({"dltool-torch": lambda: run.fit(X, "kmeans", {**params, "engine": "torch"}, seed=0,
+    res.update(best_of({"dltool-torch": lambda: clustering.fit(X, "kmeans", {**params, "engine": "torch"}, seed=0,
                                                         device="cpu").estimator}, max(1, repeats // 2)))
     print(f"kmeans {rows:,} x {features}, k={k}, n_init={n_init}, max_iter={max_iter}, tol=0:")
     for name, (sec, est) in res.items():

@@ -29,7 +29,7 @@ $(OUT)/embed.jsonl: $(OUT)/model/model.pt
 
 # -- reduce ----------------------------------------------------------------------------------------
 $(OUT)/pca30.jsonl: $(OUT)/pixels.jsonl
-	$(DLTOOL) reduce pca $< -n 30 --seed $(SEED) --variance-plot $(OUT)/pca-variance.png -q -o $@
+	$(DLTOOL) reduce pca $< -n 30 --variance-plot $(OUT)/pca-variance.png -q -o $@
 
 $(OUT)/tsne.png: $(OUT)/pca30.jsonl
 	$(DLTOOL) reduce tsne $< --perplexity 30 --seed $(SEED) --plot $@ --color-by label -q -o $(OUT)/tsne.jsonl

@@ -1,8 +1,7 @@
-"""dltool cluster kmeans|kmedians|meanshift|dbscan|hdbscan|gmm|agglomerative|spectral|graph | evaluate | choose-k.
+"""dltool cluster kmeans|kmedians|meanshift|dbscan|hdbscan|gmm|agglomerative|spectral|graph|deep | evaluate | choose-k.
 
-Each method command only collects its options; `_cluster` runs the shared flow
-(read table -> feature matrix -> standardize -> fit -> add columns -> plot -> write).
-Nothing heavy (numpy, sklearn, torch, the domain package) is imported at module level.
+Every command reads its options, builds a config (dltool.cluster.config), calls the domain
+(dltool.cluster) and writes the result. Nothing heavy (numpy, sklearn, torch) is imported at module level.
 """
 
 from __future__ import annotations
@@ -21,64 +20,35 @@ from dltool.cli.options import (
     ForceOpt,
     FormatOpt,
     OutFileOpt,
+    PlotOpt,
     QuietOpt,
     SeedOpt,
+    StandardizeOpt,
+    TableArg,
+    TableFormatOpt,
     apply_console_options,
     csv_list,
 )
+from dltool.cluster.config import ChooseKConfig, ClusterConfig, DeepConfig, EvaluateConfig
 
 app = typer.Typer(help="Clustering of feature tables: methods, evaluation, choosing k.", no_args_is_help=True)
 
-TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy or .npz; '-' reads stdin.")]
-PlotOpt = Annotated[Path | None, typer.Option(
-    "--plot", help="Also write a PNG scatter of the clusters (first two features, or a 2-D PCA).", dir_okay=False)]
-StandardizeOpt = Annotated[bool, typer.Option(
-    "--standardize", help="Scale each feature to zero mean and unit variance before clustering.")]
 KOpt = Annotated[int, typer.Option("--n-clusters", "-k", help="Number of clusters.")]
 NInitOpt = Annotated[int, typer.Option("--n-init", help="Restarts from new seeds; the best run is kept.")]
 MaxIterOpt = Annotated[int, typer.Option("--max-iter", help="Most iterations per run.")]
 TolOpt = Annotated[float, typer.Option("--tol", help="Convergence tolerance.")]
-
-# the options every method command shares, handed to _cluster by name
-_FLOW = ("table", "output", "plot", "standardize", "features", "exclude", "dropna", "device", "seed", "fmt",
-         "quiet")
+SampleOpt = Annotated[int, typer.Option("--sample", help="Rows for the O(n^2) silhouette (and Dunn index) (0: all).")]
 
 
-def _check_format(fmt: str, output: str | None = None, allowed=("auto", "table", "jsonl", "csv", "json")) -> None:
-    """Fail before any work (and before any file is written) on a --format that cannot be honoured."""
-    from dltool.core.errors import OptionError, suggest
-
-    if fmt not in allowed:
-        raise OptionError(f"--format {fmt} is not one of {'|'.join(allowed)}", suggest(fmt, allowed) or "use auto")
-    if fmt == "table" and output not in (None, "-"):
-        raise OptionError(f"--format table prints to the terminal and cannot be written to -o {output}",
-                          "use --format csv, jsonl, json or npz for a file")
-
-
-def _cluster(method: str, params: dict, opts: dict, *, dendrogram: Path | None = None) -> None:
-    """The flow every method command shares; `opts` holds the _FLOW options (the command's locals())."""
-    o = {k: opts[k] for k in _FLOW}
-    apply_console_options(quiet=o["quiet"])
-    _check_format(o["fmt"], o["output"], allowed=("auto", "table", "jsonl", "csv", "json", "npz"))
-    from dltool.cluster import plots, run
+def _cluster_and_write(table: str, config: ClusterConfig, output: str, fmt: str) -> None:
+    """The domain call and the write every method command ends with."""
+    from dltool.cluster.clustering import cluster_table
     from dltool.core.console import info
     from dltool.core.tables import read_table, write_table
 
-    table = read_table(o["table"])
-    X, names, keep = run.select_features(table, csv_list(o["features"]), csv_list(o["exclude"]),
-                                         dropna=o["dropna"])
-    if o["standardize"]:
-        X = run.standardize(X)
-    result = run.fit(X, method, params, seed=o["seed"], device=o["device"])
-    out = run.annotate(table, keep, result)
-    if o["plot"]:
-        plots.scatter(X, result.labels, names, o["plot"], title=f"{method}: {result.n_clusters} clusters")
-    if dendrogram:
-        est = result.estimator
-        plots.dendrogram(est.linkage_matrix_, dendrogram, cut=est.cut_height(),
-                         title=f"{est.linkage} linkage, cut at {est.n_clusters_} clusters")
+    result = cluster_table(read_table(table), config)
     info(result.summary())
-    write_table(out, o["output"], o["fmt"])
+    write_table(result.table, output, fmt)
 
 
 @app.command("kmeans")
@@ -97,7 +67,7 @@ def kmeans(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -105,8 +75,10 @@ def kmeans(
 
     Example: dltool cluster kmeans features.csv -k 10 -o clusters.csv --plot clusters.png
     """
-    _cluster("kmeans", dict(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, engine=engine),
-             locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("kmeans", dict(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, engine=engine), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, seed=seed, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("kmedians")
@@ -124,7 +96,7 @@ def kmedians(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -132,7 +104,10 @@ def kmedians(
 
     Example: dltool cluster kmedians features.csv -k 5 -o clusters.csv
     """
-    _cluster("kmedians", dict(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("kmedians", dict(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, seed=seed, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("meanshift")
@@ -150,7 +125,7 @@ def meanshift(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -158,8 +133,10 @@ def meanshift(
 
     Example: dltool cluster meanshift features.csv --bandwidth 2.0 -o clusters.csv
     """
-    _cluster("meanshift", dict(bandwidth=bandwidth, quantile=quantile, bin_seeding=bin_seeding, max_iter=max_iter),
-             locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("meanshift", dict(bandwidth=bandwidth, quantile=quantile, bin_seeding=bin_seeding, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, seed=seed, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("dbscan")
@@ -174,8 +151,7 @@ def dbscan(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -183,7 +159,10 @@ def dbscan(
 
     Example: dltool cluster dbscan features.csv --eps 0.3 --min-samples 10 --standardize -o clusters.csv
     """
-    _cluster("dbscan", dict(eps=eps, min_samples=min_samples), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("dbscan", dict(eps=eps, min_samples=min_samples), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("hdbscan")
@@ -199,8 +178,7 @@ def hdbscan(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -208,8 +186,11 @@ def hdbscan(
 
     Example: dltool cluster hdbscan features.csv --min-cluster-size 15 -o clusters.csv
     """
-    _cluster("hdbscan", dict(min_cluster_size=min_cluster_size, min_samples=min_samples,
-                             cluster_selection_epsilon=cluster_selection_epsilon), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("hdbscan", dict(min_cluster_size=min_cluster_size, min_samples=min_samples,
+                             cluster_selection_epsilon=cluster_selection_epsilon), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("gmm")
@@ -229,7 +210,7 @@ def gmm(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -237,8 +218,11 @@ def gmm(
 
     Example: dltool cluster gmm features.csv -k 3 --covariance diag -o clusters.csv
     """
-    _cluster("gmm", dict(n_clusters=n_clusters, covariance=covariance, n_init=n_init, max_iter=max_iter, tol=tol,
-                         reg_covar=reg_covar), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("gmm", dict(n_clusters=n_clusters, covariance=covariance, n_init=n_init, max_iter=max_iter, tol=tol,
+                         reg_covar=reg_covar), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, seed=seed, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("agglomerative")
@@ -255,8 +239,7 @@ def agglomerative(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -264,8 +247,10 @@ def agglomerative(
 
     Example: dltool cluster agglomerative features.csv -k 4 --linkage average --dendrogram tree.png -o clusters.csv
     """
-    _cluster("agglomerative", dict(n_clusters=n_clusters, distance=distance, linkage=linkage), locals(),
-             dendrogram=dendrogram)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("agglomerative", dict(n_clusters=n_clusters, distance=distance, linkage=linkage), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, device=device, plot=plot, dendrogram=dendrogram)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("spectral")
@@ -284,7 +269,7 @@ def spectral(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -292,8 +277,11 @@ def spectral(
 
     Example: dltool cluster spectral features.csv -k 2 --n-neighbors 10 -o clusters.csv
     """
-    _cluster("spectral", dict(n_clusters=n_clusters, affinity=affinity, n_neighbors=n_neighbors, gamma=gamma,
-                              n_init=n_init), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("spectral", dict(n_clusters=n_clusters, affinity=affinity, n_neighbors=n_neighbors, gamma=gamma,
+                              n_init=n_init), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, seed=seed, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
 
 
 @app.command("graph")
@@ -308,8 +296,7 @@ def graph(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -322,15 +309,21 @@ def graph(
 
         raise OptionError("graph needs --radius (points closer than it are linked)",
                           "give e.g. --radius 0.5; try --standardize so one radius fits every feature")
-    _cluster("graph", dict(radius=radius, min_size=min_size), locals())
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ClusterConfig("graph", dict(radius=radius, min_size=min_size), features=csv_list(features), exclude=csv_list(exclude),
+                           dropna=dropna, standardize=standardize, device=device, plot=plot)
+    _cluster_and_write(table, config, output, fmt)
+
+
+_EVAL = EvaluateConfig  # the defaults of cluster evaluate
 
 
 @app.command("evaluate")
 def evaluate(
     table: TableArg,
-    truth: Annotated[str | None, typer.Option("--truth", help="Column of true classes: adds the external metrics.")] = None,
-    labels: Annotated[str, typer.Option("--labels", help="Column of cluster labels (-1 = noise).")] = "cluster",
-    sample: Annotated[int, typer.Option("--sample", help="Rows for the O(n^2) silhouette and Dunn index (0: all).")] = 10_000,
+    truth: Annotated[str | None, typer.Option("--truth", help="Column of true classes: adds the external metrics.")] = _EVAL.truth,
+    labels: Annotated[str, typer.Option("--labels", help="Column of cluster labels (-1 = noise).")] = _EVAL.labels,
+    sample: SampleOpt = _EVAL.sample,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
@@ -351,30 +344,27 @@ def evaluate(
 
     Example: dltool cluster evaluate clusters.csv --truth label
     """
-    apply_console_options(quiet=quiet)
-    from dltool.cluster import metrics
-    from dltool.core.device import cpu_only_notice
-    from dltool.core.errors import OptionError
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.cluster.metrics import evaluate_table
     from dltool.core.output import emit_object
     from dltool.core.tables import read_table
 
-    _check_format(fmt)
-    cpu_only_notice(device, "cluster evaluate")
-    if sample < 0:
-        raise OptionError(f"--sample {sample} is negative", "use --sample 0 for all rows, or a row count")
-    result = metrics.evaluate_table(read_table(table), labels=labels, truth=truth, features=csv_list(features),
-                                    exclude=csv_list(exclude), dropna=dropna, sample=sample or None, seed=seed)
-    emit_object(result, fmt)
+    cfg = EvaluateConfig(labels=labels, truth=truth, sample=sample, features=csv_list(features),
+                         exclude=csv_list(exclude), dropna=dropna, seed=seed, device=device)
+    emit_object(evaluate_table(read_table(table), cfg), fmt)
+
+
+_CHOOSE = ChooseKConfig  # the defaults of cluster choose-k
 
 
 @app.command("choose-k")
 def choose_k(
     table: TableArg,
     k: Annotated[str, typer.Option("--k", "-k", help="The ks to try: 2..15, 2-15 or 2,4,8.")] = "2..10",
-    method: Annotated[str, typer.Option("--method", help="elbow|silhouette: how the k is chosen.")] = "elbow",
-    n_init: NInitOpt = 10,
-    max_iter: MaxIterOpt = 300,
-    sample: Annotated[int, typer.Option("--sample", help="Rows for the O(n^2) silhouette (0: all).")] = 10_000,
+    method: Annotated[str, typer.Option("--method", help="elbow|silhouette: how the k is chosen.")] = _CHOOSE.method,
+    n_init: NInitOpt = _CHOOSE.n_init,
+    max_iter: MaxIterOpt = _CHOOSE.max_iter,
+    sample: SampleOpt = _CHOOSE.sample,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write inertia and silhouette against k as a PNG.", dir_okay=False)] = None,
     standardize: StandardizeOpt = False,
     features: FeaturesOpt = None,
@@ -394,27 +384,15 @@ def choose_k(
 
     Example: dltool cluster choose-k features.csv --k 2..15 --method silhouette --plot k.png
     """
-    apply_console_options(quiet=quiet)
-    from dltool.cluster import plots, run
-    from dltool.cluster.choose_k import ChooseKConfig, parse_k_range
-    from dltool.cluster.choose_k import choose_k as run_choose_k
-    from dltool.core.errors import OptionError
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.cluster.choose_k import choose_k_table, parse_k_range
     from dltool.core.output import emit_object
     from dltool.core.tables import read_table
 
-    _check_format(fmt)
-    if sample < 0:
-        raise OptionError(f"--sample {sample} is negative", "use --sample 0 for all rows, or a row count")
-    cfg = ChooseKConfig(ks=tuple(parse_k_range(k)), method=method, n_init=n_init, max_iter=max_iter,
-                        sample=sample or None, seed=seed, device=device)
-    data = read_table(table)
-    X, _, _ = run.select_features(data, csv_list(features), csv_list(exclude), dropna=dropna)
-    if standardize:
-        X = run.standardize(X)
-    result = run_choose_k(X, cfg)
-    if plot:
-        plots.choose_k(result["scores"], result["chosen_k"], method, plot)
-    emit_object(result, fmt)
+    cfg = ChooseKConfig(ks=tuple(parse_k_range(k)), method=method, n_init=n_init, max_iter=max_iter, sample=sample,
+                        seed=seed, device=device, features=csv_list(features), exclude=csv_list(exclude),
+                        dropna=dropna, standardize=standardize, plot=plot)
+    emit_object(choose_k_table(read_table(table), cfg), fmt)
 
 
 # ---------------------------------------------------------------- deep (DEC, trains on the shared engine)
@@ -428,31 +406,37 @@ from dltool.cli.train_options import (  # noqa: E402
     EarlyStopOpt,
     InitOpt,
     LrOpt,
+    NprocOpt,
     OptimizerOpt,
     OutDirOpt,
     ResumeOpt,
+    SaveEveryOpt,
     SchedulerOpt,
     TensorboardOpt,
+    TimeLimitOpt,
     WeightDecayOpt,
+    task_config,
 )
+
+_DEEP = DeepConfig  # the defaults of cluster deep
 
 
 @app.command("deep")
 def deep(
     table: TableArg,
-    n_clusters: KOpt = 8,
-    code_dim: Annotated[int, typer.Option("--code-dim", help="Size of the autoencoder's code, where the clusters live.")] = 10,
-    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them).")] = "512,256",
-    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
-    scaling: Annotated[str, typer.Option("--scaling", help="minmax|standard|none: feature scaling learnt from the table and saved in the model.")] = "minmax",
-    pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="Epochs of autoencoder pretraining (phase 1).")] = 100,
+    n_clusters: KOpt = _DEEP.n_clusters,
+    code_dim: Annotated[int, typer.Option("--code-dim", help="Size of the autoencoder's code, where the clusters live.")] = _DEEP.code_dim,
+    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them).")] = _DEEP.hidden,
+    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = _DEEP.activation,
+    scaling: Annotated[str, typer.Option("--scaling", help="minmax|standard|none: feature scaling learnt from the table and saved in the model.")] = _DEEP.scaling,
+    pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="Epochs of autoencoder pretraining (phase 1).")] = _DEEP.pretrain_epochs,
     epochs: Annotated[int, typer.Option("--epochs", help="Most epochs of the clustering phase (it stops earlier once --tol is met).")] = 100,
-    update_interval: Annotated[int, typer.Option("--update-interval", help="Batches between updates of the target distribution (0: every epoch).")] = 0,
-    tol: Annotated[float, typer.Option("--tol", help="Stop when less than this share of the rows change cluster between target updates.")] = 1e-3,
-    alpha: Annotated[float, typer.Option("--alpha", help="Degrees of freedom of the Student-t soft assignment.")] = 1.0,
-    recon_weight: Annotated[float, typer.Option("--recon-weight", help="Weight of the reconstruction loss beside KL(P||Q) while clustering (0: plain DEC).")] = 0.1,
-    n_init: NInitOpt = 20,
-    batch_size: BatchSizeOpt = 64,
+    update_interval: Annotated[int, typer.Option("--update-interval", help="Batches between updates of the target distribution (0: every epoch).")] = _DEEP.update_interval,
+    tol: Annotated[float, typer.Option("--tol", help="Stop when less than this share of the rows change cluster between target updates.")] = _DEEP.tol,
+    alpha: Annotated[float, typer.Option("--alpha", help="Degrees of freedom of the Student-t soft assignment.")] = _DEEP.alpha,
+    recon_weight: Annotated[float, typer.Option("--recon-weight", help="Weight of the reconstruction loss beside KL(P||Q) while clustering (0: plain DEC).")] = _DEEP.recon_weight,
+    n_init: NInitOpt = _DEEP.n_init,
+    batch_size: BatchSizeOpt = _DEEP.batch_size,
     lr: LrOpt = None,
     optimizer: OptimizerOpt = "adam",
     scheduler: SchedulerOpt = "none",
@@ -464,9 +448,12 @@ def deep(
     out: OutDirOpt = None,
     force: ForceOpt = False,
     resume: ResumeOpt = False,
+    save_every: SaveEveryOpt = 0,
+    time_limit: TimeLimitOpt = None,
     tensorboard: TensorboardOpt = False,
     amp: AmpOpt = True,
     compile: CompileOpt = False,
+    nproc: NprocOpt = 1,
     output: OutFileOpt = "-",
     plot: PlotOpt = None,
     features: FeaturesOpt = None,
@@ -474,7 +461,7 @@ def deep(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -486,18 +473,12 @@ def deep(
     Example: dltool cluster deep digits.csv -k 10 --exclude label --out runs/dec -o clusters.csv
     """
     options = dict(locals())
-    apply_console_options(quiet=quiet)
-    _check_format(fmt, output, allowed=("auto", "table", "jsonl", "csv", "json", "npz"))
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
     from dltool.cluster import deep as dec
-    from dltool.cluster import plots
     from dltool.core.console import info
     from dltool.core.tables import read_table, write_table
 
-    cfg = dec.DeepConfig.from_options(options)
-    data = read_table(table)
-    out_table, result, X, names = dec.cluster_table(data, cfg)
-    if plot:
-        plots.scatter(X, result.labels, names, plot, title=f"deep: {result.n_clusters} clusters")
+    result = dec.cluster_table(read_table(table), task_config(DeepConfig, options, command_options=("table", "output"), unsaved=("output", "plot")))
     info(result.summary())
     info(f"model: {result.facts['run_dir']}/model.pt")
-    write_table(out_table, output, fmt)
+    write_table(result.table, output, fmt)

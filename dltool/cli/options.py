@@ -52,18 +52,38 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing run
 FeaturesOpt = Annotated[str | None, typer.Option("--features", help="Comma-separated feature columns (default: all numeric).")]
 ExcludeOpt = Annotated[str | None, typer.Option("--exclude", help="Comma-separated numeric columns to leave out of the features.")]
 DropnaOpt = Annotated[bool, typer.Option("--dropna", help="Drop rows with NaN/inf instead of failing.")]
+TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy or .npz; '-' reads stdin.")]
+TableFormatOpt = Annotated[str, typer.Option(
+    "--format", help="auto|table|jsonl|csv|json|npz (auto: table on a terminal, JSON Lines when piped, "
+                     "else from the -o suffix).")]
+PlotOpt = Annotated[Path | None, typer.Option(
+    "--plot", help="Also write a PNG scatter of the result (its first two columns, or a 2-D PCA).", dir_okay=False)]
+StandardizeOpt = Annotated[bool, typer.Option(
+    "--standardize", help="Scale each feature to zero mean and unit variance first (the output keeps the values).")]
 
 
-def csv_list(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+def csv_list(value: str | None) -> tuple[str, ...] | None:
+    """'a, b' -> ('a', 'b'); None or '' -> None."""
+    names = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    return names or None
 
 
-def apply_console_options(*, quiet: bool = False, fmt: str | None = None) -> None:
-    """Apply the people-facing switches every command has; a bad --format fails before any work."""
+def apply_console_options(*, quiet: bool = False, fmt: str | None = None, table_output: str | None = None) -> None:
+    """Apply the people-facing switches every command has; a bad --format fails before any work.
+
+    `table_output`: the -o of a command that writes a table (its --format may be npz, and `table`
+    cannot go to a file); without it --format is that of a result object (metrics).
+    """
     from dltool.core.console import set_quiet
 
     set_quiet(quiet)
-    if fmt is not None:
+    if fmt is None:
+        return
+    if table_output is not None:
+        from dltool.core.tables import check_table_format
+
+        check_table_format(fmt, table_output)
+    else:
         from dltool.core.output import resolve_format
 
         resolve_format(fmt)

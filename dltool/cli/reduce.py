@@ -1,8 +1,7 @@
-"""dltool reduce pca|kpca|ica|mds|tsne|transform|select.
+"""dltool reduce pca|kpca|ica|mds|tsne|autoencoder|transform|select.
 
-Thin: every reduction command reads its options and calls `_reduce`, the one shared
-read -> features -> standardize -> fit -> write (+ model, report, plots) flow; the work is in
-dltool.reduce. Nothing heavy is imported at module level.
+Every command reads its options, builds a config (dltool.reduce.config), calls the domain
+(dltool.reduce) and writes the result. Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
@@ -19,82 +18,51 @@ from dltool.cli.options import (
     ExcludeOpt,
     FeaturesOpt,
     ForceOpt,
-    FormatOpt,
     OutFileOpt,
+    PlotOpt,
     QuietOpt,
     SeedOpt,
+    StandardizeOpt,
+    TableArg,
+    TableFormatOpt,
     apply_console_options,
     csv_list,
 )
+from dltool.reduce.config import AutoencoderConfig, ReduceConfig, TransformConfig
 
 app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE, autoencoders) and feature selection.",
                   no_args_is_help=True)
 
-TableArg = Annotated[str, typer.Argument(help="Feature table: CSV, JSON Lines, .npy/.npz, or '-' for stdin.")]
-NOpt = Annotated[int | None, typer.Option("-n", "--n-components", help="Number of components (default 2).")]
-StandardizeOpt = Annotated[bool, typer.Option("--standardize", help="Scale every feature to zero mean, unit variance first.")]
+NOpt = Annotated[int, typer.Option("-n", "--n-components", help="Number of components.")]
 SaveModelOpt = Annotated[Path | None, typer.Option(
     "--save-model", help="Save the fitted reducer (pca, kpca, ica) as FILE.pt for 'dltool reduce transform'.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a 2-D scatter of the first two new columns (PNG).")]
 ColorByOpt = Annotated[str | None, typer.Option(
     "--color-by", help="Column that colours --plot (default: a label, true_label, class or target column).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
 
 
-def _reduce(method: str, params: dict, *, table: str, output: str, fmt: str, features, exclude, dropna: bool,
-            standardize: bool, seed: int, device: str, quiet: bool, save_model=None, plot=None, color_by=None,
-            report=None, variance_plot=None, model=None) -> None:
-    """Read the table, fit `method` (or apply a saved `model`), print a summary, write every output."""
-    apply_console_options(quiet=quiet)
+def _reduce_and_write(table: str, config: ReduceConfig, output: str, fmt: str) -> None:
+    """The domain call and the write every fitting command ends with."""
+    from dltool.core.tables import read_table
+    from dltool.reduce.reduction import reduce_table
+
+    _summarize_and_write(reduce_table(read_table(table), config), output, fmt)
+
+
+def _summarize_and_write(result, output: str, fmt: str) -> None:
     from dltool.core.console import info
-    from dltool.core.errors import OptionError, suggest
-    from dltool.core.io import write_json
-    from dltool.core.tables import read_table, write_table
-    from dltool.reduce import api, plots
+    from dltool.core.tables import write_table
+    from dltool.reduce.reduction import summary_lines
 
-    if model is None:
-        api.load_methods()
-        from dltool.reduce.base import REDUCERS
-
-        if save_model is not None and not REDUCERS.get(method).meta["transformable"]:
-            raise OptionError(f"--save-model: {method} cannot be saved, because it has no transform for new rows "
-                              "(it only places the rows it was fitted on)",
-                              "use pca, kpca or ica to embed new data later, or embed all rows in one run")
-        loaded = None
-    else:
-        loaded = api.load_reducer(model, device=device)
-    data = read_table(table)
-    if color_by is not None and color_by not in data.columns:
-        raise OptionError(f"--color-by: no column '{color_by}' in the table",
-                          suggest(color_by, data.names) or f"columns are: {', '.join(data.names)}")
-    if loaded is None:
-        config = api.ReduceConfig(method=method, params=params, features=csv_list(features),
-                                  exclude=csv_list(exclude), dropna=dropna, standardize=standardize, seed=seed,
-                                  device=device)
-        result = api.fit_table(data, config)
-    else:
-        result = api.transform_table(data, loaded, dropna=dropna)
-    for line in api.summary_lines(result.report):
+    for line in summary_lines(result.report):
         info(line)
-    if save_model is not None:
-        api.save_reducer(save_model, result)
-        info(f"saved the {method} model to {save_model}")
-    if report is not None:
-        write_json(report, result.report)
-    if plot is not None:
-        column = color_by or api.default_color_column(data, result.features)
-        colors = result.table.columns[column] if column else None
-        plots.scatter(plot, result.embedding, result.columns, colors, column,
-                      title=f"{result.report['method']} ({result.n_rows} rows)")
-    if variance_plot is not None:
-        plots.variance(variance_plot, result.reducer.all_explained_variance_ratio_, result.reducer.n_components_)
     write_table(result.table, output, fmt)
 
 
 @app.command("pca")
 def pca(
     table: TableArg,
-    n_components: NOpt = None,
+    n_components: Annotated[int | None, typer.Option("-n", "--n-components", help="Number of components (default 2).")] = None,
     variance: Annotated[float | None, typer.Option(
         "--variance", help="Keep the fewest components whose cumulative share of variance exceeds this (scikit-learn's rule), in (0, 1]; instead of -n.")] = None,
     variance_plot: Annotated[Path | None, typer.Option(
@@ -109,8 +77,7 @@ def pca(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -119,21 +86,22 @@ def pca(
 
     Example: dltool reduce pca features.csv --variance 0.95 --report pca.json -o reduced.csv
     """
-    from dltool.core.errors import OptionError
-
     if n_components is not None and variance is not None:
+        from dltool.core.errors import OptionError
+
         raise OptionError("-n and --variance both choose the number of components", "give only one of them")
-    _reduce("pca", {"n_components": 2 if n_components is None and variance is None else n_components,
-                    "variance": variance},
-            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
-            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
-            color_by=color_by, report=report, variance_plot=variance_plot)
+    params = {"n_components": 2 if n_components is None and variance is None else n_components, "variance": variance}
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ReduceConfig("pca", params, features=csv_list(features), exclude=csv_list(exclude),
+                          dropna=dropna, standardize=standardize, device=device, save_model=save_model,
+                          report=report, plot=plot, color_by=color_by, variance_plot=variance_plot)
+    _reduce_and_write(table, config, output, fmt)
 
 
 @app.command("kpca")
 def kpca(
     table: TableArg,
-    n_components: NOpt = None,
+    n_components: NOpt = 2,
     kernel: Annotated[str, typer.Option("--kernel", help="rbf|poly|sigmoid|cosine|linear")] = "rbf",
     gamma: Annotated[float | None, typer.Option("--gamma", help="Kernel coefficient for rbf, poly, sigmoid (default 1 / features).")] = None,
     degree: Annotated[int, typer.Option("--degree", help="Degree of the poly kernel.")] = 3,
@@ -149,7 +117,7 @@ def kpca(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -157,17 +125,17 @@ def kpca(
 
     Example: dltool reduce kpca features.csv --kernel rbf --gamma 0.1 -n 2 --save-model kpca.pt -o kpca.csv
     """
-    _reduce("kpca", {"n_components": 2 if n_components is None else n_components, "kernel": kernel, "gamma": gamma, "degree": degree,
-                     "coef0": coef0},
-            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
-            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
-            color_by=color_by, report=report)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ReduceConfig("kpca", dict(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0), features=csv_list(features), exclude=csv_list(exclude),
+                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
+                          report=report, plot=plot, color_by=color_by)
+    _reduce_and_write(table, config, output, fmt)
 
 
 @app.command("ica")
 def ica(
     table: TableArg,
-    n_components: NOpt = None,
+    n_components: NOpt = 2,
     fun: Annotated[str, typer.Option("--fun", help="FastICA contrast function: logcosh|exp|cube")] = "logcosh",
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum FastICA iterations.")] = 400,
     standardize: StandardizeOpt = False,
@@ -181,7 +149,7 @@ def ica(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -189,16 +157,17 @@ def ica(
 
     Example: dltool reduce ica signals.csv -n 3 --save-model ica.pt -o sources.csv
     """
-    _reduce("ica", {"n_components": 2 if n_components is None else n_components, "fun": fun, "max_iter": max_iter},
-            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
-            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
-            color_by=color_by, report=report)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ReduceConfig("ica", dict(n_components=n_components, fun=fun, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
+                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
+                          report=report, plot=plot, color_by=color_by)
+    _reduce_and_write(table, config, output, fmt)
 
 
 @app.command("mds")
 def mds(
     table: TableArg,
-    n_components: NOpt = None,
+    n_components: NOpt = 2,
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum SMACOF iterations.")] = 300,
     standardize: StandardizeOpt = False,
     output: OutFileOpt = "-",
@@ -211,8 +180,7 @@ def mds(
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -221,16 +189,17 @@ def mds(
 
     Example: dltool reduce mds features.csv -n 2 --plot mds.png -o mds.csv
     """
-    _reduce("mds", {"n_components": 2 if n_components is None else n_components, "max_iter": max_iter},
-            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
-            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
-            color_by=color_by, report=report)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ReduceConfig("mds", dict(n_components=n_components, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
+                          dropna=dropna, standardize=standardize, device=device, save_model=save_model,
+                          report=report, plot=plot, color_by=color_by)
+    _reduce_and_write(table, config, output, fmt)
 
 
 @app.command("tsne")
 def tsne(
     table: TableArg,
-    n_components: NOpt = None,
+    n_components: NOpt = 2,
     perplexity: Annotated[float, typer.Option("--perplexity", help="Effective number of neighbours (less than the rows).")] = 30.0,
     init: Annotated[str, typer.Option("--init", help="pca|random")] = "pca",
     max_iter: Annotated[int, typer.Option("--max-iter", help="Optimisation iterations, early exaggeration included.")] = 1000,
@@ -246,7 +215,7 @@ def tsne(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -255,11 +224,11 @@ def tsne(
 
     Example: dltool reduce tsne features.csv --perplexity 30 --plot tsne.png -o tsne.csv
     """
-    _reduce("tsne", {"n_components": 2 if n_components is None else n_components, "perplexity": perplexity, "init": init,
-                     "max_iter": max_iter},
-            table=table, output=output, fmt=fmt, features=features, exclude=exclude, dropna=dropna,
-            standardize=standardize, seed=seed, device=device, quiet=quiet, save_model=save_model, plot=plot,
-            color_by=color_by, report=report)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    config = ReduceConfig("tsne", dict(n_components=n_components, perplexity=perplexity, init=init, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
+                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
+                          report=report, plot=plot, color_by=color_by)
+    _reduce_and_write(table, config, output, fmt)
 
 
 @app.command("transform")
@@ -271,7 +240,7 @@ def transform(
     color_by: ColorByOpt = None,
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -279,8 +248,12 @@ def transform(
 
     Example: dltool reduce transform pca.pt new_features.csv -o new_reduced.csv
     """
-    _reduce("transform", {}, table=table, output=output, fmt=fmt, features=None, exclude=None, dropna=dropna,
-            standardize=False, seed=0, device=device, quiet=quiet, plot=plot, color_by=color_by, model=model)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    from dltool.core.tables import read_table
+    from dltool.reduce.reduction import transform_table
+
+    config = TransformConfig(model=model, dropna=dropna, device=device, plot=plot, color_by=color_by)
+    _summarize_and_write(transform_table(read_table(table), config), output, fmt)
 
 
 @app.command("select")
@@ -310,7 +283,7 @@ def select(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -323,27 +296,19 @@ def select(
 
     Example: dltool reduce select features.csv --target label --method mi --k 10 --ranking rank.csv -o selected.csv
     """
-    apply_console_options(quiet=quiet)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
     from dltool.core.console import info
-    from dltool.core.device import cpu_only_notice
-    from dltool.core.io import atomic_open
-    from dltool.core.output import emit_records
     from dltool.core.tables import read_table, write_table
     from dltool.reduce import select as sel
 
-    cpu_only_notice(device, f"reduce select --method {method}")
     cfg = sel.SelectConfig(method=method, target=target, k=k, threshold=threshold, elbow=elbow, task=task,
                            estimator=estimator, cv=cv, generations=generations, population=population,
                            penalty=penalty, pre_k=pre_k, filter_method=filter_method, n_repeats=n_repeats,
                            alpha=alpha, features=csv_list(features), exclude=csv_list(exclude), dropna=dropna,
-                           seed=seed)
+                           seed=seed, device=device, ranking_path=ranking)
     result = sel.select_table(read_table(table), cfg)
     for line in sel.summary_lines(result):
         info(line)
-    if ranking is not None:
-        rfmt = {".csv": "csv", ".json": "json"}.get(ranking.suffix.lower(), "jsonl")
-        with atomic_open(ranking) as f:
-            emit_records(result.ranking, rfmt, stream=f)
     write_table(result.table, output, fmt)
 
 
@@ -359,32 +324,36 @@ from dltool.cli.train_options import (  # noqa: E402
     EpochsOpt,
     InitOpt,
     LrOpt,
+    NprocOpt,
     OptimizerOpt,
     OutDirOpt,
     ResumeOpt,
+    SaveEveryOpt,
     SchedulerOpt,
     TensorboardOpt,
+    TimeLimitOpt,
     ValSplitOpt,
     WeightDecayOpt,
+    task_config,
 )
 
-_TABLE_FORMATS = ("auto", "table", "jsonl", "csv", "json", "npz")
+_AE = AutoencoderConfig  # the defaults of reduce autoencoder
 
 
 @app.command("autoencoder")
 def autoencoder(
     table: TableArg,
-    code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = 2,
-    kind: Annotated[str, typer.Option("--kind", help="undercomplete|sparse|denoising|contractive")] = "undercomplete",
-    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them); 'none' for a linear autoencoder.")] = "64,32",
-    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",
-    scaling: Annotated[str, typer.Option("--scaling", help="standard|minmax|none: feature scaling learnt from the table and saved in the model.")] = "standard",
-    sparsity: Annotated[float, typer.Option("--sparsity", help="sparse: weight of the L1 penalty on the code.")] = 1e-3,
-    noise: Annotated[float, typer.Option("--noise", help="denoising: Gaussian noise std on the scaled input, or the share of values zeroed with --corruption mask.")] = 0.2,
-    corruption: Annotated[str, typer.Option("--corruption", help="denoising: gaussian|mask")] = "gaussian",
-    contractive: Annotated[float, typer.Option("--contractive", help="contractive: weight of the squared Frobenius norm of the encoder's Jacobian.")] = 1e-2,
+    code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = _AE.code_dim,
+    kind: Annotated[str, typer.Option("--kind", help="undercomplete|sparse|denoising|contractive")] = _AE.kind,
+    hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them); 'none' for a linear autoencoder.")] = _AE.hidden,
+    activation: Annotated[str, typer.Option("--activation", help="relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = _AE.activation,
+    scaling: Annotated[str, typer.Option("--scaling", help="standard|minmax|none: feature scaling learnt from the table and saved in the model.")] = _AE.scaling,
+    sparsity: Annotated[float, typer.Option("--sparsity", help="sparse: weight of the L1 penalty on the code.")] = _AE.sparsity,
+    noise: Annotated[float, typer.Option("--noise", help="denoising: Gaussian noise std on the scaled input, or the share of values zeroed with --corruption mask.")] = _AE.noise,
+    corruption: Annotated[str, typer.Option("--corruption", help="denoising: gaussian|mask")] = _AE.corruption,
+    contractive: Annotated[float, typer.Option("--contractive", help="contractive: weight of the squared Frobenius norm of the encoder's Jacobian.")] = _AE.contractive,
     epochs: EpochsOpt = 50,
-    batch_size: BatchSizeOpt = 64,
+    batch_size: BatchSizeOpt = _AE.batch_size,
     lr: LrOpt = None,
     optimizer: OptimizerOpt = "adam",
     scheduler: SchedulerOpt = "none",
@@ -393,13 +362,16 @@ def autoencoder(
     clip_value: ClipValueOpt = None,
     init: InitOpt = "default",
     early_stop: EarlyStopOpt = 0,
-    val_split: ValSplitOpt = 0.1,
+    val_split: ValSplitOpt = _AE.val_split,
     out: OutDirOpt = None,
     force: ForceOpt = False,
     resume: ResumeOpt = False,
+    save_every: SaveEveryOpt = 0,
+    time_limit: TimeLimitOpt = None,
     tensorboard: TensorboardOpt = False,
     amp: AmpOpt = True,
     compile: CompileOpt = False,
+    nproc: NprocOpt = 1,
     output: OutFileOpt = "-",
     report: ReportOpt = None,
     plot: PlotOpt = None,
@@ -409,7 +381,7 @@ def autoencoder(
     dropna: DropnaOpt = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
+    fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
@@ -424,38 +396,9 @@ def autoencoder(
     Example: dltool reduce autoencoder features.csv --code-dim 8 --kind denoising --epochs 50 --out runs/ae -o codes.csv
     """
     options = dict(locals())
-    apply_console_options(quiet=quiet)
-    from dltool.core.console import info
-    from dltool.core.errors import OptionError, suggest
-    from dltool.core.io import write_json
-    from dltool.core.tables import read_table, write_table
-    from dltool.reduce import api, plots
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    from dltool.core.tables import read_table
     from dltool.reduce import autoencoder as ae
 
-    if fmt not in _TABLE_FORMATS:
-        raise OptionError(f"--format {fmt} is not one of {'|'.join(_TABLE_FORMATS)}",
-                          suggest(fmt, _TABLE_FORMATS) or "use auto")
-    if fmt == "table" and output != "-":
-        raise OptionError(f"--format table is for the terminal; it cannot be written to '{output}'",
-                          "use csv, jsonl, json or npz for files")
-    cfg = ae.AutoencoderConfig.from_options(options)
-    cfg.validate()
-    data = read_table(table)
-    if color_by is not None and color_by not in data.columns:
-        raise OptionError(f"--color-by: no column '{color_by}' in the table",
-                          suggest(color_by, data.names) or f"columns are: {', '.join(data.names)}")
-    result = ae.reduce_table(data, cfg)
-    for line in api.summary_lines(result.report):
-        info(line)
-    rep = result.report
-    info(f"{rep['kind']} autoencoder: {rep.get('epochs_run')} epochs, best epoch {rep.get('best_epoch')} "
-         f"({rep.get('monitor')} {rep.get('best', float('nan')):.4g}); model {rep.get('model')} "
-         f"(new rows: dltool reduce transform {rep.get('model')} TABLE)")
-    if report is not None:
-        write_json(report, rep)
-    if plot is not None:
-        column = color_by or api.default_color_column(data, result.features)
-        colors = result.table.columns[column] if column else None
-        plots.scatter(plot, result.embedding, result.columns, colors, column,
-                      title=f"{rep['kind']} autoencoder ({result.n_rows} rows)")
-    write_table(result.table, output, fmt)
+    result = ae.reduce_table(read_table(table), task_config(AutoencoderConfig, options, command_options=("table", "output"), unsaved=("output", "report", "plot")))
+    _summarize_and_write(result, output, fmt)

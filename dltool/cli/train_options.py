@@ -64,8 +64,9 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
 
     Every option must land somewhere: an option that matches no field (a renamed field, a typo) is a
     bug that would silently disconnect a flag, so it fails here. `command_options` names the
-    command's own extra ones (e.g. an output file it writes itself). Column lists (`features`,
-    `exclude`) come as comma-separated text."""
+    command's own extra ones (e.g. the input table it reads itself); `unsaved` the options, fields or
+    not, that say where results go rather than how to train (left out of config.toml). Column lists
+    (`features`, `exclude`) come as comma-separated text."""
     from dltool.cli.options import csv_list
     from dltool.core.train import EngineConfig
 
@@ -81,5 +82,5 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
             value = tuple(csv_list(value) if isinstance(value, str) else value or ()) or None
         own[name] = value
     engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options})
-    saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(command_options) + tuple(unsaved)}
+    saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(unsaved)}
     return cls(engine=engine, options=saved, **own)

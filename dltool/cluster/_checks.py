@@ -5,25 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltool.core.errors import InputError, OptionError, unknown_name
-
-
-def check_matrix(X, *, min_rows: int = 2) -> np.ndarray:
-    """A finite 2-D float64 matrix with at least `min_rows` rows."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"expected a 2-D feature matrix, got shape {X.shape}")
-    if X.shape[1] == 0:
-        raise InputError("the feature matrix has no columns", "give at least one numeric feature column")
-    n = X.shape[0]
-    if n < min_rows:
-        raise InputError(f"the table has {n} row{'s' if n != 1 else ''} — clustering needs at least {min_rows}",
-                         "give a table with more rows")
-    if not np.isfinite(X).all():
-        row, col = np.argwhere(~np.isfinite(X))[0]
-        raise InputError(f"row {row + 1}, feature {col + 1} is {X[row, col]} (not a finite number)",
-                         "clean the data or pass --dropna")
-    return X
+from dltool.core.errors import OptionError, unknown_name
 
 
 def check_k(k: int, n_rows: int, *, flag: str = "-k", minimum: int = 1) -> int:

@@ -12,10 +12,10 @@ Silhouette: the k with the highest mean silhouette coefficient (ties to the smal
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
+from dltool.cluster.config import ChooseKConfig
 from dltool.core.errors import InputError, OptionError
 
 CRITERIA = ("elbow", "silhouette")
@@ -61,28 +61,33 @@ def elbow(ks, inertias) -> int:
     return int(ks[int(np.argmax(dist))])
 
 
-@dataclass(frozen=True)
-class ChooseKConfig:
-    ks: tuple[int, ...]
-    method: str = "elbow"
-    n_init: int = 10
-    max_iter: int = 300
-    sample: int | None = 10_000
-    seed: int = 0
-    device: str = "auto"
+def choose_k_table(table, cfg: ChooseKConfig) -> dict:
+    """k-means for every k on the table's features (the --plot picture written):
+    {"method", "chosen_k", "scores": [{"k", "inertia", "silhouette"}, ...]}."""
+    from dltool.cluster import plots
+    from dltool.cluster.clustering import select_features
+
+    X, _, _ = select_features(table, cfg.features, cfg.exclude, dropna=cfg.dropna, standardize=cfg.standardize)
+    result = choose_k(X, cfg)
+    if cfg.plot:
+        plots.choose_k(result["scores"], result["chosen_k"], cfg.method, cfg.plot)
+    return result
 
 
 def choose_k(X: np.ndarray, cfg: ChooseKConfig) -> dict:
-    """k-means for every k: {"method", "chosen_k", "scores": [{"k", "inertia", "silhouette"}, ...]}."""
+    """k-means for every k of a feature matrix (see choose_k_table)."""
     from sklearn.metrics import silhouette_score
 
-    from dltool.cluster._checks import check_choice, check_matrix
+    from dltool.cluster._checks import check_choice
+    from dltool.cluster.clustering import method_device
     from dltool.cluster.methods import METHODS
-    from dltool.cluster.run import library_warnings, resolve_device
-    from dltool.core.console import progress
+    from dltool.core.console import library_warnings, progress
+    from dltool.core.tables import check_matrix
 
     check_choice("--method", cfg.method, CRITERIA)
-    X = check_matrix(X, min_rows=3)
+    if cfg.sample is not None and cfg.sample < 0:
+        raise OptionError(f"--sample {cfg.sample} is negative", "use --sample 0 for all rows, or a row count")
+    X = check_matrix(X, min_rows=3, what="choose-k")
     n = len(X)
     ks = list(cfg.ks)
     if ks[-1] > n - 1:
@@ -91,7 +96,7 @@ def choose_k(X: np.ndarray, cfg: ChooseKConfig) -> dict:
         raise InputError(f"--k goes up to {ks[-1]}, but the silhouette needs k <= rows - 1 = {n - 1}", hint)
     if cfg.method == "elbow" and len(ks) < 3:
         elbow(ks, [0.0] * len(ks))  # raises the clear error before any work
-    device = resolve_device("kmeans", cfg.device)
+    device = method_device("kmeans", cfg.device)
     idx = np.arange(n)
     if cfg.sample and n > cfg.sample:
         idx = np.sort(np.random.default_rng(cfg.seed).choice(n, size=cfg.sample, replace=False))

@@ -4,7 +4,7 @@
 fitted attributes end in `_`). `fit(X)` runs three steps, both training phases on the shared
 engine (dltool.core.train: --device cuda, checkpoints, --resume, Ctrl-C, metrics.jsonl, curves.png):
 
-1. pretrain: the MLP autoencoder of dltool.reduce (undercomplete, reconstruction MSE) on the
+1. pretrain: the MLP autoencoder of dltool.nn (undercomplete, reconstruction MSE) on the
    scaled rows; its run folder is RUN/pretrain/.
 2. initialise: k-means (k-means++, `n_init` restarts, dltool.cluster.kmeans) on the codes gives
    the k cluster centres.
@@ -29,21 +29,18 @@ or inside the clustering phase (the target distribution is recomputed from the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import numpy as np
 
-from dltool.cluster._checks import check_choice, check_k, check_matrix, check_positive
+from dltool.cluster._checks import check_choice, check_k, check_positive
+from dltool.cluster.config import DeepConfig
 from dltool.core.errors import InputError, ModelFileError, OptionError
-
-if TYPE_CHECKING:
-    from dltool.core.train import EngineConfig
+from dltool.core.tables import check_matrix
 
 TASK = "cluster"
 ARCH = "deep"
-SCALINGS = ("minmax", "standard", "none")
+_D = DeepConfig  # the defaults
 
 
 class DeepClusterer:
@@ -59,10 +56,11 @@ class DeepClusterer:
     temporary folder), `feature_names`, `options` (for config.toml), `device`, `seed`.
     """
 
-    def __init__(self, n_clusters: int = 8, *, code_dim: int = 10, hidden=(512, 256), activation: str = "relu",
-                 scaling: str = "minmax", pretrain_epochs: int = 100, epochs: int = 100, batch_size: int = 64,
-                 update_interval: int = 0, tol: float = 1e-3, alpha: float = 1.0, recon_weight: float = 0.1,
-                 n_init: int = 20, engine=None, run_dir=None, feature_names=None, options=None,
+    def __init__(self, n_clusters: int = _D.n_clusters, *, code_dim: int = _D.code_dim, hidden=_D.hidden,
+                 activation: str = _D.activation, scaling: str = _D.scaling, pretrain_epochs: int = _D.pretrain_epochs,
+                 epochs: int = 100, batch_size: int = _D.batch_size, update_interval: int = _D.update_interval,
+                 tol: float = _D.tol, alpha: float = _D.alpha, recon_weight: float = _D.recon_weight,
+                 n_init: int = _D.n_init, engine=None, run_dir=None, feature_names=None, options=None,
                  device: str = "cpu", seed: int = 0):
         self.n_clusters = n_clusters
         self.code_dim = code_dim
@@ -89,7 +87,8 @@ class DeepClusterer:
         """Every option check that needs no training; each message names the option and what to do."""
         from dltool.core.activations import ACTIVATIONS
         from dltool.core.errors import unknown_name
-        from dltool.reduce.autoencoder import parse_hidden
+        from dltool.core.scaling import SCALINGS
+        from dltool.nn.mlp import parse_hidden
 
         if n_rows is not None:
             check_k(self.n_clusters, n_rows, minimum=2)
@@ -114,7 +113,7 @@ class DeepClusterer:
 
     # -- fitting ---------------------------------------------------------------------------------
     def _arch_kwargs(self) -> dict:
-        from dltool.reduce.autoencoder import parse_hidden
+        from dltool.nn.mlp import parse_hidden
 
         return {"n_clusters": int(self.n_clusters), "in_features": int(self.n_features_in_),
                 "code_dim": int(self.code_dim), "hidden": list(parse_hidden(self.hidden)),
@@ -133,18 +132,13 @@ class DeepClusterer:
         from dltool.core.console import info
         from dltool.core.data import TensorBatches
         from dltool.core.device import resolve_device
+        from dltool.core.io import run_dir_or_temporary
         from dltool.core.seed import seed_everything
         from dltool.core.train import Engine, EngineConfig
-        from dltool.reduce.autoencoder import (
-            cpu_threads,
-            fit_scaling,
-            parse_hidden,
-            run_folder,
-            step_work,
-        )
-        from dltool.reduce.autoencoder_net import AutoencoderTask
+        from dltool.nn.autoencoder import AutoencoderTask, scaled_rows
+        from dltool.nn.mlp import one_thread_if_small, parse_hidden
 
-        X = check_matrix(X, min_rows=2)
+        X = check_matrix(X, min_rows=2, what="clustering")
         n, p = X.shape
         self.check_params(n)
         if self.feature_names is not None and len(self.feature_names) != p:
@@ -154,17 +148,17 @@ class DeepClusterer:
         device = resolve_device(str(self.device))
         seed_everything(self.seed)
         self.n_features_in_ = p
-        self.shift_, self.scale_ = fit_scaling(X, self.scaling)
+        scaling, Xs = scaled_rows(X, self.scaling, device)
+        self.shift_, self.scale_ = scaling.shift, scaling.scale
         model = ClusterNet(in_features=p, code_dim=int(self.code_dim), n_clusters=int(self.n_clusters),
                            hidden=parse_hidden(self.hidden), activation=self.activation, alpha=self.alpha)
         net = model.autoencoder
         net.set_scaling(self.shift_, self.scale_)
-        Xs = torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32, device=device)
         options = dict(self.options or {})
         fields = {"task": TASK, "arch": ARCH, "arch_kwargs": self._arch_kwargs(), "preprocess": self._preprocess(),
                   "classes": [str(j) for j in range(int(self.n_clusters))]}
 
-        with run_folder(self.run_dir) as run_dir, cpu_threads(device, step_work(model, self.batch_size)):
+        with run_dir_or_temporary(self.run_dir) as run_dir, one_thread_if_small(device, model, self.batch_size):
             pre_dir = run_dir / "pretrain"
             resume = base.resume
             cluster_started = resume and (run_dir / "last.pt").exists()
@@ -184,8 +178,9 @@ class DeepClusterer:
                 self.pretrain_summary_ = Engine(ae_task, net, replace(base, epochs=int(self.pretrain_epochs)),
                                                 pre_dir, device, options).fit(batches)
             if not cluster_started:
-                best = torch.load(pre_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"]
-                net.load_state_dict(best)
+                if pretrained:  # by an earlier, interrupted run (a fresh pretraining leaves net at its best)
+                    net.load_state_dict(torch.load(pre_dir / "model.pt", map_location="cpu",
+                                                   weights_only=True)["state_dict"])
                 # 2. k-means on the codes
                 net.to(device).eval()
                 with torch.inference_mode():
@@ -206,8 +201,6 @@ class DeepClusterer:
             engine = Engine(task, model, cfg, run_dir, device, options)
             self.summary_ = engine.fit(batches)
             self.history_ = list(engine.history)
-            final = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"]
-        model.load_state_dict(final)
         self.net_ = model.to(device).eval()
         self.cluster_centers_ = model.centers.detach().double().cpu().numpy()
         self.proba_ = self.predict_proba(X)
@@ -226,16 +219,16 @@ class DeepClusterer:
         """Student-t soft assignments (rows sum to 1)."""
         import torch
 
-        from dltool.reduce.autoencoder import cpu_threads, step_work
+        from dltool.nn.mlp import one_thread_if_small
 
         self._check_fitted()
-        X = check_matrix(X, min_rows=1)
+        X = check_matrix(X)
         if X.shape[1] != self.n_features_in_:
             raise InputError(f"the model was fitted on {self.n_features_in_} features, not {X.shape[1]}")
         device = torch.device(str(self.device))
         net = self.net_.to(device).eval()
         out = []
-        with torch.inference_mode(), cpu_threads(device, step_work(net, min(len(X), 8192))):
+        with torch.inference_mode(), one_thread_if_small(device, net, min(len(X), 8192)):
             for s in range(0, len(X), 8192):
                 xb = torch.as_tensor(X[s:s + 8192], dtype=torch.float32, device=device)
                 out.append(net.proba(xb).double().cpu().numpy())
@@ -246,17 +239,6 @@ class DeepClusterer:
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         return self.fit(X).labels_
-
-    def transform(self, X) -> np.ndarray:
-        """The codes (embedding) of rows."""
-        import torch
-
-        self._check_fitted()
-        X = check_matrix(X, min_rows=1)
-        device = torch.device(str(self.device))
-        with torch.inference_mode():
-            xb = torch.as_tensor(X, dtype=torch.float32, device=device)
-            return self.net_.to(device).autoencoder.embed(xb).double().cpu().numpy()
 
 
 def load(path, device: str = "cpu") -> DeepClusterer:
@@ -288,73 +270,37 @@ def load(path, device: str = "cpu") -> DeepClusterer:
 
 # ---------------------------------------------------------------- the command's flow
 
-@dataclass(frozen=True)
-class DeepConfig:
-    """Everything `dltool cluster deep` needs; `engine` holds the shared training options."""
-
-    engine: EngineConfig
-    n_clusters: int = 8
-    code_dim: int = 10
-    hidden: str = "512,256"
-    activation: str = "relu"
-    scaling: str = "minmax"
-    pretrain_epochs: int = 100
-    batch_size: int = 64
-    update_interval: int = 0
-    tol: float = 1e-3
-    alpha: float = 1.0
-    recon_weight: float = 0.1
-    n_init: int = 20
-    features: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] | None = None
-    dropna: bool = False
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
-    options: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_options(cls, options: dict) -> DeepConfig:
-        from dltool.cli.train_options import task_config
-
-        return task_config(cls, options, command_options=("table", "output", "plot"))
-
-    def estimator(self, run_dir=None, feature_names=None) -> DeepClusterer:
-        return DeepClusterer(self.n_clusters, code_dim=self.code_dim, hidden=self.hidden, activation=self.activation,
-                             scaling=self.scaling, pretrain_epochs=self.pretrain_epochs, epochs=self.engine.epochs,
-                             batch_size=self.batch_size, update_interval=self.update_interval, tol=self.tol,
-                             alpha=self.alpha, recon_weight=self.recon_weight, n_init=self.n_init, engine=self.engine,
-                             run_dir=run_dir, feature_names=feature_names, options=self.options,
-                             device=self.device, seed=self.engine.seed)
+def estimator(cfg: DeepConfig, run_dir=None, feature_names=None) -> DeepClusterer:
+    return DeepClusterer(cfg.n_clusters, code_dim=cfg.code_dim, hidden=cfg.hidden, activation=cfg.activation,
+                         scaling=cfg.scaling, pretrain_epochs=cfg.pretrain_epochs, epochs=cfg.engine.epochs,
+                         batch_size=cfg.batch_size, update_interval=cfg.update_interval, tol=cfg.tol,
+                         alpha=cfg.alpha, recon_weight=cfg.recon_weight, n_init=cfg.n_init, engine=cfg.engine,
+                         run_dir=run_dir, feature_names=feature_names, options=cfg.options,
+                         device=cfg.device, seed=cfg.engine.seed)
 
 
 def cluster_table(table, cfg: DeepConfig):
-    """Fit DEC on the table's feature columns.
-
-    Returns (the table with cluster + prob_* columns, the ClusterResult, the feature matrix, its names).
-    """
-    from dltool.cluster import run
-    from dltool.core.device import resolve_device
-    from dltool.core.io import prepare_run_dir
+    """Fit DEC on the table's feature columns; the ClusterResult carries the table with cluster + prob_*
+    columns; the --plot picture is written."""
+    from dltool.cluster import clustering, plots
+    from dltool.core.train import start_run
 
     cfg.engine.validate()
-    cfg.estimator().check_params()
-    X, names, keep = run.select_features(table, list(cfg.features or ()) or None, list(cfg.exclude or ()) or None,
-                                         dropna=cfg.dropna)
-    X = check_matrix(X, min_rows=2)
-    cfg.estimator().check_params(len(X))
-    device = str(resolve_device(cfg.device))  # --device cuda without CUDA fails before any file is written
-    if cfg.engine.resume:
-        if cfg.out is None or not Path(cfg.out).is_dir():
-            raise InputError(f"--resume needs --out pointing at an existing run folder (got {cfg.out})",
-                             "pass the --out of the interrupted run")
-        run_dir = Path(cfg.out)
-    else:
-        run_dir = prepare_run_dir(cfg.out, "cluster-deep", force=cfg.force, resume=False)
-    est = cfg.estimator(run_dir, names)
-    est.device = device
+    estimator(cfg).check_params()
+    X, names, keep = clustering.select_features(table, cfg.features, cfg.exclude, dropna=cfg.dropna)
+    X = check_matrix(X, min_rows=2, what="clustering")
+    estimator(cfg).check_params(len(X))
+    if cfg.engine.resume and cfg.out is None:
+        raise InputError("--resume needs --out pointing at an existing run folder", "pass the --out of the interrupted run")
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name="cluster-deep", force=cfg.force,
+                                options=cfg.options)
+    est = estimator(cfg, run_dir, names)
+    est.device = str(device)
     est.fit(X)
     facts = {"epochs": est.n_iter_, "changed": est.changed_, "converged": est.converged_, "run_dir": str(run_dir)}
-    result = run.ClusterResult("deep", est.labels_, est.proba_, est, device,
-                               {k: v for k, v in facts.items() if v is not None})
-    return run.annotate(table, keep, result), result, X, names
+    result = clustering.ClusterResult("deep", est.labels_, est.proba_, est, device,
+                                      {k: v for k, v in facts.items() if v is not None})
+    result.table = clustering.annotate(table, keep, result)
+    if cfg.plot:
+        plots.scatter(X, result.labels, names, cfg.plot, title=f"deep: {result.n_clusters} clusters")
+    return result

@@ -1,6 +1,6 @@
 """Deep embedded clustering (DEC, Xie et al. 2016): the network and the clustering task for the engine.
 
-`ClusterNet` is the autoencoder of dltool.reduce (its encoder maps scaled rows to codes z) plus k
+`ClusterNet` is the shared autoencoder of dltool.nn (its encoder maps scaled rows to codes z) plus k
 trainable cluster centres mu_j in code space. Its soft assignment is the Student-t kernel
 
     q_ij = (1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1) / 2),  normalised over j.
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dltool.reduce.autoencoder_net import AutoencoderNet
+from dltool.nn.autoencoder import AutoencoderNet
 
 CHUNK = 8192
 
@@ -100,6 +100,18 @@ class DeepClusterTask:
         if not self.recon_weight:
             return kl
         return kl + self.recon_weight * F.mse_loss(x_hat.float(), x.float())
+
+    def state_dict(self) -> dict:
+        """What a resume from the middle of an epoch needs besides the model (the engine saves it)."""
+        return {"p": self.p, "labels": self.labels, "delta": self.delta, "converged": self.converged,
+                "steps_since_update": self.steps_since_update}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.X.device
+        self.p = None if state["p"] is None else state["p"].to(device)
+        self.labels = None if state["labels"] is None else state["labels"].to(device)
+        self.delta, self.converged = state["delta"], state["converged"]
+        self.steps_since_update = state["steps_since_update"]
 
     def end_epoch(self, model) -> dict:
         if not self.update_interval:

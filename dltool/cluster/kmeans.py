@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from dltool.cluster._checks import check_choice, check_k, check_matrix, check_positive
+from dltool.cluster._checks import check_choice, check_k, check_positive
+from dltool.core.tables import check_matrix
 
 ENGINES = ("auto", "torch", "sklearn")
 

@@ -1,26 +1,27 @@
 """The clustering methods, registered by name so `dltool cluster <name>` resolves without if-chains.
 
-Every entry builds an estimator in scikit-learn's shape: parameters in `__init__`, checks in `fit`,
-fitted attributes ending in `_`; after `fit(X)` it has `labels_` (int, -1 = noise) and, when it
-makes soft assignments, `predict_proba(X)` (rows sum to 1). Builders take the method's own keyword
-parameters plus `seed` and `device` (a resolved torch device name such as "cpu" or "cuda:0").
+Every entry is an estimator class in scikit-learn's shape: parameters in `__init__` (named as the
+command's options), checks in `fit`, fitted attributes ending in `_`; after `fit(X)` it has
+`labels_` (int, -1 = noise) and, when it makes soft assignments, `predict_proba(X)` (rows sum to 1).
 
-Entry metadata: `gpu` (the method has a torch path and gets the resolved --device; otherwise the
-command says once that it runs on CPU), `soft` (it writes prob_0..prob_{k-1}). Adding a method, e.g.
-`deep`, is one more `@METHODS.register("deep", gpu=True, soft=True)` builder here or in its own
-module imported at the end of this file.
+Entry metadata: `random` (it draws random numbers, so it takes `seed` and its command has --seed),
+`gpu` (it has a torch path and takes the resolved `device`; otherwise the command says once that it
+runs on CPU). Adding a method is one more `@METHODS.register(name, random=..., gpu=...)` class.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dltool.cluster._checks import check_choice, check_k, check_matrix, check_positive
-from dltool.cluster.kmeans import KMeans, KMedians
+from dltool.cluster import kmeans
+from dltool.cluster._checks import check_choice, check_k, check_positive
 from dltool.core.errors import InputError, OptionError
 from dltool.core.registry import Registry
+from dltool.core.tables import check_matrix
 
 METHODS = Registry("clustering method")
+METHODS.register("kmeans", random=True, gpu=True)(kmeans.KMeans)
+METHODS.register("kmedians", random=True, gpu=False)(kmeans.KMedians)
 
 COVARIANCES = ("full", "diag", "tied", "spherical")
 LINKAGES = ("single", "complete", "average", "ward")
@@ -29,6 +30,7 @@ AFFINITIES = ("nearest_neighbors", "rbf")
 
 # -- estimators wrapping scikit-learn: they add checks a command-line user can act on ------------------
 
+@METHODS.register("meanshift", random=True, gpu=False)
 class MeanShift:
     """Mean shift; `bandwidth=None` estimates it with sklearn's estimate_bandwidth(quantile)."""
 
@@ -44,7 +46,7 @@ class MeanShift:
         from sklearn.cluster import MeanShift as SkMeanShift
         from sklearn.cluster import estimate_bandwidth
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         check_positive("--bandwidth", self.bandwidth)
         check_positive("--max-iter", self.max_iter, integer=True)
         if not 0 < self.quantile <= 1:
@@ -68,6 +70,7 @@ class MeanShift:
         return self.fit(X).labels_
 
 
+@METHODS.register("dbscan", random=False, gpu=False)
 class DBSCAN:
     """Density-based clustering; points in no dense region are noise (-1)."""
 
@@ -78,7 +81,7 @@ class DBSCAN:
     def fit(self, X, y=None):
         from sklearn.cluster import DBSCAN as SkDBSCAN
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         check_positive("--eps", self.eps)
         check_positive("--min-samples", self.min_samples, integer=True)
         est = SkDBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X)
@@ -90,6 +93,7 @@ class DBSCAN:
         return self.fit(X).labels_
 
 
+@METHODS.register("hdbscan", random=False, gpu=False)
 class HDBSCAN:
     """Hierarchical DBSCAN (sklearn.cluster.HDBSCAN): no eps to tune; noise is -1."""
 
@@ -102,7 +106,7 @@ class HDBSCAN:
     def fit(self, X, y=None):
         from sklearn.cluster import HDBSCAN as SkHDBSCAN
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         n = len(X)
         check_positive("--min-cluster-size", self.min_cluster_size, integer=True)
         if self.min_cluster_size < 2:
@@ -123,13 +127,14 @@ class HDBSCAN:
         return self.fit(X).labels_
 
 
+@METHODS.register("gmm", random=True, gpu=False)
 class GaussianMixture:
     """EM for a mixture of k Gaussians: soft assignments (predict_proba) and hard ones (labels_)."""
 
-    def __init__(self, n_components: int = 8, *, covariance_type: str = "full", n_init: int = 1,
+    def __init__(self, n_clusters: int = 8, *, covariance: str = "full", n_init: int = 1,
                  max_iter: int = 100, tol: float = 1e-3, reg_covar: float = 1e-6, seed: int = 0):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
+        self.n_clusters = n_clusters
+        self.covariance = covariance
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
@@ -139,14 +144,14 @@ class GaussianMixture:
     def fit(self, X, y=None):
         from sklearn.mixture import GaussianMixture as SkGMM
 
-        X = check_matrix(X)
-        check_k(self.n_components, len(X))
-        check_choice("--covariance", self.covariance_type, COVARIANCES)
+        X = check_matrix(X, min_rows=2, what="clustering")
+        check_k(self.n_clusters, len(X))
+        check_choice("--covariance", self.covariance, COVARIANCES)
         check_positive("--n-init", self.n_init, integer=True)
         check_positive("--max-iter", self.max_iter, integer=True)
         check_positive("--tol", self.tol, strict=False)
         check_positive("--reg-covar", self.reg_covar, strict=False)
-        est = SkGMM(n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
+        est = SkGMM(n_components=self.n_clusters, covariance_type=self.covariance, n_init=self.n_init,
                     max_iter=self.max_iter, tol=self.tol, reg_covar=self.reg_covar, random_state=self.seed)
         try:
             est.fit(X)
@@ -172,31 +177,31 @@ class GaussianMixture:
         return self.fit(X).labels_
 
 
+@METHODS.register("agglomerative", random=False, gpu=False)
 class Agglomerative:
     """Bottom-up merging with single/complete/average/ward linkage, cut at k clusters or a distance.
 
     `linkage_matrix_` is the full merge tree in scipy's format (for the dendrogram).
     """
 
-    def __init__(self, n_clusters: int | None = None, *, distance_threshold: float | None = None,
-                 linkage: str = "ward"):
+    def __init__(self, n_clusters: int | None = None, *, distance: float | None = None, linkage: str = "ward"):
         self.n_clusters = n_clusters
-        self.distance_threshold = distance_threshold
+        self.distance = distance
         self.linkage = linkage
 
     def fit(self, X, y=None):
         from sklearn.cluster import AgglomerativeClustering
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         check_choice("--linkage", self.linkage, LINKAGES)
-        if (self.n_clusters is None) == (self.distance_threshold is None):
+        if (self.n_clusters is None) == (self.distance is None):
             which = "both" if self.n_clusters is not None else "neither"
             raise OptionError(f"agglomerative needs exactly one place to cut the tree, got {which} of -k and --distance",
                               "give -k N (number of clusters) or --distance D (merge height)")
         if self.n_clusters is not None:
             check_k(self.n_clusters, len(X))
-        check_positive("--distance", self.distance_threshold, strict=False)
-        est = AgglomerativeClustering(n_clusters=self.n_clusters, distance_threshold=self.distance_threshold,
+        check_positive("--distance", self.distance, strict=False)
+        est = AgglomerativeClustering(n_clusters=self.n_clusters, distance_threshold=self.distance,
                                       linkage=self.linkage, compute_full_tree=True, compute_distances=True)
         est.fit(X)
         self.labels_ = est.labels_.astype(np.int64)
@@ -208,8 +213,8 @@ class Agglomerative:
 
     def cut_height(self) -> float:
         """A merge height between the last merge kept and the first merge undone."""
-        if self.distance_threshold is not None:
-            return float(self.distance_threshold)
+        if self.distance is not None:
+            return float(self.distance)
         d = np.sort(self.distances_)
         k = self.n_clusters_
         if k <= 1:
@@ -228,6 +233,7 @@ def _linkage_matrix(children, distances, n):
     return np.column_stack([children, distances, counts]).astype(float)
 
 
+@METHODS.register("spectral", random=True, gpu=False)
 class Spectral:
     """Spectral clustering on a k-nearest-neighbour (default) or RBF affinity graph."""
 
@@ -243,7 +249,7 @@ class Spectral:
     def fit(self, X, y=None):
         from sklearn.cluster import SpectralClustering
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         n = len(X)
         check_k(self.n_clusters, n)
         check_choice("--affinity", self.affinity, AFFINITIES)
@@ -264,6 +270,7 @@ class Spectral:
         return self.fit(X).labels_
 
 
+@METHODS.register("graph", random=False, gpu=False)
 class RadiusGraph:
     """Graph clustering: link rows closer than `radius`, clusters are the connected components.
 
@@ -278,7 +285,7 @@ class RadiusGraph:
         from scipy.sparse.csgraph import connected_components
         from sklearn.neighbors import radius_neighbors_graph
 
-        X = check_matrix(X)
+        X = check_matrix(X, min_rows=2, what="clustering")
         check_positive("--radius", self.radius)
         check_positive("--min-size", self.min_size, integer=True)
         graph = radius_neighbors_graph(X, radius=self.radius, mode="connectivity", include_self=False)
@@ -294,53 +301,3 @@ class RadiusGraph:
 
     def fit_predict(self, X, y=None):
         return self.fit(X).labels_
-
-
-# -- the registry ----------------------------------------------------------------------------------
-
-@METHODS.register("kmeans", gpu=True, soft=False)
-def _kmeans(n_clusters=8, n_init=10, max_iter=300, tol=1e-4, engine="auto", *, seed=0, device="cpu"):
-    return KMeans(n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, engine=engine, device=device, seed=seed)
-
-
-@METHODS.register("kmedians", gpu=False, soft=False)
-def _kmedians(n_clusters=8, n_init=10, max_iter=300, tol=1e-4, *, seed=0, device="cpu"):
-    return KMedians(n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
-
-
-@METHODS.register("meanshift", gpu=False, soft=False)
-def _meanshift(bandwidth=None, quantile=0.3, bin_seeding=False, max_iter=300, *, seed=0, device="cpu"):
-    return MeanShift(bandwidth, quantile=quantile, bin_seeding=bin_seeding, max_iter=max_iter, seed=seed)
-
-
-@METHODS.register("dbscan", gpu=False, soft=False)
-def _dbscan(eps=0.5, min_samples=5, *, seed=0, device="cpu"):
-    return DBSCAN(eps, min_samples=min_samples)
-
-
-@METHODS.register("hdbscan", gpu=False, soft=False)
-def _hdbscan(min_cluster_size=5, min_samples=None, cluster_selection_epsilon=0.0, *, seed=0, device="cpu"):
-    return HDBSCAN(min_cluster_size, min_samples=min_samples, cluster_selection_epsilon=cluster_selection_epsilon)
-
-
-@METHODS.register("gmm", gpu=False, soft=True)
-def _gmm(n_clusters=8, covariance="full", n_init=1, max_iter=100, tol=1e-3, reg_covar=1e-6, *, seed=0,
-         device="cpu"):
-    return GaussianMixture(n_clusters, covariance_type=covariance, n_init=n_init, max_iter=max_iter, tol=tol,
-                           reg_covar=reg_covar, seed=seed)
-
-
-@METHODS.register("agglomerative", gpu=False, soft=False)
-def _agglomerative(n_clusters=None, distance=None, linkage="ward", *, seed=0, device="cpu"):
-    return Agglomerative(n_clusters, distance_threshold=distance, linkage=linkage)
-
-
-@METHODS.register("spectral", gpu=False, soft=False)
-def _spectral(n_clusters=8, affinity="nearest_neighbors", n_neighbors=10, gamma=1.0, n_init=10, *, seed=0,
-              device="cpu"):
-    return Spectral(n_clusters, affinity=affinity, n_neighbors=n_neighbors, gamma=gamma, n_init=n_init, seed=seed)
-
-
-@METHODS.register("graph", gpu=False, soft=False)
-def _graph(radius=1.0, min_size=1, *, seed=0, device="cpu"):
-    return RadiusGraph(radius, min_size=min_size)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltool.cluster.config import EvaluateConfig
 from dltool.core.errors import InputError, OptionError
 
 INTERNAL = ("silhouette", "calinski_harabasz", "davies_bouldin", "dunn", "cohesion", "separation")
@@ -189,18 +190,22 @@ def _label_column(table, name: str, flag: str) -> np.ndarray:
     return np.array([str(v) for v in col], dtype=object)
 
 
-def evaluate_table(table, *, labels: str = "cluster", truth: str | None = None,
-                   features: list[str] | None = None, exclude: list[str] | None = None,
-                   dropna: bool = False, sample: int | None = 10_000, seed: int = 0) -> dict:
+def evaluate_table(table, cfg: EvaluateConfig) -> dict:
     """One flat dict: counts, internal metrics (when there are features), external ones (with truth)."""
-    from dltool.cluster.run import PROB_RE
+    from dltool.cluster.clustering import PROB_RE
+    from dltool.core.device import placed_on
+
+    placed_on(cfg.device, "cluster evaluate")  # checks --device, says it runs on CPU
+    if cfg.sample is not None and cfg.sample < 0:
+        raise OptionError(f"--sample {cfg.sample} is negative", "use --sample 0 for all rows, or a row count")
+    labels, truth, features, sample, seed = cfg.labels, cfg.truth, list(cfg.features or ()), cfg.sample, cfg.seed
 
     lab = _label_column(table, labels, "--labels")
     tru = _label_column(table, truth, "--truth") if truth else None
     if truth and truth == labels:
         raise OptionError(f"--truth {truth} is the same column as --labels",
                           "name the column of true classes with --truth")
-    skip = set(exclude or []) | {labels} | ({truth} if truth else set())
+    skip = set(cfg.exclude or []) | {labels} | ({truth} if truth else set())
     skip |= {n for n in table.names if PROB_RE.match(n)}
     have_features = bool(features) or any(n not in skip for n in table.numeric_names())
     if not have_features and tru is None:
@@ -210,7 +215,7 @@ def evaluate_table(table, *, labels: str = "cluster", truth: str | None = None,
     internal = {**dict.fromkeys(INTERNAL), "pairwise_rows": 0}
     keep = np.ones(len(lab), dtype=bool)
     if have_features:
-        X, _, keep = table.feature_matrix(features, sorted(skip), dropna=dropna)
+        X, _, keep = table.feature_matrix(features or None, sorted(skip), dropna=cfg.dropna)
         internal = internal_metrics(X, lab[keep], sample=sample, seed=seed)
     kept = lab[keep]
     noise = _is_noise(kept)

@@ -1,29 +1,10 @@
-"""Plots for people: cluster scatter, dendrogram, choose-k curves.
-
-matplotlib's object API with the Agg canvas (no pyplot, no global backend switch, no display needed);
-every PNG is written through `atomic_path`, so a failed run leaves no half-written image.
-"""
+"""Plots for people: cluster scatter, dendrogram, choose-k curves (dltool.core.plots: Agg, atomic)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dltool.core.io import atomic_path
-
-
-def _figure(width: float = 6.4, height: float = 4.8):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+from dltool.core.plots import figure, save_figure
 
 
 def project_2d(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, tuple[str, str]]:
@@ -42,8 +23,7 @@ def project_2d(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, tuple[str, 
 def scatter(X: np.ndarray, labels: np.ndarray, names: list[str], path, title: str = "") -> None:
     """Points coloured by cluster; noise (-1) as small grey crosses."""
     P, (xl, yl) = project_2d(X, names)
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig, ax = figure()
     noise = labels < 0
     ids = np.unique(labels[~noise])
     from matplotlib import colormaps
@@ -60,15 +40,14 @@ def scatter(X: np.ndarray, labels: np.ndarray, names: list[str], path, title: st
     ax.set_title(title or f"{len(ids)} clusters, {len(X)} points")
     if len(ids) <= 20:
         ax.legend(loc="best", fontsize="small", markerscale=1.5, title="cluster")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def dendrogram(linkage_matrix: np.ndarray, path, *, cut: float | None = None, title: str = "") -> None:
     """scipy's dendrogram of the merge tree (last 40 merges on large trees) with the cut line."""
     from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
-    fig = _figure(8, 4.8)
-    ax = fig.add_subplot()
+    fig, ax = figure(figsize=(8, 4.8))
     n = len(linkage_matrix) + 1
     truncate = {"truncate_mode": "lastp", "p": 40} if n > 40 else {}
     scipy_dendrogram(linkage_matrix, ax=ax, no_labels=n > 40, color_threshold=cut, **truncate)
@@ -76,14 +55,13 @@ def dendrogram(linkage_matrix: np.ndarray, path, *, cut: float | None = None, ti
         ax.axhline(cut, color="0.3", linestyle="--", linewidth=1)
     ax.set_ylabel("merge distance")
     ax.set_title(title or f"dendrogram of {n} points")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def choose_k(scores: list[dict], chosen: int, method: str, path) -> None:
     """Inertia (elbow) and silhouette against k, the chosen k marked on both."""
     ks = [s["k"] for s in scores]
-    fig = _figure(9, 4)
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig, (ax1, ax2) = figure(1, 2, figsize=(9, 4))
     for ax, key, label in ((ax1, "inertia", "inertia (within-cluster SS)"), (ax2, "silhouette", "silhouette")):
         ys = [np.nan if s[key] is None else s[key] for s in scores]
         ax.plot(ks, ys, "o-", color="C0")
@@ -92,4 +70,4 @@ def choose_k(scores: list[dict], chosen: int, method: str, path) -> None:
         ax.set_ylabel(label)
         ax.set_xticks(ks)
         ax.legend(fontsize="small")
-    _save(fig, path)
+    save_figure(fig, path)

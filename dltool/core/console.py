@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 
 _state = {"quiet": False}
@@ -60,3 +61,25 @@ def progress(description: str, total: int | None):
             bar.update(task, advance=n, **fields)
 
         yield advance
+
+
+@contextmanager
+def library_warnings(rewrite: dict | None = None):
+    """Every warning raised inside, shown once each as a `warning:` line on stderr when the block ends.
+
+    `rewrite` maps a warning category to the line said instead (one line for the category, however
+    often it was raised): for warnings a caller handles on purpose, such as ConvergenceWarning.
+    It yields the list the warnings are recorded in, for a caller that also acts on them.
+    """
+    rewrite = rewrite or {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    seen = set()
+    for w in caught:
+        handled = next((line for category, line in rewrite.items() if issubclass(w.category, category)), None)
+        text = str(w.message).strip()
+        line = handled or (text.splitlines()[0] if text else w.category.__name__)
+        if line not in seen:
+            seen.add(line)
+            warn(line)

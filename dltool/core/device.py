@@ -1,22 +1,41 @@
-"""--device: auto|cpu|cuda|cuda:N|mps, or DLTOOL_DEVICE."""
+"""--device: auto|cpu|cuda|cuda:N|mps, or DLTOOL_DEVICE.
+
+`placed_on` is what an algorithm asks: which device do I run on? It answers "cpu" without
+importing torch (a second of start-up) whenever it can tell that no GPU will be used; `resolve_device`
+is the full answer with torch, for code that needs a torch.device.
+"""
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import sys
 
 from dltool.core.errors import DeviceError, OptionError
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+def device_name(name: str | None = None) -> str:
+    """The requested device (the flag, else DLTOOL_DEVICE, else auto), checked for spelling."""
+    name = (name or os.environ.get("DLTOOL_DEVICE") or "auto").strip().lower()
+    if not _DEVICE_RE.match(name):
+        raise OptionError(f"--device '{name}' is not a device", "use auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
+def gpu_may_be_present() -> bool:
+    """False when this machine surely has no GPU torch could use: no NVIDIA or ROCm device node, and not
+    macOS (MPS). Cheap: it looks at /dev instead of importing torch."""
+    return sys.platform == "darwin" or bool(glob.glob("/dev/nvidia*")) or os.path.exists("/dev/kfd")
+
+
 def resolve_device(name: str | None = None):
     """Return a torch.device, failing clearly when the requested one is absent."""
     import torch
 
-    name = (name or os.environ.get("DLTOOL_DEVICE") or "auto").strip().lower()
-    if not _DEVICE_RE.match(name):
-        raise OptionError(f"--device '{name}' is not a device", "use auto, cpu, cuda, cuda:N or mps")
+    name = device_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -37,12 +56,19 @@ def resolve_device(name: str | None = None):
     return torch.device(name)
 
 
-def cpu_only_notice(device_name: str | None, what: str) -> None:
-    """For algorithms with no GPU path: validate the flag, then say once that we run on CPU."""
+def placed_on(name: str | None, what: str, supported: tuple[str, ...] = ("cpu",)) -> str:
+    """The device `what` runs on: the requested one when its type is in `supported`, else the CPU,
+    said once on stderr ("note: ... running on CPU"). A device that is not there is still an error.
+    No torch import when the answer is the CPU by --device cpu, or auto on a machine without a GPU."""
     from dltool.core.console import info
 
-    name = (device_name or os.environ.get("DLTOOL_DEVICE") or "auto").strip().lower()
-    if name in ("cpu", "auto"):
-        return  # nothing to check or say, and no torch import (it costs a second or two)
-    resolve_device(name)  # a device that is not there is still an error
-    info(f"note: {what} has no GPU implementation; running on CPU")
+    name = device_name(name)
+    if name == "cpu" or (name == "auto" and not gpu_may_be_present()):
+        return "cpu"
+    dev = resolve_device(name)
+    if dev.type in supported:
+        return str(dev)
+    if dev.type != "cpu":
+        kind = "GPU" if supported == ("cpu",) else dev.type
+        info(f"note: {what} has no {kind} implementation; running on CPU")
+    return "cpu"

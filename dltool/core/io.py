@@ -24,14 +24,22 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
+    """Yield a temporary path beside `path`; on success fsync it, rename it over `path`, fsync the folder.
 
     On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
+    In a distributed run only rank 0 writes: on the other ranks what is written is discarded, so
+    no command needs rank checks around its outputs.
     """
+    from dltool.core import distributed as dist
+
     path = Path(path)
+    if not dist.is_main() and dist.world_size() > 1:
+        with tempfile.TemporaryDirectory(prefix="dltool-rank-") as scratch:
+            yield Path(scratch) / path.name
+        return
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what a plain open() would
     os.close(fd)
     tmp = Path(tmp)
@@ -40,8 +48,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A rename lives in the folder's entry table: until the folder is synced, a power loss can undo it."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -62,6 +80,16 @@ def write_json(path: str | os.PathLike, obj) -> None:
         f.write("\n")
 
 
+@contextlib.contextmanager
+def run_dir_or_temporary(run_dir: str | os.PathLike | None) -> Iterator[Path]:
+    """The given run folder, or (for plain Python use without one) a temporary folder removed afterwards."""
+    if run_dir is not None:
+        yield Path(run_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="dltool-run-") as tmp:
+        yield Path(tmp)
+
+
 def prepare_run_dir(out: str | os.PathLike | None, domain_task: str, *, force: bool, resume: bool) -> Path:
     """The run folder: `--out` as given, or a new timestamped one under runs/<domain>-<task>/.
 
@@ -79,7 +107,8 @@ def prepare_run_dir(out: str | os.PathLike | None, domain_task: str, *, force: b
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder", "choose another --out")
     if resume:
-        if not (out / "last.pt").exists():
+        # a run of several phases (cluster deep) keeps a last.pt per phase, in subfolders
+        if not out.is_dir() or not any(out.glob("last.pt")) and not any(out.glob("*/last.pt")):
             raise InputError(f"--resume: no checkpoint {out / 'last.pt'} to resume from",
                              "run without --resume first, or point --out at an existing run")
         return out

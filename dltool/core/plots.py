@@ -1,4 +1,8 @@
-"""Plots for people, written atomically (matplotlib's Agg backend: no display needed)."""
+"""Plots for people, written atomically.
+
+matplotlib's object API on the Agg canvas: no pyplot, so no global figure state and no backend
+switch, and nothing needs a display.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,20 @@ from pathlib import Path
 from dltool.core.io import atomic_path
 
 
-def figure(*args, **kwargs):
-    import matplotlib
+def figure(nrows: int = 1, ncols: int = 1, *, figsize=(6.4, 4.8), **subplot_kw):
+    """(figure, axes) like pyplot.subplots, on a figure of its own."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(*args, **kwargs)
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **subplot_kw)
 
 
 def save_figure(fig, path: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
+    """Write the figure (format from the suffix, PNG without one); a failed write leaves no file."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_curves(history: list[dict], path: str | Path) -> None:

@@ -22,6 +22,38 @@ from dltool.core.errors import InputError, OptionError
 from dltool.core.io import atomic_open, input_path
 
 NUMERIC_SHARE_FOR_TYPO = 0.5  # a column at least this numeric, with a few non-numbers, is a typo
+TABLE_FORMATS = ("auto", "table", "jsonl", "csv", "json", "npz")
+
+
+def check_table_format(fmt: str, path: str = "-") -> str:
+    """The --format a table goes out in, checked before any work (so a bad one leaves no file behind)."""
+    if fmt not in TABLE_FORMATS:
+        from dltool.core.errors import unknown_name
+
+        raise unknown_name("--format", fmt, TABLE_FORMATS)
+    fmt = table_format(path, fmt)
+    if fmt == "table" and str(path) != "-":
+        raise OptionError(f"--format table is for the terminal; it cannot be written to '{path}'",
+                          "use csv, jsonl, json or npz for files")
+    return fmt
+
+
+def check_matrix(X, *, min_rows: int = 1, what: str = "this command") -> np.ndarray:
+    """A finite 2-D float64 matrix with at least one column and `min_rows` rows (`what` needs them)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise InputError(f"expected a 2-D feature matrix, got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise InputError("the feature matrix has no columns", "give at least one numeric feature column")
+    n = X.shape[0]
+    if n < min_rows:
+        raise InputError(f"the table has {n} row{'s' if n != 1 else ''} — {what} needs at least {min_rows}",
+                         "give a table with more rows")
+    if not np.isfinite(X).all():
+        row, col = np.argwhere(~np.isfinite(X))[0]
+        raise InputError(f"row {row + 1}, feature {col + 1} is {X[row, col]} (not a finite number)",
+                         "clean the data or pass --dropna")
+    return X
 
 
 @dataclass
@@ -58,9 +90,8 @@ class Table:
     def without(self, names) -> Table:
         return Table({n: c for n, c in self.columns.items() if n not in set(names)})
 
-    def feature_matrix(self, features: list[str] | None = None, exclude: list[str] | None = None,
-                       *, dropna: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """(X, feature names, kept-row mask). Fails clearly on no features or NaN/inf."""
+    def feature_names(self, features: list[str] | None = None, exclude: list[str] | None = None) -> list[str]:
+        """The feature columns: `features` (checked), or every numeric column not in `exclude`."""
         if features:
             missing = [f for f in features if f not in self.columns]
             if missing:
@@ -78,6 +109,12 @@ class Table:
         if not names:
             raise InputError("the table has no numeric feature columns",
                              f"columns are: {', '.join(self.names) or '(none)'}; numeric columns are features")
+        return names
+
+    def feature_matrix(self, features: list[str] | None = None, exclude: list[str] | None = None,
+                       *, dropna: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(X, feature names, kept-row mask). Fails clearly on no features or NaN/inf."""
+        names = self.feature_names(features, exclude)
         if len(self) == 0:
             raise InputError("the table has no rows")
         X = np.column_stack([self.columns[n].astype(np.float64) for n in names])
@@ -272,7 +309,7 @@ def table_format(path: str, fmt: str) -> str:
 
 def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
     """Write atomically to a file, or to stdout for `-` (JSON Lines when piped)."""
-    fmt = table_format(path, fmt)
+    fmt = check_table_format(fmt, path)
     names = table.names
     # integer-valued numeric columns (cluster ids) are written as integers
     ints = {n for n in names if table.is_numeric(n) and _integral(table.columns[n])}
@@ -282,9 +319,6 @@ def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
             extra = {n: table.columns[n].astype(str) for n in table.passthrough_names()}
             np.savez(f, X=np.column_stack([table.columns[n] for n in numeric]), columns=np.array(numeric), **extra)
         return
-    if fmt == "table" and str(path) != "-":
-        raise OptionError(f"--format table is for the terminal; it cannot be written to '{path}'",
-                          "use csv, jsonl, json or npz for files")
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table as RichTable
@@ -311,5 +345,3 @@ def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
             else:
                 for r in rows:
                     f.write(json.dumps(r) + "\n")
-        else:
-            raise OptionError(f"--format {fmt} cannot write a table", "use jsonl, csv, json or table")

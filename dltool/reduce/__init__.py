@@ -1,8 +1,9 @@
 """Dimensionality reduction and feature selection (`dltool reduce ...`).
 
-- base.py      the reducer contract and the registry of methods (REDUCERS)
-- pca.py, kpca.py, ica.py, manifold.py (mds, tsne), tsne.py (tsne_embed)
-- api.py       table in -> reduced table out, model files, transform of new rows
-- select.py    feature selection: filters, wrappers, embedded and hybrid methods
-- plots.py     scatter and explained-variance plots (matplotlib Agg, atomic writes)
+- config.py     the commands' frozen configs (plain dataclasses; the CLI reads its defaults there)
+- base.py       the reducer contract and the registry of methods (REDUCERS)
+- pca.py, kpca.py, ica.py, manifold.py (mds, tsne), tsne.py (tsne_embed), autoencoder.py
+- reduction.py  reduce_table / transform_table: table in -> reduced table out, model files
+- select.py     feature selection: filters, wrappers, embedded and hybrid methods
+- plots.py      scatter and explained-variance plots
 """

@@ -1,77 +1,45 @@
-"""`dltool reduce autoencoder`: an MLP autoencoder as a drop-in for PCA.
+"""`dltool reduce autoencoder`: an MLP autoencoder (dltool.nn.autoencoder) as a drop-in for PCA.
 
 `AutoencoderReducer` has scikit-learn's estimator shape and the reducer contract of base.py:
 `fit(X)`, `fit_transform(X)` (the codes of the training rows), `transform(X)` (codes of new rows),
-`inverse_transform(Z)` (decoded rows), `state()`/`from_state()` for the model file; fitted
-attributes end in `_` (`net_`, `shift_`, `scale_`, `history_`, `summary_`, `n_components_`).
+`state()`/`from_state()` for the model file; fitted attributes end in `_` (`net_`, `shift_`,
+`scale_`, `history_`, `summary_`, `n_components_`).
 
 Training runs on the shared engine (dltool.core.train), so --device cuda, checkpoints, --resume,
 Ctrl-C, metrics.jsonl and curves.png work as for every other network. The engine writes the
 model file itself (run folder `model.pt`, the best epoch by the monitored loss): task "reduce",
 arch "autoencoder", arch_kwargs = the network and training parameters, preprocess =
 {"features", "prefix": "ae", "scaling", "shift", "scale"} with x' = (x - shift) / scale
-(standard: shift = mean, scale = standard deviation, ddof 0; minmax: shift = min, scale = max - min;
-a constant column gets scale 1). The same shift/scale are buffers of the network, so
-`dltool reduce transform model.pt TABLE` embeds new rows like PCA's saved models do.
+(dltool.core.scaling: standard, minmax or none). The same shift/scale are buffers of the network,
+so `dltool reduce transform model.pt TABLE` embeds new rows like PCA's saved models do.
 
 Without a run folder (`run_dir=None`, plain Python use) training happens in a temporary folder
-that is removed afterwards; the fitted estimator keeps the weights.
+that is removed afterwards; the fitted estimator keeps the weights. Defaults come from
+dltool.reduce.config.AutoencoderConfig, the one place they are written.
 """
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from dltool.core.errors import InputError, OptionError, unknown_name
-from dltool.reduce.base import Reducer, check_rows, register_reducer, to_numpy
-
-if TYPE_CHECKING:
-    from dltool.core.train import EngineConfig
+from dltool.core.tables import check_matrix
+from dltool.reduce.base import Reducer, register_reducer, to_numpy
+from dltool.reduce.config import AutoencoderConfig
 
 ARCH = "autoencoder"
 TASK = "reduce"
-KINDS = ("undercomplete", "sparse", "denoising", "contractive")
-CORRUPTIONS = ("gaussian", "mask")
-SCALINGS = ("standard", "minmax", "none")
 TRANSFORM_BATCH = 8192
-# Below this many multiply-adds per training step (batch x weights), a CPU run uses one thread: the
-# matrices are too small to share, and on a busy machine every parallel region waits for a second
-# core. Measured on the 2-core dev machine while other jobs ran, Adam steps of an MLP autoencoder:
-#   batch 64, 64-256-128-10 (6.4M):   1 thread 1.6 ms,  2 threads 457 ms
-#   batch 256, 64-512-256-10 (85M):   1 thread 9.5 ms,  2 threads 209 ms
-#   batch 1024, 784-500-500-2000-10 (3.4G): 1 thread 347 ms, 2 threads 861 ms
-# (on an idle machine two threads win only at the largest size).
-SINGLE_THREAD_BELOW = 200_000_000
-
-
-def parse_hidden(value) -> tuple[int, ...]:
-    """'64,32' (or a sequence) -> (64, 32); '' or 'none' -> () for a linear autoencoder."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in ("", "none"):
-            return ()
-        parts = [p.strip() for p in text.split(",")]
-    else:
-        parts = list(value)
-    try:
-        widths = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise OptionError(f"--hidden '{value}' is not a comma-separated list of layer widths",
-                          "e.g. --hidden 64,32 (or --hidden none for a linear autoencoder)") from None
-    if any(w < 1 for w in widths):
-        raise OptionError(f"--hidden '{value}': every layer width must be at least 1", "e.g. --hidden 64,32")
-    return widths
+_D = AutoencoderConfig  # the defaults
 
 
 def check_params(*, n_components: int, kind: str, hidden, activation: str, scaling: str, sparsity: float,
                  noise: float, corruption: str, contractive: float, batch_size: int, val_split: float) -> None:
     """Option checks that need no data; each names the option, the value and what is allowed."""
     from dltool.core.activations import ACTIVATIONS
+    from dltool.core.scaling import SCALINGS
+    from dltool.nn.autoencoder import CORRUPTIONS, KINDS
+    from dltool.nn.mlp import parse_hidden
 
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
         raise OptionError(f"--code-dim {n_components} must be a whole number of at least 1",
@@ -97,32 +65,6 @@ def check_params(*, n_components: int, kind: str, hidden, activation: str, scali
         raise OptionError(f"--val-split {val_split} must be in [0, 1)", "use e.g. --val-split 0.1, or 0 for none")
 
 
-def fit_scaling(X: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
-    """(shift, scale) with x' = (x - shift) / scale; constant columns get scale 1."""
-    if scaling == "none":
-        return np.zeros(X.shape[1]), np.ones(X.shape[1])
-    if scaling == "minmax":
-        shift = X.min(axis=0)
-        scale = X.max(axis=0) - shift
-    else:
-        shift = X.mean(axis=0)
-        scale = X.std(axis=0)
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(shift))
-    scale = np.where(scale < tiny, 1.0, scale)
-    return shift, scale
-
-
-def check_matrix(X, what: str) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] == 0:
-        raise InputError(f"{what} needs a 2-D feature matrix with at least one column, got shape {X.shape}")
-    if not np.isfinite(X).all():
-        row, col = np.argwhere(~np.isfinite(X))[0]
-        raise InputError(f"row {row + 1}, feature {col + 1} is {X[row, col]} (not a finite number)",
-                         "clean the data or pass --dropna")
-    return X
-
-
 def split_rows(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Seeded random hold-out: (training rows, validation rows or None)."""
     if val_split == 0 or n < 2:
@@ -145,11 +87,11 @@ class AutoencoderReducer(Reducer):
 
     devices = ("cpu", "cuda", "mps")
 
-    def __init__(self, n_components: int = 2, *, kind: str = "undercomplete", hidden=(64, 32),
-                 activation: str = "relu", scaling: str = "standard", sparsity: float = 1e-3, noise: float = 0.2,
-                 corruption: str = "gaussian", contractive: float = 1e-3, batch_size: int = 64,
-                 val_split: float = 0.1, engine=None, run_dir=None, feature_names=None, options=None,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(self, n_components: int = _D.code_dim, *, kind: str = _D.kind, hidden=_D.hidden,
+                 activation: str = _D.activation, scaling: str = _D.scaling, sparsity: float = _D.sparsity,
+                 noise: float = _D.noise, corruption: str = _D.corruption, contractive: float = _D.contractive,
+                 batch_size: int = _D.batch_size, val_split: float = _D.val_split, engine=None, run_dir=None,
+                 feature_names=None, options=None, device: str = "cpu", seed: int = 0):
         self.n_components = n_components
         self.kind = kind
         self.hidden = hidden
@@ -176,6 +118,8 @@ class AutoencoderReducer(Reducer):
 
     def arch_kwargs(self) -> dict:
         """The model file's arch_kwargs: what rebuilds the network, plus how it was trained."""
+        from dltool.nn.mlp import parse_hidden
+
         return {"n_components": int(self.n_components), "in_features": int(self.n_features_in_),
                 "hidden": list(parse_hidden(self.hidden)), "activation": self.activation, "kind": self.kind,
                 "scaling": self.scaling, "sparsity": float(self.sparsity), "noise": float(self.noise),
@@ -191,14 +135,15 @@ class AutoencoderReducer(Reducer):
 
         from dltool.core.data import TensorBatches
         from dltool.core.device import resolve_device
+        from dltool.core.io import run_dir_or_temporary
         from dltool.core.seed import seed_everything
         from dltool.core.train import Engine, EngineConfig
-        from dltool.reduce.autoencoder_net import AutoencoderNet, AutoencoderTask
+        from dltool.nn.autoencoder import AutoencoderNet, AutoencoderTask, scaled_rows
+        from dltool.nn.mlp import one_thread_if_small, parse_hidden
 
         check_params(**self._params())
-        X = check_matrix(X, "reduce autoencoder")
+        X = check_matrix(X, min_rows=2, what="reduce autoencoder")
         n, p = X.shape
-        check_rows(ARCH, n)
         if self.feature_names is not None and len(self.feature_names) != p:
             raise InputError(f"feature_names has {len(self.feature_names)} names for {p} feature columns")
         if self.kind == "undercomplete" and self.n_components >= p:
@@ -211,11 +156,11 @@ class AutoencoderReducer(Reducer):
         device = resolve_device(str(self.device))
         seed_everything(self.seed)
         self.n_features_in_ = p
-        self.shift_, self.scale_ = fit_scaling(X, self.scaling)
+        scaling, Xs = scaled_rows(X, self.scaling, device)
+        self.shift_, self.scale_ = scaling.shift, scaling.scale
         net = AutoencoderNet(in_features=p, code_dim=int(self.n_components), hidden=parse_hidden(self.hidden),
                              activation=self.activation)
         net.set_scaling(self.shift_, self.scale_)
-        Xs = torch.as_tensor((X - self.shift_) / self.scale_, dtype=torch.float32, device=device)
         tr, va = split_rows(n, self.val_split, self.seed)
         train_batches = TensorBatches((Xs[torch.as_tensor(tr, device=device)],), self.batch_size, shuffle=True,
                                       seed=self.seed)
@@ -227,12 +172,10 @@ class AutoencoderReducer(Reducer):
                                contractive=self.contractive,
                                payload_fields={"task": TASK, "arch": ARCH, "arch_kwargs": self.arch_kwargs(),
                                                "preprocess": self.preprocess()})
-        with run_folder(self.run_dir) as run_dir, cpu_threads(device, step_work(net, self.batch_size)):
+        with run_dir_or_temporary(self.run_dir) as run_dir, one_thread_if_small(device, net, self.batch_size):
             engine = Engine(task, net, engine_cfg, run_dir, device, dict(self.options or {}))
             self.summary_ = engine.fit(train_batches, val_batches)
             self.history_ = list(engine.history)
-            best = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"]
-        net.load_state_dict(best)
         self.net_ = net.to(device).eval()
         self.n_components_ = int(self.n_components)
         self.n_train_, self.n_val_ = len(tr), 0 if va is None else len(va)
@@ -243,38 +186,27 @@ class AutoencoderReducer(Reducer):
         if not hasattr(self, "net_"):
             raise OptionError("this autoencoder is not fitted yet", "call fit(X) first")
 
-    def _device(self):
-        import torch
-
-        return torch.device(str(self.device))
-
     def transform(self, X: np.ndarray) -> np.ndarray:
         import torch
 
+        from dltool.nn.mlp import one_thread_if_small
+
         self._check_fitted()
-        X = check_matrix(X, "reduce transform")
+        X = check_matrix(X, what="reduce transform")
         if X.shape[1] != self.n_features_in_:
             raise InputError(f"the autoencoder was fitted on {self.n_features_in_} features, not {X.shape[1]}")
-        device = self._device()
+        device = torch.device(str(self.device))
         net = self.net_.to(device).eval()
         out = []
-        with torch.inference_mode(), cpu_threads(device, step_work(net, min(len(X), TRANSFORM_BATCH))):
+        with torch.inference_mode(), one_thread_if_small(device, net, min(len(X), TRANSFORM_BATCH)):
             for s in range(0, len(X), TRANSFORM_BATCH):
                 xb = torch.as_tensor(X[s:s + TRANSFORM_BATCH], dtype=torch.float32, device=device)
                 out.append(net.embed(xb).float().cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.n_components_))
 
-    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        """Codes -> reconstructed rows in the original feature units."""
-        import torch
-
-        self._check_fitted()
-        device = self._device()
-        with torch.inference_mode():
-            z = torch.as_tensor(np.asarray(Z, dtype=np.float64), dtype=torch.float32, device=device)
-            return self.net_.unscale(self.net_.decoder(z)).float().cpu().numpy().astype(np.float64)
-
     def report(self) -> dict:
+        from dltool.nn.mlp import parse_hidden
+
         s = getattr(self, "summary_", {}) or {}
         keep = ("epochs_run", "best_epoch", "monitor", "best", "stopped_early", "train_time_s", "train_loss",
                 "val_loss", "val_recon", "val_penalty", "run_dir", "model")
@@ -290,7 +222,7 @@ class AutoencoderReducer(Reducer):
 
     @classmethod
     def from_state(cls, params: dict, tensors: dict) -> AutoencoderReducer:
-        from dltool.reduce.autoencoder_net import AutoencoderNet
+        from dltool.nn.autoencoder import AutoencoderNet
 
         self = cls(params["n_components"], kind=params.get("kind", "undercomplete"), hidden=tuple(params["hidden"]),
                    activation=params.get("activation", "relu"), scaling=params.get("scaling", "standard"),
@@ -310,106 +242,31 @@ class AutoencoderReducer(Reducer):
         return self
 
 
-def cpu_threads(device, work: int):
-    """One torch thread for small CPU work (see SINGLE_THREAD_BELOW); restored afterwards."""
-    from dltool.core.threads import single_thread_below
-
-    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
-
-
-def step_work(net, batch_size: int) -> int:
-    """Multiply-adds of one forward pass of `net` on a batch: batch x weights."""
-    return batch_size * sum(p.numel() for p in net.parameters() if p.dim() > 1)
-
-
-class run_folder:
-    """The given run folder, or a temporary one removed on exit."""
-
-    def __init__(self, run_dir):
-        self.run_dir = run_dir
-        self._tmp = None
-
-    def __enter__(self) -> Path:
-        if self.run_dir is not None:
-            return Path(self.run_dir)
-        self._tmp = tempfile.TemporaryDirectory(prefix="dltool-autoencoder-")
-        return Path(self._tmp.name)
-
-    def __exit__(self, *exc):
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-
 # ---------------------------------------------------------------- the command's flow
 
 
-@dataclass(frozen=True)
-class AutoencoderConfig:
-    """Everything `dltool reduce autoencoder` needs; `engine` holds the shared training options."""
-
-    engine: EngineConfig
-    code_dim: int = 2
-    kind: str = "undercomplete"
-    hidden: str = "64,32"
-    activation: str = "relu"
-    scaling: str = "standard"
-    sparsity: float = 1e-3
-    noise: float = 0.2
-    corruption: str = "gaussian"
-    contractive: float = 1e-3
-    batch_size: int = 64
-    val_split: float = 0.1
-    features: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] | None = None
-    dropna: bool = False
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
-    options: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_options(cls, options: dict) -> AutoencoderConfig:
-        from dltool.cli.train_options import task_config
-
-        return task_config(cls, options, command_options=("table", "output", "plot", "report", "color_by"))
-
-    def reducer_params(self) -> dict:
-        return dict(n_components=self.code_dim, kind=self.kind, hidden=self.hidden, activation=self.activation,
-                    scaling=self.scaling, sparsity=self.sparsity, noise=self.noise, corruption=self.corruption,
-                    contractive=self.contractive, batch_size=self.batch_size, val_split=self.val_split)
-
-    def validate(self) -> None:
-        self.engine.validate()
-        check_params(**self.reducer_params())
-
-
-def feature_names(table, features: list[str] | None, exclude: list[str] | None) -> list[str]:
-    """The feature columns fit_table will use (checked the same way, without its --dropna notice)."""
-    from dltool.core import console
-    from dltool.reduce import api
-
-    api.check_exclude(table, exclude)
-    was = console.is_quiet()
-    console.set_quiet(True)
-    try:
-        return table.feature_matrix(features, exclude, dropna=True)[1]
-    finally:
-        console.set_quiet(was)
+def reducer_params(cfg: AutoencoderConfig) -> dict:
+    return dict(n_components=cfg.code_dim, kind=cfg.kind, hidden=cfg.hidden, activation=cfg.activation,
+                scaling=cfg.scaling, sparsity=cfg.sparsity, noise=cfg.noise, corruption=cfg.corruption,
+                contractive=cfg.contractive, batch_size=cfg.batch_size, val_split=cfg.val_split)
 
 
 def reduce_table(table, cfg: AutoencoderConfig):
-    """Train on the table's feature columns; return the reduce engine's ReduceResult (ae1..aeK columns)."""
-    from dltool.core.io import prepare_run_dir
-    from dltool.reduce import api
+    """Train on the table's feature columns in the run folder; the ReduceResult with ae1..aeK columns."""
+    from dltool.core.train import start_run
+    from dltool.reduce import reduction
+    from dltool.reduce.config import ReduceConfig
 
-    cfg.validate()
-    features = list(cfg.features) if cfg.features else None
-    exclude = list(cfg.exclude) if cfg.exclude else None
-    names = feature_names(table, features, exclude)  # no numeric columns -> a clear error before any file
-    api.build_device(ARCH, AutoencoderReducer, cfg.device)  # --device cuda without CUDA fails here
-    run_dir = prepare_run_dir(cfg.out, "reduce-autoencoder", force=cfg.force, resume=cfg.engine.resume)
-    params = {**cfg.reducer_params(), "engine": cfg.engine, "run_dir": run_dir, "feature_names": names,
+    cfg.engine.validate()
+    check_params(**reducer_params(cfg))
+    reduction.check_color_by(table, cfg.color_by)
+    reduction.check_exclude(table, cfg.exclude)
+    # the feature columns the fit will use: no numeric columns is a clear error before any file
+    names = table.feature_names(list(cfg.features) if cfg.features else None, list(cfg.exclude or ()))
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name="reduce-autoencoder",
+                                force=cfg.force, options=cfg.options)
+    params = {**reducer_params(cfg), "engine": cfg.engine, "run_dir": run_dir, "feature_names": names,
               "options": cfg.options}
-    config = api.ReduceConfig(method=ARCH, params=params, features=features, exclude=exclude, dropna=cfg.dropna,
-                              standardize=False, seed=cfg.engine.seed, device=cfg.device)
-    return api.fit_table(table, config)
+    return reduction.reduce_table(table, ReduceConfig(
+        method=ARCH, params=params, features=cfg.features, exclude=cfg.exclude, dropna=cfg.dropna,
+        seed=cfg.engine.seed, device=str(device), report=cfg.report, plot=cfg.plot, color_by=cfg.color_by))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltool.core.errors import InputError, OptionError
+from dltool.core.errors import OptionError
 from dltool.core.registry import Registry
 
 REDUCERS = Registry("reduction method")
@@ -70,10 +70,6 @@ class Reducer:
     def from_state(cls, params: dict, tensors: dict) -> Reducer:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
-    def n_components_out(self) -> int:
-        return int(getattr(self, "n_components_", getattr(self, "n_components", 0)))
-
 
 def check_components(method: str, n_components: int, n_samples: int, n_features: int,
                      *, max_from_rows: bool = True) -> None:
@@ -87,12 +83,6 @@ def check_components(method: str, n_components: int, n_samples: int, n_features:
         raise OptionError(f"-n {n_components} is more than the {n_samples} rows; {method} finds at most "
                           f"min(rows, features) = {min(n_samples, n_features)} components",
                           f"use -n {min(n_samples, n_features)} or fewer")
-
-
-def check_rows(method: str, n_samples: int, minimum: int = 2) -> None:
-    if n_samples < minimum:
-        raise InputError(f"the table has {n_samples} row{'s' if n_samples != 1 else ''}; "
-                          f"{method} needs at least {minimum} rows", "give a table with more rows")
 
 
 def to_tensors(**arrays) -> dict:

@@ -11,15 +11,14 @@ FastICA on the non-constant columns.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from dltool.core.console import library_warnings
 from dltool.core.errors import InputError, OptionError
+from dltool.core.tables import check_matrix
 from dltool.reduce.base import (
     Reducer,
     check_components,
-    check_rows,
     register_reducer,
     to_numpy,
     to_tensors,
@@ -50,7 +49,7 @@ class ICA(Reducer):
         if self.max_iter < 1:
             raise OptionError(f"--max-iter {self.max_iter} must be at least 1", "use the default 400")
         n, p = X.shape
-        check_rows("ica", n)
+        check_matrix(X, min_rows=2, what="ica")
         check_components("ica", int(self.n_components), n, p)
         active = np.ptp(X, axis=0) > 0
         if active.sum() < self.n_components:
@@ -58,14 +57,11 @@ class ICA(Reducer):
                              "ica cannot find more components than that", f"use -n {max(1, int(active.sum()))}")
         sk = FastICA(n_components=int(self.n_components), fun=self.fun, max_iter=self.max_iter, tol=self.tol,
                      whiten="unit-variance", random_state=self.seed)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
+        # scikit-learn's ConvergenceWarning becomes one line that says what to do; others pass through
+        not_converged = f"ica did not converge in {self.max_iter} iterations; raise --max-iter or --tol"
+        with library_warnings({ConvergenceWarning: not_converged}) as caught:
             Y = sk.fit_transform(X[:, active])
         self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        if not self.converged_:
-            from dltool.core.console import warn
-
-            warn(f"ica did not converge in {self.max_iter} iterations; raise --max-iter or --tol")
         k = int(sk.components_.shape[0])
         self.mean_ = X.mean(axis=0)
         self.mean_[active] = sk.mean_

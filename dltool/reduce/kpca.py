@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from dltool.core.errors import OptionError
+from dltool.core.tables import check_matrix
 from dltool.reduce.base import (
     Reducer,
     check_components,
-    check_rows,
     register_reducer,
     to_numpy,
     to_tensors,
@@ -54,7 +54,7 @@ class KernelPCA(Reducer):
         if self.gamma is not None and self.gamma <= 0:
             raise OptionError(f"--gamma {self.gamma} must be positive", "omit it for 1 / number of features")
         n, p = X.shape
-        check_rows("kpca", n)
+        check_matrix(X, min_rows=2, what="kpca")
         if self.kernel == "linear":
             check_components("kpca", int(self.n_components), n, p)
         elif not 1 <= int(self.n_components) <= n:  # a non-linear kernel may give more components than features

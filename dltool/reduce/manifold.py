@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dltool.reduce.base import Reducer, check_components, check_rows, register_reducer
+from dltool.core.tables import check_matrix
+from dltool.reduce.base import Reducer, check_components, register_reducer
 
 
 @register_reducer("mds", prefix="mds", transformable=False)
@@ -25,7 +26,7 @@ class MDS(Reducer):
         from sklearn.manifold import MDS as SkMDS
 
         n, p = X.shape
-        check_rows("mds", n)
+        check_matrix(X, min_rows=2, what="mds")
         check_components("mds", int(self.n_components), n, p)
         sk = SkMDS(n_components=int(self.n_components), metric_mds=True, init="classical_mds",
                    max_iter=self.max_iter, random_state=self.seed, normalized_stress="auto")
@@ -56,7 +57,7 @@ class TSNE(Reducer):
         from dltool.reduce.tsne import check_tsne_params, tsne_embed
 
         n, p = X.shape
-        check_rows("tsne", n, 4)
+        check_matrix(X, min_rows=4, what="tsne")
         check_tsne_params(n, int(self.n_components), self.perplexity, self.init)
         check_components("tsne", int(self.n_components), n, p)
         Y = tsne_embed(X, n_components=int(self.n_components), perplexity=self.perplexity, init=self.init,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from dltool.core.errors import OptionError
+from dltool.core.tables import check_matrix
 from dltool.reduce.base import (
     Reducer,
     check_components,
-    check_rows,
     register_reducer,
     to_numpy,
     to_tensors,
@@ -91,7 +91,7 @@ class PCA(Reducer):
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         n, p = X.shape
-        check_rows("pca", n)
+        check_matrix(X, min_rows=2, what="pca")
         if self.variance is not None and not 0.0 < self.variance <= 1.0:
             components_for_variance(np.ones(1), self.variance)  # raises the clear message
         if self.variance is None:

@@ -1,33 +1,18 @@
-"""Plots for people: a 2-D scatter of an embedding and PCA's explained variance.
-
-matplotlib's object API with the Agg canvas (no pyplot state, no display needed); files are
-written atomically with dltool.core.io.atomic_path.
-"""
+"""Plots for people: a 2-D scatter of an embedding and PCA's explained variance (dltool.core.plots)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dltool.core.io import atomic_path
+from dltool.core.plots import figure, save_figure
 
 MAX_LEGEND = 20
-
-
-def _save(fig, path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
 
 
 def scatter(path, Y: np.ndarray, names: list[str], color: np.ndarray | None = None,
             color_name: str | None = None, title: str = "") -> None:
     """First two columns of Y (or column 1 against the row number), coloured by `color`."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 5.6))
-    ax = fig.add_subplot()
+    fig, ax = figure(figsize=(6.4, 5.6))
     if Y.shape[1] >= 2:
         x, y, xlabel, ylabel = Y[:, 0], Y[:, 1], names[0], names[1]
     else:
@@ -57,17 +42,14 @@ def scatter(path, Y: np.ndarray, names: list[str], color: np.ndarray | None = No
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def variance(path, ratio: np.ndarray, kept: int, title: str = "PCA explained variance") -> None:
     """Bars: explained-variance ratio per component; line: cumulative share; dashed: the kept k."""
-    from matplotlib.figure import Figure
-
     ratio = np.asarray(ratio, dtype=float)
     k = np.arange(1, len(ratio) + 1)
-    fig = Figure(figsize=(7.0, 4.2))
-    ax = fig.add_subplot()
+    fig, ax = figure(figsize=(7.0, 4.2))
     ax.bar(k, ratio, color="#4c72b0", label="per component")
     ax.plot(k, np.cumsum(ratio), color="#dd8452", marker="o", markersize=3, label="cumulative")
     ax.axvline(kept + 0.5, color="grey", linestyle="--", linewidth=1, label=f"kept k={kept}")
@@ -76,4 +58,4 @@ def variance(path, ratio: np.ndarray, kept: int, title: str = "PCA explained var
     ax.set_ylabel("share of variance")
     ax.set_title(title)
     ax.legend(loc="center right", frameon=False)
-    _save(fig, path)
+    save_figure(fig, path)

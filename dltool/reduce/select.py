@@ -32,8 +32,8 @@ overrides it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -71,6 +71,8 @@ class SelectConfig:
     exclude: list[str] | None = None
     dropna: bool = False
     seed: int = 0
+    device: str = "auto"
+    ranking_path: Path | None = None  # also write the ranking here (.jsonl, .csv or .json)
 
 
 @dataclass
@@ -162,12 +164,20 @@ def _target_matrix(y: np.ndarray, task: str) -> np.ndarray:
 
 
 def filter_scores(method: str, X: np.ndarray, y: np.ndarray, task: str, seed: int) -> np.ndarray:
-    """One score per feature, higher = more related to the target; constant features score 0."""
-    with warnings.catch_warnings():
-        # sklearn warns about constant features (and divides by their zero variance); they score 0
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _filter_scores(method, X, y, task, seed)
+    """One score per feature, higher = more related to the target; constant features score 0.
+
+    Constant features are scored 0 here rather than handed to scikit-learn (which warns about them);
+    a zero within-class variance makes ANOVA's F infinite (numpy's divide warning is expected there,
+    and the score is capped); any other warning is shown.
+    """
+    from dltool.core.console import library_warnings
+
+    varying = np.ptp(X, axis=0) > 0
+    scores = np.zeros(X.shape[1])
+    if varying.any():
+        with library_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            scores[varying] = _filter_scores(method, X[:, varying], y, task, seed)
+    return scores
 
 
 def _filter_scores(method: str, X: np.ndarray, y: np.ndarray, task: str, seed: int) -> np.ndarray:
@@ -380,23 +390,14 @@ def _tournament(rng, fit: np.ndarray, size: int) -> int:
 # ---------------------------------------------------------------- the methods
 
 
-def _standardize(X: np.ndarray) -> np.ndarray:
-    from dltool.reduce.api import Standardizer
-
-    return Standardizer().fit(X).transform(X)
-
-
-def _quiet_fit(fn, what: str):
+def _fit_reporting_warnings(fn, what: str):
+    """fn(), with a ConvergenceWarning said as one line about `what`; every other warning shown once."""
     from sklearn.exceptions import ConvergenceWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        out = fn()
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        from dltool.core.console import warn
+    from dltool.core.console import library_warnings
 
-        warn(f"{what} did not fully converge; its scores are approximate")
-    return out
+    with library_warnings({ConvergenceWarning: f"{what} did not fully converge; its scores are approximate"}):
+        return fn()
 
 
 def _subset_size(config: SelectConfig, p: int, method: str) -> int:
@@ -416,7 +417,9 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
         order = np.argsort(-scores, kind="stable")
         mask, cutoff = apply_cutoff(scores, order, config, method)
         return scores, mask, cutoff, report
-    Xs = _standardize(X)
+    from dltool.core.scaling import standardize
+
+    Xs = standardize(X)
     if method == "forest":
         est = make_estimator("forest", task, seed)
         est.set_params(n_estimators=200)
@@ -428,13 +431,15 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
             from sklearn.linear_model import LogisticRegression
 
             C = 1.0 / config.alpha if config.alpha else 1.0
+            # l1_ratio=1 is the L1 penalty from scikit-learn 1.8 on (the floor in pyproject.toml); passing
+            # penalty="l1" as well is deprecated there and would warn on every run
             est = LogisticRegression(l1_ratio=1.0, solver="saga", C=C, max_iter=5000, random_state=seed)
         else:
             from sklearn.linear_model import Lasso, LassoCV
 
             est = (Lasso(alpha=config.alpha, random_state=seed) if config.alpha
                    else LassoCV(cv=make_cv(config.cv, y, task, seed), random_state=seed))
-        est = _quiet_fit(lambda: est.fit(Xs, y), "the L1 model")
+        est = _fit_reporting_warnings(lambda: est.fit(Xs, y), "the L1 model")
         scores = np.abs(np.atleast_2d(est.coef_)).max(axis=0)
         if hasattr(est, "alpha_"):
             report["alpha"] = float(est.alpha_)
@@ -450,7 +455,7 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
         except ValueError as e:
             raise InputError(f"permutation: cannot hold out 25% of the rows for scoring ({e})",
                              "give more rows (at least two of every class)") from None
-        est = _quiet_fit(lambda: make_estimator(config.estimator, task, seed).fit(Xa, ya), "the estimator")
+        est = _fit_reporting_warnings(lambda: make_estimator(config.estimator, task, seed).fit(Xa, ya), "the estimator")
         result = permutation_importance(est, Xb, yb, n_repeats=config.n_repeats, random_state=seed, n_jobs=1)
         scores = result.importances_mean
         report["holdout_score"] = float(est.score(Xb, yb))
@@ -470,7 +475,7 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
                               "use e.g. --population 30 --generations 20")
         cv = make_cv(config.cv, y, task, seed)
         scorer = _CVScorer(make_estimator(config.estimator, task, seed), Xs, y, cv, task)
-        mask, fit, history = _quiet_fit(lambda: genetic_search(
+        mask, fit, history = _fit_reporting_warnings(lambda: genetic_search(
             scorer, p, population=config.population, generations=config.generations, penalty=config.penalty,
             seed=seed), "the estimator")
         scores = contributions(scorer, mask)
@@ -486,7 +491,7 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
 
         svm = (LinearSVC(random_state=seed, max_iter=20000) if task == "classification"
                else LinearSVR(random_state=seed, max_iter=20000))
-        rfe = _quiet_fit(lambda: RFE(svm, n_features_to_select=1, step=1).fit(Xs, y), "the linear SVM")
+        rfe = _fit_reporting_warnings(lambda: RFE(svm, n_features_to_select=1, step=1).fit(Xs, y), "the linear SVM")
         scores = (p - rfe.ranking_ + 1).astype(np.float64)  # rounds survived: best = p
         mask = rfe.ranking_ <= k
         return scores, mask, f"SVM-RFE to k={k}", report
@@ -520,14 +525,15 @@ def _sfs(estimator, X, y, k, direction, cv) -> np.ndarray:
     from sklearn.feature_selection import SequentialFeatureSelector
 
     sfs = SequentialFeatureSelector(estimator, n_features_to_select=k, direction=direction, cv=cv)
-    return _quiet_fit(lambda: sfs.fit(X, y), "the estimator").get_support()
+    return _fit_reporting_warnings(lambda: sfs.fit(X, y), "the estimator").get_support()
 
 
 def select_table(table: Table, config: SelectConfig) -> SelectResult:
     """Rank the table's feature columns against the target and keep the selected ones."""
-    from dltool.core.seed import seed_everything
-    from dltool.reduce.api import check_exclude
+    from dltool.core.device import placed_on
+    from dltool.reduce.reduction import check_exclude
 
+    placed_on(config.device, f"reduce select --method {config.method}")  # checks --device; CPU only
     if config.method not in METHODS:
         raise unknown_name("--method", config.method, METHODS)
     for flag, value in (("--k", config.k), ("--pre-k", config.pre_k)):
@@ -548,7 +554,6 @@ def select_table(table: Table, config: SelectConfig) -> SelectResult:
     p = len(names)
     if config.k is not None and config.k > p:
         raise OptionError(f"--k {config.k} is more than the {p} feature columns", f"use --k {p} or fewer")
-    seed_everything(config.seed)
     from threadpoolctl import threadpool_limits
 
     # wrappers fit hundreds of small models: threaded BLAS on tiny matrices is several times
@@ -564,7 +569,19 @@ def select_table(table: Table, config: SelectConfig) -> SelectResult:
     out = Table({n: c[keep] for n, c in table.columns.items() if n not in dropped})
     report = {"method": config.method, "task": task, "n_samples": int(len(X)), "n_features": p,
               "n_selected": len(selected), "cutoff": cutoff, "selected": selected, **extra}
+    if config.ranking_path is not None:
+        write_ranking(ranking, config.ranking_path)
     return SelectResult(out, ranking, selected, task, cutoff, report)
+
+
+def write_ranking(ranking: list[dict], path: Path) -> None:
+    """{feature, score, rank, selected} per feature, in the format the suffix names (JSON Lines otherwise)."""
+    from dltool.core.io import atomic_open
+    from dltool.core.output import emit_records
+
+    fmt = {".csv": "csv", ".json": "json"}.get(Path(path).suffix.lower(), "jsonl")
+    with atomic_open(path) as f:
+        emit_records(ranking, fmt, stream=f)
 
 
 def summary_lines(result: SelectResult, max_rows: int = 15) -> list[str]:

@@ -73,8 +73,13 @@ def tsne_embed(X: np.ndarray, n_components: int = 2, perplexity: float = 30.0, i
                         max_iter=max(max_iter, 250), n_jobs=threads).fit_transform(X).astype(np.float64)
         from openTSNE import TSNE as OpenTSNE
 
-        # openTSNE needs 3 * perplexity < rows; scikit-learn caps the neighbours the same way
+        # openTSNE needs 3 * perplexity < rows (scikit-learn caps its neighbours the same way)
         effective = min(perplexity, max(1.0, (len(X) - 1) / 3))
+        if effective < perplexity:
+            from dltool.core.console import warn
+
+            warn(f"--perplexity {perplexity:g} is more than (rows - 1) / 3 = {effective:.3g} for {len(X)} rows; "
+                 f"using {effective:.3g}")
         emb = OpenTSNE(n_components=n_components, perplexity=effective, initialization=init, random_state=seed,
                        n_iter=max(max_iter - 250, 1), early_exaggeration_iter=250,
                        negative_gradient_method="bh" if n_components > 2 or len(X) < 10_000 else "fft",

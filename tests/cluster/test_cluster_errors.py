@@ -84,7 +84,7 @@ def test_missing_file(cli, tmp_path, command):
     ("spectral", ["-k", "3", "--affinity", "knn"], ["--affinity 'knn'", "nearest_neighbors"]),
     ("spectral", ["-k", "3", "--n-neighbors", "500"], ["--n-neighbors 500", "fewer than the 120 rows"]),
     ("graph", ["--radius", "0"], ["--radius 0.0 must be positive"]),
-    ("kmeans", ["-k", "3", "--format", "xml"], ["--format xml"]),
+    ("kmeans", ["-k", "3", "--format", "xml"], ["--format 'xml'", "npz"]),
     ("kmeans", ["-k", "3", "--format", "table"], ["--format table", "cannot be written"]),
     ("kmeans", ["-k", "3", "--device", "tpu"], ["--device 'tpu'"]),
 ])

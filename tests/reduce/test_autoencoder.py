@@ -89,7 +89,7 @@ def test_transform_reproduces_the_training_embedding(cli, tmp_path):
 
 def test_contractive_penalty_matches_numerical_jacobian():
     """Gradient check: the exact Jacobian norm equals central differences, and its gradient passes gradcheck."""
-    from dltool.reduce.autoencoder_net import AutoencoderNet, AutoencoderTask, jacobian_sq_norm
+    from dltool.nn.autoencoder import AutoencoderNet, AutoencoderTask, jacobian_sq_norm
 
     torch.manual_seed(0)
     for act in ("tanh", "sigmoid", "softplus"):

@@ -246,3 +246,19 @@ def test_cli_module_imports_nothing_heavy():
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_tsne_says_when_it_caps_the_perplexity(cli, tmp_path):
+    path, _ = digits_table(tmp_path / "d.csv", n=40)
+    r = cli("reduce", "tsne", path, "--perplexity", 20, "--max-iter", 260, "--format", "csv")
+    assert r.code == 0, r.stderr
+    assert "warning: --perplexity 20 is more than (rows - 1) / 3 = 13 for 40 rows; using 13" in r.stderr
+    r = cli("reduce", "tsne", path, "--perplexity", 10, "--max-iter", 260, "--format", "csv")
+    assert "perplexity" not in r.stderr
+
+
+def test_ica_non_convergence_is_one_line(cli, digits_csv):
+    r = cli("reduce", "ica", digits_csv, "-n", 3, "--max-iter", 1, "--format", "csv")
+    assert r.code == 0, r.stderr
+    assert r.stderr.count("warning: ica did not converge in 1 iterations") == 1
+    assert "ConvergenceWarning" not in r.stderr

@@ -114,3 +114,13 @@ def test_numeric_class_target_and_task_flag(cli, tmp_path):
     assert r.code == 0 and "(classification," in r.stderr
     r = cli("reduce", "select", path, "--target", "target", "--k", 3, "--task", "regression", "--format", "csv")
     assert r.code == 0 and "(regression," in r.stderr
+
+
+def test_l1_drops_the_noise_features(cli, data):
+    """An L1 fit zeroes the noise coefficients (an L2 fit, which scikit-learn < 1.8 silently made of
+    l1_ratio=1 without penalty, would keep all eight)."""
+    r = cli("reduce", "select", data, "--target", "label", "--method", "l1", "--alpha", 5, "--format", "csv")
+    assert r.code == 0, r.stderr
+    assert "kept 3 of 8 features — non-zero coefficients" in r.stderr
+    assert r.stdout.splitlines()[0] == "id,f0,f1,f2,label"
+

@@ -1,4 +1,5 @@
-"""The MLP autoencoder network and its training task for the shared engine (dltool.core.train).
+"""The MLP autoencoder that `reduce autoencoder` and `cluster deep` share, and its training task for the
+shared engine (dltool.core.train).
 
 `AutoencoderNet` is a fully connected encoder (in -> hidden... -> code) and a mirrored decoder
 (code -> reversed hidden... -> in), the course's activation between layers, a linear code and a
@@ -25,21 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dltool.core.activations import activation
 from dltool.core.errors import OptionError
+from dltool.core.scaling import Scaling, fit_scaling
+from dltool.nn.mlp import mlp
 
 KINDS = ("undercomplete", "sparse", "denoising", "contractive")
 CORRUPTIONS = ("gaussian", "mask")
-
-
-def mlp(widths: list[int], activation_name: str) -> nn.Sequential:
-    """Linear layers through `widths`, the activation between them, none after the last."""
-    layers: list[nn.Module] = []
-    for i in range(len(widths) - 1):
-        layers.append(nn.Linear(widths[i], widths[i + 1]))
-        if i < len(widths) - 2:
-            layers.append(activation(activation_name))
-    return nn.Sequential(*layers)
 
 
 class AutoencoderNet(nn.Module):
@@ -83,6 +75,13 @@ class AutoencoderNet(nn.Module):
         return self.encoder(self.scale_input(x_raw))
 
 
+def scaled_rows(X, scaling: str, device) -> tuple[Scaling, torch.Tensor]:
+    """The scaling fitted on the rows X (dltool.core.scaling) and the scaled rows, float32 on `device`:
+    what an autoencoder trains on, the scaling being what its shift/scale buffers hold."""
+    fitted = fit_scaling(X, scaling)
+    return fitted, torch.as_tensor(fitted.transform(X), dtype=torch.float32, device=device)
+
+
 def jacobian_sq_norm(fn, x: torch.Tensor) -> torch.Tensor:
     """||d fn(x_i) / d x_i||_F^2 for every row i (exact; differentiable with respect to fn's weights)."""
     from torch.func import jacrev, vmap
@@ -98,8 +97,9 @@ class AutoencoderTask:
     monitor_mode = "min"
     channels_last = False
 
-    def __init__(self, kind: str = "undercomplete", *, sparsity: float = 1e-3, noise: float = 0.2,
-                 corruption: str = "gaussian", contractive: float = 1e-3, payload_fields: dict | None = None):
+    # the weights default to 0 (that term off), not to tuned values: those live in the commands' configs
+    def __init__(self, kind: str = "undercomplete", *, sparsity: float = 0.0, noise: float = 0.0,
+                 corruption: str = "gaussian", contractive: float = 0.0, payload_fields: dict | None = None):
         if kind not in KINDS:
             raise OptionError(f"--kind '{kind}' is not one of {'|'.join(KINDS)}")
         self.kind, self.sparsity, self.noise = kind, sparsity, noise

@@ -1,20 +1,20 @@
-"""The steps `dltool cluster <method>` takes: features from a table, scale, fit a method, add columns.
+"""`dltool cluster <method>` as one call: table -> features -> (standardize) -> fit -> table with a
+`cluster` column (and prob_* for soft methods) -> the pictures the config names.
 
-`fit(X, "kmeans", {"n_clusters": 10}, seed=0, device="cpu")` is the call every method command makes
-(and what the benchmark times); it returns a `ClusterResult` and never prints results.
+`cluster_table(table, ClusterConfig(...))` is what the method commands call; `fit(X, method, params)`
+is the fit alone (what the benchmark times). Neither prints results.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from dltool.cluster.config import ClusterConfig
 from dltool.cluster.methods import METHODS
-from dltool.core.tables import Table
+from dltool.core.tables import Table, check_matrix
 
 LABEL_COLUMN = "cluster"
 PROB_RE = re.compile(r"^prob_\d+$")
@@ -33,6 +33,7 @@ class ClusterResult:
     estimator: object
     device: str
     facts: dict = field(default_factory=dict)  # numbers worth telling the user (inertia, bandwidth, ...)
+    table: Table | None = None  # the input rows with the new columns (set by cluster_table)
 
     @property
     def n_clusters(self) -> int:
@@ -54,57 +55,43 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def select_features(table: Table, features: list[str] | None = None, exclude: list[str] | None = None,
-                    *, dropna: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(X, names, kept-row mask): numeric columns minus --exclude and earlier clustering output."""
+def select_features(table: Table, features=None, exclude=None, *, dropna: bool = False,
+                    standardize: bool = False) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(X, names, kept-row mask): numeric columns minus --exclude and earlier clustering output,
+    standardized when asked (the table keeps the original values)."""
+    features = list(features) if features else None
     if not features:
         exclude = list(exclude or []) + [n for n in table.names if is_output_column(n)]
-    return table.feature_matrix(features, exclude, dropna=dropna)
+    X, names, keep = table.feature_matrix(features, exclude, dropna=dropna)
+    if standardize:
+        from dltool.core.scaling import standardize as scale
+
+        X = scale(X)
+    return X, names, keep
 
 
-def standardize(X: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per feature (constant features are only centred)."""
-    from sklearn.preprocessing import StandardScaler
+def method_device(method: str, device: str | None) -> str:
+    """The device a method runs on: its torch device if it has a GPU path, else the CPU (said once)."""
+    from dltool.core.device import placed_on
 
-    return StandardScaler().fit_transform(X)
-
-
-def resolve_device(method: str, device: str | None) -> str:
-    """The device a method runs on: its torch device if it has a GPU path, else "cpu" (said once)."""
-    from dltool.core.device import cpu_only_notice
-    from dltool.core.device import resolve_device as _resolve
-
-    if METHODS.get(method).meta.get("gpu"):
-        return str(_resolve(device))
-    cpu_only_notice(device, method)
-    return "cpu"
-
-
-@contextmanager
-def library_warnings():
-    """Library warnings (convergence, disconnected graphs) as one `warning:` line each on stderr."""
-    from dltool.core.console import warn
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    seen = set()
-    for w in caught:
-        msg = str(w.message).strip().splitlines()[0] if str(w.message).strip() else w.category.__name__
-        if msg not in seen:
-            seen.add(msg)
-            warn(msg)
+    supported = ("cpu", "cuda", "mps") if METHODS.get(method).meta.get("gpu") else ("cpu",)
+    return placed_on(device, method, supported)
 
 
 def fit(X: np.ndarray, method: str, params: dict | None = None, *, seed: int = 0,
         device: str | None = "auto") -> ClusterResult:
-    """Fit `method` (a METHODS name) with its parameters on X; labels, soft assignments and facts."""
-    from dltool.cluster._checks import check_matrix
+    """Fit `method` with its parameters on X; labels, soft assignments and facts."""
+    from dltool.core.console import library_warnings
 
     entry = METHODS.get(method)
-    dev = resolve_device(method, device)
-    X = check_matrix(X, min_rows=2)
-    est = entry.builder(**(params or {}), seed=seed, device=dev)
+    dev = method_device(method, device)
+    X = check_matrix(X, min_rows=2, what="clustering")
+    kwargs = dict(params or {})
+    if entry.meta.get("random"):
+        kwargs["seed"] = seed
+    if entry.meta.get("gpu"):
+        kwargs["device"] = dev
+    est = entry.builder(**kwargs)
     with library_warnings():
         est.fit(X)
         labels = np.asarray(est.labels_, dtype=np.int64)
@@ -130,3 +117,21 @@ def annotate(table: Table, keep: np.ndarray, result: ClusterResult) -> Table:
     if result.proba is not None:
         new.update({f"prob_{j}": result.proba[:, j] for j in range(result.proba.shape[1])})
     return out.with_columns(new)
+
+
+def cluster_table(table: Table, config: ClusterConfig) -> ClusterResult:
+    """Cluster the table's feature rows; the result carries the annotated table; pictures are written."""
+    from dltool.cluster import plots
+
+    X, names, keep = select_features(table, config.features, config.exclude, dropna=config.dropna,
+                                     standardize=config.standardize)
+    result = fit(X, config.method, config.params, seed=config.seed, device=config.device)
+    result.table = annotate(table, keep, result)
+    if config.plot:
+        plots.scatter(X, result.labels, names, config.plot,
+                      title=f"{config.method}: {result.n_clusters} clusters")
+    if config.dendrogram:
+        est = result.estimator
+        plots.dendrogram(est.linkage_matrix_, config.dendrogram, cut=est.cut_height(),
+                         title=f"{est.linkage} linkage, cut at {est.n_clusters_} clusters")
+    return result

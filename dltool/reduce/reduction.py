@@ -1,4 +1,5 @@
-"""Table-level flow of every reducer: features -> (standardize) -> fit -> table with new columns.
+"""`dltool reduce <method>` and `reduce transform` as one call each: table -> features -> (standardize)
+-> fit or apply a saved reducer -> table with the new columns -> the side files the config names.
 
 Also the model file of a fitted reducer (DESIGN.md §3, task "reduce", arch = method name):
 `state_dict` holds the reducer's fitted tensors plus `scaler.mean_`/`scaler.scale_` when the
@@ -10,13 +11,15 @@ implements `state`/`from_state` (the autoencoder too) works with `dltool reduce 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from dltool.core.errors import InputError, ModelFileError, OptionError, suggest
+from dltool.core.scaling import Scaling, fit_scaling
 from dltool.core.tables import Table
 from dltool.reduce.base import REDUCERS, Reducer, get_reducer_class
+from dltool.reduce.config import ReduceConfig, TransformConfig
 
 TASK = "reduce"
 #: modules that register reducers; imported on first use so `--help` stays cheap
@@ -30,32 +33,6 @@ def load_methods() -> None:
         importlib.import_module(module)
 
 
-class Standardizer:
-    """Zero mean, unit variance per column (scikit-learn's StandardScaler: ddof=0, constant columns kept)."""
-
-    def fit(self, X: np.ndarray) -> Standardizer:
-        from sklearn.preprocessing import StandardScaler
-
-        fitted = StandardScaler().fit(X)  # only the two vectors are kept, so model files stay tensors
-        self.mean_, self.scale_ = fitted.mean_, fitted.scale_
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) / self.scale_
-
-
-@dataclass(frozen=True)
-class ReduceConfig:
-    method: str
-    params: dict = field(default_factory=dict)
-    features: list[str] | None = None
-    exclude: list[str] | None = None
-    dropna: bool = False
-    standardize: bool = False
-    seed: int = 0
-    device: str | None = "auto"
-
-
 @dataclass
 class ReduceResult:
     table: Table                 # the output table: new columns + pass-through columns
@@ -63,28 +40,41 @@ class ReduceResult:
     columns: list[str]           # the new column names
     features: list[str]          # the feature columns used
     reducer: Reducer
-    scaler: Standardizer | None
+    scaler: Scaling | None       # --standardize's statistics
     n_rows: int
     report: dict
+
+
+def reducer_device(method: str, cls, device: str | None) -> str:
+    """The device the reducer runs on (a GPU only where it has a path for it; otherwise CPU, said once)."""
+    from dltool.core.device import placed_on
+
+    return placed_on(device, method, getattr(cls, "devices", ("cpu",)))
 
 
 def build_reducer(method: str, params: dict, *, seed: int, device: str | None) -> Reducer:
     """The registered reducer for `method`, placed on a device it supports (or CPU, said once)."""
     load_methods()
     cls = get_reducer_class(method)
-    placed = build_device(method, cls, device)  # validates --device: cuda without CUDA fails here
+    placed = reducer_device(method, cls, device)  # validates --device: cuda without CUDA fails here
     kwargs = dict(params)
     if getattr(cls, "devices", ("cpu",)) != ("cpu",):
         kwargs["device"] = placed
     return cls(seed=seed, **kwargs)
 
 
-def check_exclude(table: Table, exclude: list[str] | None) -> None:
+def check_exclude(table: Table, exclude) -> None:
     """--exclude names columns that exist (a typo would silently keep a column as a feature)."""
     missing = [c for c in exclude or () if c not in table.columns]
     if missing:
         raise OptionError(f"--exclude: no column '{missing[0]}' in the table",
                           suggest(missing[0], table.names) or f"columns are: {', '.join(table.names)}")
+
+
+def check_color_by(table: Table, color_by: str | None) -> None:
+    if color_by is not None and color_by not in table.columns:
+        raise OptionError(f"--color-by: no column '{color_by}' in the table",
+                          suggest(color_by, table.names) or f"columns are: {', '.join(table.names)}")
 
 
 def output_table(table: Table, keep: np.ndarray, features: list[str], new: dict[str, np.ndarray]) -> Table:
@@ -116,23 +106,79 @@ def note_label_features(features: list[str]) -> None:
             info(f"note: numeric column '{name}' is used as a feature; pass --exclude {name} if it is a label")
 
 
-def fit_table(table: Table, config: ReduceConfig) -> ReduceResult:
-    """Fit `config.method` on the table's feature columns; return the reduced table and the fit."""
-    from dltool.core.seed import seed_everything
+def reduce_table(table: Table, config: ReduceConfig) -> ReduceResult:
+    """Fit `config.method` on the table's feature columns; write the side files; return the reduced table."""
+    from dltool.core.console import library_warnings
 
+    load_methods()
+    if config.save_model is not None and not get_reducer_class(config.method).transformable:
+        raise OptionError(f"--save-model: {config.method} cannot be saved, because it has no transform for new "
+                          "rows (it only places the rows it was fitted on)",
+                          "use pca, kpca or ica to embed new data later, or embed all rows in one run")
+    check_color_by(table, config.color_by)
     check_exclude(table, config.exclude)
-    X, features, keep = table.feature_matrix(config.features, config.exclude, dropna=config.dropna)
-    note_label_features(features)
+    features = list(config.features) if config.features else None
+    X, names, keep = table.feature_matrix(features, list(config.exclude or ()), dropna=config.dropna)
+    note_label_features(names)
     reducer = build_reducer(config.method, config.params, seed=config.seed, device=config.device)
-    seed_everything(config.seed)
-    scaler = Standardizer().fit(X) if config.standardize else None
-    Xs = scaler.transform(X) if scaler else X
-    Y = np.asarray(reducer.fit_transform(Xs), dtype=np.float64)
-    names = [f"{reducer.prefix}{i + 1}" for i in range(Y.shape[1])]
-    out = output_table(table, keep, features, {n: Y[:, i] for i, n in enumerate(names)})
-    report = {"method": config.method, "n_samples": int(len(X)), "n_features": len(features),
+    scaler = fit_scaling(X, "standard") if config.standardize else None
+    with library_warnings():
+        Y = np.asarray(reducer.fit_transform(scaler.transform(X) if scaler else X), dtype=np.float64)
+    columns = [f"{reducer.prefix}{i + 1}" for i in range(Y.shape[1])]
+    out = output_table(table, keep, names, {n: Y[:, i] for i, n in enumerate(columns)})
+    report = {"method": config.method, "n_samples": int(len(X)), "n_features": len(names),
               "standardize": config.standardize, **reducer.report()}
-    return ReduceResult(out, Y, names, features, reducer, scaler, int(len(X)), report)
+    if config.save_model is not None:
+        report["saved_model"] = str(config.save_model)
+    result = ReduceResult(out, Y, columns, names, reducer, scaler, int(len(X)), report)
+    write_side_files(table, result, config.plot, config.color_by, report_path=config.report,
+                     save_model=config.save_model, variance_plot=config.variance_plot)
+    return result
+
+
+def transform_table(table: Table, config: TransformConfig) -> ReduceResult:
+    """Embed the rows of `table` with a saved reducer; the table must have the fitted feature columns."""
+    loaded = load_reducer(config.model, device=config.device)
+    check_color_by(table, config.color_by)
+    missing = [c for c in loaded.features if c not in table.columns]
+    if missing:
+        hint = suggest(missing[0], table.names) or f"the model needs the columns: {', '.join(loaded.features[:12])}" + (
+            ", ..." if len(loaded.features) > 12 else "")
+        raise InputError(f"the table has no column '{missing[0]}', which the {loaded.method} model was fitted on"
+                         + (f" ({len(missing)} missing)" if len(missing) > 1 else ""), hint)
+    bad = [c for c in loaded.features if not table.is_numeric(c)]
+    if bad:
+        raise InputError(f"column '{bad[0]}' is not numeric, but the {loaded.method} model uses it as a feature",
+                         "fix the values in that column")
+    X, features, keep = table.feature_matrix(loaded.features, dropna=config.dropna)
+    Xs = loaded.scaler.transform(X) if loaded.scaler else X
+    Y = np.asarray(loaded.reducer.transform(Xs), dtype=np.float64)
+    columns = [f"{loaded.reducer.prefix}{i + 1}" for i in range(Y.shape[1])]
+    out = output_table(table, keep, features, {n: Y[:, i] for i, n in enumerate(columns)})
+    report = {"method": loaded.method, "n_samples": int(len(X)), "n_features": len(features),
+              "n_components": len(columns)}
+    result = ReduceResult(out, Y, columns, features, loaded.reducer, loaded.scaler, int(len(X)), report)
+    write_side_files(table, result, config.plot, config.color_by)
+    return result
+
+
+def write_side_files(table: Table, result: ReduceResult, plot, color_by, *, report_path=None, save_model=None,
+                     variance_plot=None) -> None:
+    """The model file, JSON report and pictures a config names (the output table is the caller's)."""
+    from dltool.core.io import write_json
+    from dltool.reduce import plots
+
+    if save_model is not None:
+        save_reducer(save_model, result)
+    if report_path is not None:
+        write_json(report_path, result.report)
+    if plot is not None:
+        column = color_by or default_color_column(table, result.features)
+        colors = result.table.columns[column] if column else None
+        plots.scatter(plot, result.embedding, result.columns, colors, column,
+                      title=f"{result.report['method']} ({result.n_rows} rows)")
+    if variance_plot is not None:
+        plots.variance(variance_plot, result.reducer.all_explained_variance_ratio_, result.reducer.n_components_)
 
 
 # ---------------------------------------------------------------- model files
@@ -143,12 +189,10 @@ def save_reducer(path, result: ReduceResult) -> None:
     from dltool.reduce.base import to_tensors
 
     reducer = result.reducer
-    if not reducer.transformable:
-        reducer.state()  # raises the clear "cannot be saved" error
-    params, tensors = reducer.state()
+    params, tensors = reducer.state()  # a reducer without a transform raises the clear "cannot be saved"
     if result.scaler is not None:
-        tensors.update({f"scaler.{k}": v for k, v in to_tensors(mean_=result.scaler.mean_,
-                                                               scale_=result.scaler.scale_).items()})
+        tensors.update({f"scaler.{k}": v for k, v in to_tensors(mean_=result.scaler.shift,
+                                                               scale_=result.scaler.scale).items()})
     metrics = {k: v for k, v in result.report.items() if isinstance(v, (int, float, str, bool))}
     save_model(path, task=TASK, arch=reducer.method, arch_kwargs=params, state_dict=tensors,
                preprocess={"features": list(result.features), "standardize": result.scaler is not None,
@@ -159,7 +203,7 @@ def save_reducer(path, result: ReduceResult) -> None:
 class LoadedReducer:
     reducer: Reducer
     features: list[str]
-    scaler: Standardizer | None
+    scaler: Scaling | None
     method: str
 
 
@@ -181,9 +225,8 @@ def load_reducer(path, *, device: str | None = "auto") -> LoadedReducer:
                              "refit it with dltool reduce ... --save-model")
     scaler = None
     if pre.get("standardize"):
-        scaler = Standardizer()
-        scaler.mean_ = to_numpy(state.pop("scaler.mean_")).astype(np.float64)
-        scaler.scale_ = to_numpy(state.pop("scaler.scale_")).astype(np.float64)
+        scaler = Scaling("standard", to_numpy(state.pop("scaler.mean_")).astype(np.float64),
+                         to_numpy(state.pop("scaler.scale_")).astype(np.float64))
     cls = get_reducer_class(method)
     try:
         reducer = cls.from_state(dict(ckpt.get("arch_kwargs") or {}), state)
@@ -191,46 +234,10 @@ def load_reducer(path, *, device: str | None = "auto") -> LoadedReducer:
         raise ModelFileError(f"'{path}' is an incomplete {method} model ({type(e).__name__}: {e})",
                              "refit it with dltool reduce ... --save-model") from None
     # the GPU path of a reducer that has one (pca on CUDA); others note that they run on CPU
-    placed = build_device(method, cls, device)
-    if placed is not None and hasattr(reducer, "device"):
+    placed = reducer_device(method, cls, device)
+    if hasattr(reducer, "device"):
         reducer.device = placed
     return LoadedReducer(reducer, features, scaler, method)
-
-
-def build_device(method: str, cls, device: str | None) -> str | None:
-    from dltool.core.console import info
-    from dltool.core.device import resolve_device
-
-    dev = resolve_device(device)
-    devices = getattr(cls, "devices", ("cpu",))
-    if dev.type in devices:
-        return str(dev)
-    if dev.type != "cpu":
-        info(f"note: {method} has no {'GPU implementation' if devices == ('cpu',) else dev.type + ' path'}; "
-             "running on CPU")
-    return "cpu"
-
-
-def transform_table(table: Table, loaded: LoadedReducer, *, dropna: bool = False) -> ReduceResult:
-    """Embed the rows of `table` with a saved reducer; the table must have the fitted feature columns."""
-    missing = [c for c in loaded.features if c not in table.columns]
-    if missing:
-        hint = suggest(missing[0], table.names) or f"the model needs the columns: {', '.join(loaded.features[:12])}" + (
-            ", ..." if len(loaded.features) > 12 else "")
-        raise InputError(f"the table has no column '{missing[0]}', which the {loaded.method} model was fitted on"
-                         + (f" ({len(missing)} missing)" if len(missing) > 1 else ""), hint)
-    bad = [c for c in loaded.features if not table.is_numeric(c)]
-    if bad:
-        raise InputError(f"column '{bad[0]}' is not numeric, but the {loaded.method} model uses it as a feature",
-                         "fix the values in that column")
-    X, features, keep = table.feature_matrix(loaded.features, dropna=dropna)
-    Xs = loaded.scaler.transform(X) if loaded.scaler else X
-    Y = np.asarray(loaded.reducer.transform(Xs), dtype=np.float64)
-    names = [f"{loaded.reducer.prefix}{i + 1}" for i in range(Y.shape[1])]
-    out = output_table(table, keep, features, {n: Y[:, i] for i, n in enumerate(names)})
-    report = {"method": loaded.method, "n_samples": int(len(X)), "n_features": len(features),
-              "n_components": len(names)}
-    return ReduceResult(out, Y, names, features, loaded.reducer, loaded.scaler, int(len(X)), report)
 
 
 # ---------------------------------------------------------------- people-facing summary
@@ -265,4 +272,10 @@ def summary_lines(report: dict, max_rows: int = 12) -> list[str]:
                      f"{report['variance_lost']:.4f}")
     elif "stress" in report:
         lines.append(f"stress {report['stress']:.4g} after {report['n_iter']} iterations")
+    if "saved_model" in report:
+        lines.append(f"saved the {report['method']} model to {report['saved_model']}")
+    if "epochs_run" in report:  # the autoencoder
+        lines.append(f"{report['kind']} autoencoder: {report.get('epochs_run')} epochs, best epoch "
+                     f"{report.get('best_epoch')} ({report.get('monitor')} {report.get('best', float('nan')):.4g}); "
+                     f"model {report.get('model')} (new rows: dltool reduce transform {report.get('model')} TABLE)")
     return lines
