@@ -112,5 +112,6 @@ def plot_topics(result: TopicsResult, path) -> None:
         ax.set_yticks(range(len(t["words"]))[::-1], t["words"], fontsize=8)
         ax.set_title(f"topic {t['topic']}", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
+        ax.locator_params(axis="x", nbins=3)
     fig.suptitle(f"LDA, k = {k}: top words (c_v {result.coherence['c_v']:.3f})")
     save_figure(fig, path)
