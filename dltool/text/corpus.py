@@ -6,6 +6,8 @@ Inputs are files or `-` (stdin), read as a stream so memory stays flat on a larg
 - CSV (`.csv`), TSV (`.tsv`) and JSON Lines (`.jsonl`, `.ndjson`): the text is in `--column`
   (default `text`), every other column travels with the document. A JSON Lines record without the
   text column but with a `tokens` list is already tokenized (`dltool text tokenize --format jsonl`).
+  TSV has no quoting (a field never holds a tab), so a text may start with a quote; CSV fields
+  may be quoted and span lines.
   On stdin, JSON Lines is recognised by a first line starting with `{`; CSV/TSV only when
   `--column` is given (TSV when the header line has a tab).
 
@@ -138,7 +140,10 @@ def _table_rows(lines, source: str, kind: str, spec: CorpusSpec) -> Iterator[Doc
                 raise InputError(f"{source}: line {lineno} is not a JSON object")
             yield _record(row, column, spec.id_column, str(lineno), source, lineno)
         return
-    reader = csv.reader((line for _, line in lines), delimiter="\t" if kind == "tsv" else ",")
+    # lines go back with their newline so quoted CSV fields may span lines; TSV has no quoting
+    # (a tab never occurs inside a field), so a message that starts with a quote stays one field
+    reader = (csv.reader((line + "\n" for _, line in lines), delimiter="\t", quoting=csv.QUOTE_NONE)
+              if kind == "tsv" else csv.reader(line + "\n" for _, line in lines))
     header = next(reader, None)
     if header is None:
         return

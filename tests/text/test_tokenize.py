@@ -127,3 +127,13 @@ def test_output_file_is_written_and_settings_round_trip(cli, tmp_path):
     assert TokenizerConfig.from_dict(data) == cfg
     portable = cfg.portable()
     assert portable.stopwords is None and "the" in portable.stop_words
+
+
+def test_tsv_keeps_quotes_and_csv_fields_span_lines(cli, tmp_path):
+    tsv, multi = tmp_path / "docs.tsv", tmp_path / "multi.csv"
+    tsv.write_text('label\ttext\nham\t"Quoted" start\nspam\tplain\n')
+    multi.write_text('id,text\na,"two\nlines"\nb,one\n')
+    assert lines(cli("text", "tokenize", tsv, "--tokenizer", "whitespace")) == [
+        '__label__ham "Quoted" start', "__label__spam plain"]
+    assert jsonl(cli("text", "tokenize", multi, "--format", "jsonl").stdout) == [
+        {"id": "a", "tokens": ["two", "lines"]}, {"id": "b", "tokens": ["one"]}]
