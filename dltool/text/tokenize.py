@@ -3,7 +3,7 @@
 The settings are a frozen `TokenizerConfig` of plain data (`to_dict`/`from_dict`), so a model file
 can carry them and tokenize new text exactly as its training text was (`portable()` first turns a
 stop-word file into the words themselves). The steps, in order: split, `lower`, `strip_punct`
-(tokens made only of punctuation and symbols), `stopwords` (case-insensitive), lemmatize or stem,
+(tokens with no letter, digit or underscore: punctuation and symbols), `stopwords` (case-insensitive), lemmatize or stem,
 and last the corpus-specific `corpus_stop_words` (the corpus's most frequent final tokens).
 
 NLTK's stop-word lists and WordNet are downloadable data, which dltool never downloads: when they
@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import unicodedata
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -119,8 +119,11 @@ def _splitter(name: str) -> Callable[[str], list[str]]:
     return tokenizer.tokenize
 
 
+_PUNCT = re.compile(r"[^\w\s]+")  # no letter, digit or underscore: punctuation and symbols
+
+
 def _is_punct(token: str) -> bool:
-    return all(unicodedata.category(c)[0] in "PS" for c in token)
+    return _PUNCT.fullmatch(token) is not None
 
 
 def _base_form(config: TokenizerConfig) -> Callable[[str], str] | None:
