@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from dltool.cli import cluster, reduce, vision
+from dltool.cli import cluster, reduce, text, vision
 
 app = typer.Typer(
     name="dltool",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(vision.app, name="vision")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(reduce.app, name="reduce")
+app.add_typer(text.app, name="text")
 
 
 def _version(value: bool):

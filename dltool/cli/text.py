@@ -1,0 +1,361 @@
+"""dltool text tokenize | word2vec train|similar|analogy|vectors|evaluate | topics | embed.
+
+Thin: each command turns its options into the domain's frozen configs, makes one call into
+dltool.text and writes the result. Nothing heavy (nltk, gensim, sklearn, numpy) is imported at
+module level, and nothing here imports torch: these are CPU algorithms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    FormatOpt,
+    OutFileOpt,
+    QuietOpt,
+    SeedOpt,
+    apply_console_options,
+)
+
+app = typer.Typer(help="Text: tokenize, word2vec and fastText vectors, LDA topics, documents as feature tables.",
+                  no_args_is_help=True)
+word2vec_app = typer.Typer(help="Word vectors with gensim: word2vec (skip-gram, CBOW) and fastText.",
+                           no_args_is_help=True)
+app.add_typer(word2vec_app, name="word2vec")
+
+InputsArg = Annotated[list[str], typer.Argument(
+    help="Documents: text files (one a line), CSV/TSV/JSON Lines with --column; '-' reads stdin.")]
+ColumnOpt = Annotated[str | None, typer.Option(
+    "--column", help="Text column of a CSV/TSV/JSON Lines input (default 'text').")]
+IdColumnOpt = Annotated[str, typer.Option("--id-column", help="Column carried as each document's id.")]
+EncodingOpt = Annotated[str, typer.Option("--encoding", help="Encoding of the input; other bytes are an error.")]
+TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="regex|treebank|wordpunct|whitespace (NLTK's; no downloads).")]
+LowerOpt = Annotated[bool, typer.Option("--lower", help="Lower-case every token.")]
+StripPunctOpt = Annotated[bool, typer.Option("--strip-punct", help="Drop tokens made only of punctuation or symbols.")]
+StopwordsOpt = Annotated[str | None, typer.Option(
+    "--stopwords", help="Drop stop words: a language (NLTK's lists; English falls back to scikit-learn's) or a FILE.")]
+StemOpt = Annotated[str | None, typer.Option("--stem", help="porter|snowball (Snowball in --language).")]
+LanguageOpt = Annotated[str, typer.Option("--language", help="Language of the Snowball stemmer.")]
+LemmatizeOpt = Annotated[bool, typer.Option("--lemmatize", help="Reduce words to their WordNet lemma (needs NLTK's wordnet data).")]
+VectorsArg = Annotated[Path, typer.Argument(help="Vectors from 'word2vec train': word2vec .bin/.txt or a fastText .bin.")]
+
+_CORPUS = ("inputs", "column", "id_column", "encoding")
+_TOKENIZER = ("tokenizer", "lower", "strip_punct", "stopwords", "stem", "language", "lemmatize")
+
+
+def _corpus(opts: dict):
+    from dltool.text.corpus import CorpusSpec
+
+    return CorpusSpec(inputs=tuple(opts["inputs"]), column=opts["column"], id_column=opts["id_column"],
+                      encoding=opts["encoding"])
+
+
+def _tokenizer(opts: dict):
+    from dltool.text.tokenize import TokenizerConfig
+
+    return TokenizerConfig(**{k: opts[k] for k in _TOKENIZER})
+
+
+def _start(quiet: bool, device: str, what: str, fmt: str | None = None) -> None:
+    """Console switches, then --device: validated, and a note that these algorithms run on CPU."""
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.device import cpu_only_notice
+
+    cpu_only_notice(device, what)
+
+
+@app.command("tokenize")
+def tokenize(
+    inputs: InputsArg,
+    tokenizer: TokenizerOpt = "regex",
+    lower: LowerOpt = False,
+    strip_punct: StripPunctOpt = False,
+    stopwords: StopwordsOpt = None,
+    corpus_stopwords: Annotated[int, typer.Option(
+        "--corpus-stopwords", help="Also drop the corpus's N most frequent tokens (reads the input twice).")] = 0,
+    stem: StemOpt = None,
+    language: LanguageOpt = "english",
+    lemmatize: LemmatizeOpt = False,
+    stats: Annotated[str | None, typer.Option(
+        "--stats", help="Also write a frequency table (token, count, document_frequency) to FILE (.csv/.jsonl).")] = None,
+    output: OutFileOpt = "-",
+    fmt: Annotated[str, typer.Option("--format", help="text: space-joined tokens a line (fastText __label__ kept) | jsonl: {id, ..., tokens}.")] = "text",
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = "id",
+    encoding: EncodingOpt = "utf-8",
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Split documents into tokens and normalise them; streams, so memory stays flat on large files.
+
+    Example: dltool text tokenize corpus.txt --lower --strip-punct --stopwords english --stem porter > tokens.txt
+    """
+    _start(quiet, device, "text tokenize")
+    from dltool.core.errors import OptionError
+    from dltool.core.io import atomic_open
+    from dltool.text import tokenize as task
+
+    if stats == "-" and output == "-":
+        raise OptionError("--stats - and the tokens both go to stdout", "write one of them to a file (-o or --stats)")
+    cfg = task.TokenizeConfig(corpus=_corpus(locals()), tokenizer=_tokenizer(locals()),
+                              corpus_stopwords=corpus_stopwords, output_format=fmt, with_stats=stats is not None)
+    with atomic_open(output) as f:
+        counts = task.tokenize(cfg, lambda line: f.write(line + "\n"))
+    if counts is not None:
+        from dltool.core.tables import write_table
+
+        write_table(task.stats_table(counts), stats)
+
+
+
+@word2vec_app.command("train")
+def word2vec_train(
+    inputs: InputsArg,
+    output: Annotated[str, typer.Option("--output", "-o", help="Vectors file: .bin (word2vec binary), .txt/.vec (text); fastText: .bin.")],
+    fasttext: Annotated[bool, typer.Option("--fasttext", help="fastText (gensim's FastText): subword vectors, so unseen words get vectors too.")] = False,
+    sg: Annotated[bool, typer.Option("--sg/--cbow", help="Skip-gram, or CBOW (the default).")] = False,
+    hs: Annotated[bool, typer.Option("--hs", help="Hierarchical softmax instead of negative sampling.")] = False,
+    negative: Annotated[int, typer.Option("--negative", help="Noise words per positive (negative sampling).")] = 5,
+    dim: Annotated[int, typer.Option("--dim", help="Vector size.")] = 100,
+    window: Annotated[int, typer.Option("--window", help="Context words on each side.")] = 5,
+    min_count: Annotated[int, typer.Option("--min-count", help="Ignore words seen fewer times.")] = 5,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the corpus.")] = 5,
+    workers: Annotated[int, typer.Option("--workers", help="Training threads; only --workers 1 is reproducible with --seed.")] = 1,
+    bucket: Annotated[int, typer.Option("--bucket", help="fastText: hash buckets for character n-grams (the .bin holds bucket x dim floats).")] = 2_000_000,
+    min_n: Annotated[int, typer.Option("--min-n", help="fastText: shortest character n-gram.")] = 3,
+    max_n: Annotated[int, typer.Option("--max-n", help="fastText: longest character n-gram.")] = 6,
+    tokenizer: TokenizerOpt = "whitespace",
+    lower: LowerOpt = False,
+    strip_punct: StripPunctOpt = False,
+    stopwords: StopwordsOpt = None,
+    stem: StemOpt = None,
+    language: LanguageOpt = "english",
+    lemmatize: LemmatizeOpt = False,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = "id",
+    encoding: EncodingOpt = "utf-8",
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Train word2vec or fastText vectors; prints a JSON summary. Reads tokenized text by default
+    (one document a line, tokens split on whitespace); tokenizer options tokenize raw text here.
+    --seed gives identical vectors with --workers 1.
+
+    Example: dltool text tokenize corpus.txt --lower --strip-punct | dltool text word2vec train - -o vec.bin --sg
+    """
+    _start(quiet, device, "text word2vec train", fmt)
+    from dltool.core.console import info
+    from dltool.core.output import emit_object
+    from dltool.text import word2vec as task
+
+    cfg = task.TrainConfig(corpus=_corpus(locals()), output=output, tokenizer=_tokenizer(locals()),
+                           fasttext=fasttext, sg=sg, hs=hs, negative=negative, dim=dim, window=window,
+                           min_count=min_count, epochs=epochs, workers=workers, seed=seed, bucket=bucket,
+                           min_n=min_n, max_n=max_n)
+    result = task.train(cfg)
+    info(f"saved {result['words']:,} vectors of {dim} dims to {output}")
+    emit_object(result, fmt)
+
+
+TopnOpt = Annotated[int, typer.Option("--topn", "-n", help="How many words to list.")]
+
+
+@word2vec_app.command("similar")
+def word2vec_similar(
+    vectors: VectorsArg,
+    words: Annotated[list[str], typer.Argument(help="Query words.")],
+    topn: TopnOpt = 10,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """The nearest words (cosine similarity) of each query word: one row per (query, neighbour).
+
+    Example: dltool text word2vec similar vec.bin king queen -n 5
+    """
+    _start(quiet, device, "text word2vec similar", fmt)
+    from dltool.core.output import emit_records
+    from dltool.text import word2vec as task
+
+    emit_records(task.similar(task.load_vectors(vectors), words, topn), fmt)
+
+
+@word2vec_app.command("analogy")
+def word2vec_analogy(
+    vectors: VectorsArg,
+    a: Annotated[str, typer.Argument(help="A, in 'A is to B as C is to ?'.")],
+    b: Annotated[str, typer.Argument(help="B")],
+    c: Annotated[str, typer.Argument(help="C")],
+    topn: TopnOpt = 5,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """A is to B as C is to ?: the words nearest to B - A + C (the three inputs left out).
+
+    Example: dltool text word2vec analogy vec.bin man king woman
+    """
+    _start(quiet, device, "text word2vec analogy", fmt)
+    from dltool.core.output import emit_records
+    from dltool.text import word2vec as task
+
+    emit_records(task.analogy(task.load_vectors(vectors), a, b, c, topn), fmt)
+
+
+@word2vec_app.command("vectors")
+def word2vec_vectors(
+    vectors: VectorsArg,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the N most frequent words.")] = None,
+    output: OutFileOpt = "-",
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """The vectors as a feature table (word, e0, e1, ...) for 'dltool reduce' and 'dltool cluster'.
+
+    Example: dltool text word2vec vectors vec.bin --limit 1000 | dltool reduce pca - -n 2 --plot words.png
+    """
+    _start(quiet, device, "text word2vec vectors")
+    from dltool.core.tables import write_table
+    from dltool.text import word2vec as task
+
+    write_table(task.vectors_table(task.load_vectors(vectors), limit), output, fmt)
+
+
+@word2vec_app.command("evaluate")
+def word2vec_evaluate(
+    vectors: VectorsArg,
+    analogies: Annotated[Path | None, typer.Option("--analogies", help="Analogy questions (questions-words.txt format).", dir_okay=False)] = None,
+    similarity: Annotated[list[Path] | None, typer.Option("--similarity", help="Word pairs with human scores (WordSim-353/SimLex-999 format); repeatable.", dir_okay=False)] = None,
+    restrict_vocab: Annotated[int, typer.Option("--restrict-vocab", help="Only the N most frequent words answer or count as known.")] = 300_000,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Analogy accuracy (overall and per section), Spearman and Pearson correlation with human
+    similarity scores, and out-of-vocabulary rates: one JSON object. Case-insensitive; questions
+    with unknown words are skipped and counted in the OOV rate.
+
+    Example: dltool text word2vec evaluate vec.bin --analogies questions-words.txt --similarity wordsim353.tsv
+    """
+    _start(quiet, device, "text word2vec evaluate", fmt)
+    from dltool.core.errors import OptionError
+    from dltool.core.output import emit_object
+    from dltool.text import word2vec as task
+
+    if restrict_vocab < 1:
+        raise OptionError(f"--restrict-vocab {restrict_vocab} must be at least 1")
+    emit_object(task.evaluate(task.load_vectors(vectors), analogies, similarity or [], restrict_vocab), fmt)
+
+
+@app.command("topics")
+def topics(
+    inputs: InputsArg,
+    k: Annotated[int, typer.Option("--k", "-k", help="Number of topics.")] = 10,
+    passes: Annotated[int, typer.Option("--passes", help="Passes over the corpus.")] = 10,
+    iterations: Annotated[int, typer.Option("--iterations", help="Inference iterations per document and pass.")] = 50,
+    no_below: Annotated[int, typer.Option("--no-below", help="Drop words in fewer documents than this.")] = 5,
+    no_above: Annotated[float, typer.Option("--no-above", help="Drop words in more than this share of documents.")] = 0.5,
+    top_words: Annotated[int, typer.Option("--top-words", help="Words shown (and scored for coherence) per topic.")] = 10,
+    workers: Annotated[int, typer.Option("--workers", help="LdaMulticore worker processes; only --workers 1 is reproducible with --seed.")] = 1,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the per-document topic table (id, ..., topic_0..) to FILE ('-' = stdout).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw each topic's top words as bars (PNG).", dir_okay=False)] = None,
+    tokenizer: TokenizerOpt = "whitespace",
+    lower: LowerOpt = False,
+    strip_punct: StripPunctOpt = False,
+    stopwords: StopwordsOpt = None,
+    stem: StemOpt = None,
+    language: LanguageOpt = "english",
+    lemmatize: LemmatizeOpt = False,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = "id",
+    encoding: EncodingOpt = "utf-8",
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """LDA topics (gensim's LdaMulticore): prints each topic's top words and the coherence (c_v,
+    u_mass) as one JSON object; -o writes the per-document topic table (with -o -, the table
+    is the output and the topics and coherence go to stderr). Reads tokenized text by
+    default; tokenizer options tokenize raw text here. --seed gives the same topics with --workers 1.
+
+    Example: dltool text tokenize news.txt --lower --strip-punct --stopwords english | dltool text topics - -k 10 -o doc-topics.csv --plot topics.png
+    """
+    _start(quiet, device, "text topics", fmt)
+    from dltool.core.console import info
+    from dltool.core.output import emit_object
+    from dltool.core.tables import write_table
+    from dltool.text import topics as task
+
+    cfg = task.TopicsConfig(corpus=_corpus(locals()), tokenizer=_tokenizer(locals()), k=k, passes=passes,
+                            iterations=iterations, no_below=no_below, no_above=no_above, top_words=top_words,
+                            workers=workers, seed=seed)
+    result = task.fit(cfg)
+    for t in result.topics:
+        info(f"topic {t['topic']}: {' '.join(t['words'])}")
+    info(f"coherence: c_v {result.coherence['c_v']:.4f}, u_mass {result.coherence['u_mass']:.4f}")
+    if plot is not None:
+        task.plot_topics(result, plot)
+    if output == "-":  # the table is the result on stdout; the summary was said on stderr
+        write_table(result.table, "-", fmt)
+        return
+    if output is not None:
+        write_table(result.table, output)
+    emit_object(result.summary(), fmt)
+
+
+@app.command("embed")
+def embed(
+    inputs: InputsArg,
+    method: Annotated[str, typer.Option("--method", help="tfidf (TF-IDF + truncated SVD) | word2vec (mean of word vectors).")] = "tfidf",
+    n_components: Annotated[int, typer.Option("-n", "--n-components", help="tfidf: dimensions kept by the SVD.")] = 100,
+    min_df: Annotated[int, typer.Option("--min-df", help="tfidf: ignore terms in fewer documents than this.")] = 1,
+    vectors: Annotated[Path | None, typer.Option("--vectors", help="word2vec: vectors from 'word2vec train' (.bin/.txt, fastText .bin).", dir_okay=False)] = None,
+    tfidf_weight: Annotated[bool, typer.Option("--tfidf-weight", help="word2vec: weight each word by TF-IDF instead of its count.")] = False,
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Scale each row to unit length (cosine geometry).")] = True,
+    output: OutFileOpt = "-",
+    tokenizer: TokenizerOpt = "whitespace",
+    lower: LowerOpt = False,
+    strip_punct: StripPunctOpt = False,
+    stopwords: StopwordsOpt = None,
+    stem: StemOpt = None,
+    language: LanguageOpt = "english",
+    lemmatize: LemmatizeOpt = False,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = "id",
+    encoding: EncodingOpt = "utf-8",
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Documents as a feature table (id and other columns pass through, then e0, e1, ...), for
+    'dltool reduce' and 'dltool cluster'. Reads tokenized text by default; tokenizer options
+    tokenize raw text here.
+
+    Example: dltool text embed sms.csv --tokenizer regex --lower -n 50 | dltool cluster kmeans - -k 2
+    """
+    _start(quiet, device, "text embed")
+    from dltool.core.tables import write_table
+    from dltool.text import embed as task
+
+    cfg = task.EmbedConfig(corpus=_corpus(locals()), tokenizer=_tokenizer(locals()), method=method,
+                           n_components=n_components, min_df=min_df, normalize=normalize, vectors=vectors,
+                           tfidf_weight=tfidf_weight, seed=seed)
+    write_table(task.embed(cfg), output, fmt)
