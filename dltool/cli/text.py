@@ -64,9 +64,9 @@ def _tokenizer(opts: dict):
 def _start(quiet: bool, device: str, what: str, fmt: str | None = None) -> None:
     """Console switches, then --device: validated, and a note that these algorithms run on CPU."""
     apply_console_options(quiet=quiet, fmt=fmt)
-    from dltool.core.device import cpu_only_notice
+    from dltool.core.device import placed_on
 
-    cpu_only_notice(device, what)
+    placed_on(device, what)
 
 
 @app.command("tokenize")
