@@ -72,9 +72,49 @@ def test_inits(tmp_path, init):
     assert fit(tmp_path, init=init, lr=0.01)["val_accuracy"] > 0.9
 
 
-def test_clipping_and_early_stop(tmp_path):
-    s = fit(tmp_path, clip_norm=0.5, clip_value=0.1, early_stop=1, epochs=30, lr=0.05)
-    assert s["stopped_early"] and s["epochs_run"] < 30
+def test_early_stop(tmp_path):
+    s = fit(tmp_path, early_stop=1, epochs=30, lr=0.05)
+    assert s["stopped_early"] and s["epochs_run"] < 30 and "early stop" in s["stop_reason"]
+
+
+def _one_sgd_step(tmp_path, **kw):
+    """One plain-SGD step (lr 1) on a batch with large gradients: the update is minus the clipped gradient."""
+    X, y = blobs()
+    X = X * 50  # large inputs, large gradients
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    before = [p.detach().clone() for p in model.parameters()]
+    cfg = EngineConfig(epochs=1, optimizer="sgd", lr=1.0, seed=0, **kw)
+    Engine(BlobTask(), model, cfg, tmp_path, torch.device("cpu")).fit(TensorBatches((X, y), 300, shuffle=False))
+    return [p.detach() - b for p, b in zip(model.parameters(), before)]
+
+
+def test_clip_value_bounds_every_gradient_value(tmp_path):
+    assert max(d.abs().max().item() for d in _one_sgd_step(tmp_path / "free")) > 0.1  # unclipped: large
+    deltas = _one_sgd_step(tmp_path / "clipped", clip_value=0.01)
+    assert max(d.abs().max().item() for d in deltas) <= 0.01 + 1e-7
+
+
+def test_clip_norm_bounds_the_global_gradient_norm(tmp_path):
+    def norm(deltas):
+        return torch.sqrt(sum((d ** 2).sum() for d in deltas)).item()
+
+    assert norm(_one_sgd_step(tmp_path / "free")) > 1.0
+    assert norm(_one_sgd_step(tmp_path / "clipped", clip_norm=0.5)) == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize("init,std", [("he", (2 / 256) ** 0.5), ("xavier", (2 / (256 + 256)) ** 0.5),
+                                      ("default", (1 / (3 * 256)) ** 0.5)])  # torch's kaiming_uniform(a=sqrt(5))
+def test_init_reaches_the_weights(tmp_path, init, std):
+    """--init through the engine: the weights of a barely trained model have the scheme's spread."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 3))
+    x, y = torch.randn(64, 256), torch.randint(0, 3, (64,))
+    cfg = EngineConfig(epochs=1, optimizer="sgd", lr=1e-12, init=init, seed=0)
+    Engine(BlobTask(), model, cfg, tmp_path, torch.device("cpu")).fit(TensorBatches((x, y), 64, shuffle=False))
+    assert model[0].weight.std().item() == pytest.approx(std, rel=0.03)
+    if init != "default":
+        assert model[0].bias.abs().max().item() < 1e-9  # zeroed (a 1e-12 step moved them by ~1e-14)
 
 
 def test_he_and_xavier_follow_their_definitions():
