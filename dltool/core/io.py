@@ -23,10 +23,13 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, land=None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it, rename it over `path`, fsync the folder.
 
     On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
+    `land`, an executor (`submit(fn)`), takes over the landing (the fsyncs and the rename): the
+    training engine writes checkpoints in line but lets a thread wait on the disk, which costs
+    ~12 ms a file here. Until it has landed, `path` still holds its previous content.
     In a distributed run only rank 0 writes: on the other ranks what is written is discarded, so
     no command needs rank checks around its outputs.
     """
@@ -45,6 +48,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if land is None:
+        _land(tmp, path)
+    else:
+        land.submit(_land, tmp, path)
+
+
+def _land(tmp: Path, path: Path) -> None:
+    try:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -63,14 +77,14 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """open() for writing that lands atomically; `-` writes to stdout."""
+def atomic_open(path: str | os.PathLike, mode: str = "w", *, land=None) -> Iterator[IO]:
+    """open() for writing that lands atomically (see atomic_path for `land`); `-` writes to stdout."""
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
-    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+    with atomic_path(path, land=land) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
         yield f
 
 

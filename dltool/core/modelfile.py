@@ -13,7 +13,8 @@ VERSION = 1
 
 def save_model(path: str | os.PathLike, *, task: str, arch: str, arch_kwargs: dict, state_dict: dict,
                classes: list | None = None, preprocess: dict | None = None, metrics: dict | None = None,
-               **extra) -> None:
+               land=None, **extra) -> None:
+    """Write a model file atomically (`land`: see dltool.core.io.atomic_path)."""
     import torch
 
     from dltool import __version__
@@ -24,7 +25,7 @@ def save_model(path: str | os.PathLike, *, task: str, arch: str, arch_kwargs: di
         "classes": list(classes or []), "preprocess": dict(preprocess or {}), "metrics": dict(metrics or {}),
         "dltool_version": __version__, **extra,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, land=land) as tmp:
         torch.save(payload, tmp)
 
 

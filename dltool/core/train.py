@@ -299,17 +299,19 @@ class Engine:
         self._t_start = None
         self._best_state = None
         # Checkpoints and metrics are written on a background thread when the model trains on an
-        # accelerator (the host is idle). On a CPU run every core is training and a writer thread
-        # stalls their parallel regions: measured on 2 cores, 1.16x a hand loop's time vs 1.10x
-        # writing in place (benchmarks/train_overhead.py), so there the writes happen in line.
-        self._background_io = device.type != "cpu"
-        if self._background_io:
-            from concurrent.futures import ThreadPoolExecutor
+        # accelerator (the host is idle). On a CPU run every core is training and a thread that
+        # serialises stalls their parallel regions (measured on 2 cores: 1.16x a hand loop's time vs
+        # 1.10x in line, benchmarks/train_overhead.py), so there files are serialised in line and
+        # only their landing (fsync, rename, fsync of the folder: ~12 ms a file, waiting on the disk,
+        # not the CPU) goes to a thread.
+        from concurrent.futures import ThreadPoolExecutor
 
-            self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-checkpoint")
-        else:
-            self._io = _InLine()
+        self._background_io = device.type != "cpu"
         self._pending = []
+        if self._background_io:
+            self._io, self._land = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-checkpoint"), None
+        else:
+            self._io, self._land = _InLine(), _Landing(self)
 
     def fit(self, train_batches, val_batches=None) -> dict:
         self._setup(train_batches, val_batches)
@@ -658,7 +660,7 @@ class Engine:
         text = "".join(json.dumps(row) + "\n" for row in self.history)
 
         def write():
-            with atomic_open(self.run_dir / "metrics.jsonl") as f:
+            with atomic_open(self.run_dir / "metrics.jsonl", land=self._land) as f:
                 f.write(text)
 
         self._pending.append(self._io.submit(write))
@@ -669,7 +671,8 @@ class Engine:
         payload = snapshot(self.task.payload(self.raw_model))
         extra = {"train_state": snapshot(train_state)} if train_state is not None else {}
         self._check_writes()
-        self._pending.append(self._io.submit(save_model, path, **payload, metrics=dict(metrics), **extra))
+        self._pending.append(self._io.submit(save_model, path, **payload, metrics=dict(metrics), land=self._land,
+                                             **extra))
 
     def _checkpoint(self, path: Path, metrics: dict) -> None:
         """A resumable checkpoint of the current position. Every rank calls it (their RNG states are
@@ -797,6 +800,21 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))
+
+
+class _Landing:
+    """Lands atomic writes (fsync, rename) on a thread; the futures join the engine's pending writes."""
+
+    def __init__(self, engine):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.engine = engine
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-fsync")
+
+    def submit(self, fn, *args):
+        future = self.pool.submit(fn, *args)
+        self.engine._pending.append(future)
+        return future
 
 
 class _InLine:
