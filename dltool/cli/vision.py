@@ -163,15 +163,19 @@ def export(
     model: ModelArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx or model.ts (TorchScript); format from the suffix.")],
     export_format: Annotated[str, typer.Option("--to", help="auto|onnx|torchscript")] = "auto",
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
     """Export a classifier to ONNX or TorchScript for serving outside dltool.
 
-    Example: dltool vision classify export runs/digits/model.pt -o digits.onnx
+    The model is traced on --device. ONNX files run anywhere; a TorchScript file keeps that device
+    (load it with torch.jit.load(path, map_location="cpu") to move it).
+
+    Example: dltool vision classify export runs/digits/model.pt -o digits.onnx --device cpu
     """
     apply_console_options(quiet=quiet)
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
-    emit_object(task.export(model, output, export_format), "auto")
+    emit_object(task.export(model, output, export_format, device=device), "auto")
