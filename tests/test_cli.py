@@ -69,3 +69,79 @@ def test_unexpected_errors_are_one_line_unless_debug(cli, tmp_path, monkeypatch)
         from dltool.cli import main
 
         main(["--debug", "vision", "classify", "train", str(tmp_path)])
+
+
+# -- help reads cleanly: the shape every command's --help keeps ---------------------------------
+
+def _commands():
+    """(path, click command) for the root, every group and every command."""
+    from typer.main import get_command
+
+    from dltool.cli.app import app
+
+    todo = [([], get_command(app))]
+    while todo:
+        path, cmd = todo.pop()
+        yield path, cmd
+        todo += [(path + [name], sub) for name, sub in getattr(cmd, "commands", {}).items()]
+
+
+def test_every_help_page_shows_flags_without_a_value_type(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    pages = 0
+    for path, _ in _commands():
+        r = cli(*path, "--help")
+        assert r.code == 0, (path, r.stderr)
+        assert "<bool>" not in r.stdout, " ".join(path)
+        pages += 1
+    assert pages > 20
+    train = cli("vision", "classify", "train", "--help").stdout
+    assert "--freeze-backbone  " in train and "<int>" in train  # flags bare, valued options typed
+
+
+def test_every_command_has_a_one_line_summary_and_an_example():
+    """Group listings show a command's first paragraph: one line, never a sentence cut by a line break."""
+    for path, cmd in _commands():
+        summary = (cmd.help or "").strip().split("\n\n")[0]
+        name = " ".join(["dltool", *path])
+        assert summary and "\n" not in summary and len(summary) <= 100, f"{name}: {summary!r}"
+        if not hasattr(cmd, "commands"):
+            assert "Example: dltool " + " ".join(path) in cmd.help, name
+
+
+# -- shell completion -----------------------------------------------------------------------------
+
+def _completion_env(words: str, **extra) -> dict:
+    import os
+
+    return {**os.environ, "_DLTOOL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)), **extra}
+
+
+_NO_TORCH_AT_EXIT = ("import atexit, sys\n"
+                     "atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr))\n"
+                     "from dltool.cli import main\nmain()")
+
+
+@pytest.mark.parametrize("words,expected", [("dltool vis", "vision"), ("dltool vision classify ", "export"),
+                                            ("dltool vision classify train --ep", "--epochs"),
+                                            ("dltool reduce p", "pca")])
+def test_tab_completion_completes_commands_and_options_without_torch(words, expected):
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH_AT_EXIT], env=_completion_env(words),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert expected in r.stdout.split()
+    assert r.stderr.strip().splitlines()[-1] == "False", "torch imported while completing"
+
+
+def test_show_completion_prints_a_script_and_help_lists_install(cli):
+    import os
+
+    # Typer's switch to take the shell as a value instead of detecting the parent shell
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    r = subprocess.run([sys.executable, "-m", "dltool", "--show-completion", "bash"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "_DLTOOL_COMPLETE=complete_bash" in r.stdout and "complete -o default" in r.stdout
+    root = cli("--help").stdout
+    assert "--install-completion" in root and "--show-completion" in root
