@@ -377,8 +377,8 @@ def _print_per_class(metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("class", "precision", "recall", "f1", "support",
-              title="per class (macro = the mean over these classes: in the data or predicted)")
+    t = Table("class", "precision", "recall", "f1", "support", title="per class",
+              caption="rows: the classes in the data or predicted")
     for c, m in metrics["per_class"].items():
         t.add_row(c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     t.add_section()
