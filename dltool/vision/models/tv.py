@@ -2,9 +2,10 @@
 of input channels and classes. The final linear layer becomes our `head`; everything before it is
 `forward_features`, so --pretrained with a torchvision state_dict fills the backbone.
 
-`*_tiny` variants (for tests) are the same torchvision classes in their smallest configuration.
-AlexNet, VGG and GoogLeNet have none: torchvision fixes their widths (VGG's and AlexNet's 4096-wide
-classifiers alone hold most of their weights), so their shape tests run on the meta device instead.
+`*_tiny` variants (for quick runs and tests) are the same torchvision classes in a small
+configuration. AlexNet, VGG and GoogLeNet have none: torchvision fixes their widths (the 4096-wide
+classifiers of AlexNet and VGG alone hold most of their weights); tests/vision/test_models.py runs
+the networks over 20 M weights on the meta device instead.
 """
 
 from __future__ import annotations
