@@ -16,12 +16,19 @@ def test_help_imports_no_torch_and_is_fast(path):
             "try:\n    main({!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
             "print(time.perf_counter() - t, file=sys.stderr)").format(path + ["--help"])
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    assert r.returncode == 0, r.stderr
-    assert "Usage" in r.stdout
-    assert float(r.stderr.strip().splitlines()[-1]) < 0.5
+    # the best of up to three runs: the bar is for dltool's start-up, not for other processes sharing the CPUs
+    timings = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        assert r.returncode == 0, r.stderr
+        assert "Usage" in r.stdout
+        timings.append((float(r.stderr.strip().splitlines()[-1]), wall))
+        if timings[-1][0] < 0.5:
+            break
+    in_process, wall = min(timings)
+    assert in_process < 0.5, timings
     assert wall < 2.0  # interpreter start included
 
 
@@ -69,3 +76,89 @@ def test_unexpected_errors_are_one_line_unless_debug(cli, tmp_path, monkeypatch)
         from dltool.cli import main
 
         main(["--debug", "vision", "classify", "train", str(tmp_path)])
+
+
+# -- help reads cleanly: the shape every command's --help keeps ---------------------------------
+
+def _commands():
+    """(path, click command) for the root, every group and every command."""
+    from typer.main import get_command
+
+    from dltool.cli.app import app
+
+    todo = [([], get_command(app))]
+    while todo:
+        path, cmd = todo.pop()
+        yield path, cmd
+        todo += [(path + [name], sub) for name, sub in getattr(cmd, "commands", {}).items()]
+
+
+def test_flags_show_no_value_type_in_help(cli, monkeypatch):
+    """A flag's row shows no `<bool>`; valued options keep their type. Rendering every page takes
+    seconds, so a few are rendered and every other command's options are checked the way the
+    help renderer asks them for their type."""
+    from typer._click import Context
+
+    monkeypatch.setenv("COLUMNS", "120")
+    for path in ([], ["reduce"], ["vision", "classify", "train"], ["cluster", "deep"]):
+        r = cli(*path, "--help")
+        assert r.code == 0, (path, r.stderr)
+        assert "<bool>" not in r.stdout, " ".join(path)
+    train = cli("vision", "classify", "train", "--help").stdout
+    assert "--freeze-backbone  " in train and "<int>" in train
+    flags = 0
+    for path, cmd in _commands():
+        ctx = Context(cmd, info_name="dltool")
+        for param in cmd.get_params(ctx):
+            if getattr(param, "is_flag", False):
+                assert param.display_type_rich(ctx) is None, (path, param.name)
+                flags += 1
+    assert flags > 50
+
+
+def test_every_command_has_a_one_line_summary_and_an_example():
+    """Group listings show a command's first paragraph: one line, never a sentence cut by a line break."""
+    for path, cmd in _commands():
+        summary = (cmd.help or "").strip().split("\n\n")[0]
+        name = " ".join(["dltool", *path])
+        assert summary and "\n" not in summary and len(summary) <= 100, f"{name}: {summary!r}"
+        if not hasattr(cmd, "commands"):
+            assert "Example: dltool " + " ".join(path) in cmd.help, name
+
+
+# -- shell completion -----------------------------------------------------------------------------
+
+def _completion_env(words: str, **extra) -> dict:
+    import os
+
+    return {**os.environ, "_DLTOOL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)), **extra}
+
+
+_NO_TORCH_AT_EXIT = ("import atexit, sys\n"
+                     "atexit.register(lambda: print('torch' in sys.modules, file=sys.stderr))\n"
+                     "from dltool.cli import main\nmain()")
+
+
+@pytest.mark.parametrize("words,expected", [("dltool vis", "vision"), ("dltool vision classify ", "export"),
+                                            ("dltool vision classify train --ep", "--epochs"),
+                                            ("dltool reduce p", "pca")])
+def test_tab_completion_completes_commands_and_options_without_torch(words, expected):
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH_AT_EXIT], env=_completion_env(words),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert expected in r.stdout.split()
+    assert r.stderr.strip().splitlines()[-1] == "False", "torch imported while completing"
+
+
+def test_show_completion_prints_a_script_and_help_lists_install(cli):
+    import os
+
+    # Typer's switch to take the shell as a value instead of detecting the parent shell
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    r = subprocess.run([sys.executable, "-m", "dltool", "--show-completion", "bash"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "_DLTOOL_COMPLETE=complete_bash" in r.stdout and "complete -o default" in r.stdout
+    root = cli("--help").stdout
+    assert "--install-completion" in root and "--show-completion" in root

@@ -465,10 +465,12 @@ def deep(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Deep embedded clustering (DEC): pretrain an MLP autoencoder, k-means on its codes, then refine
-    encoder and centres jointly on KL(P||Q) with Student-t soft assignments (shared engine: --device
-    cuda, checkpoints, --resume). Writes the table with `cluster` and prob_0..prob_{k-1}; the model
-    goes to the run folder (--out), the pretrained autoencoder to its pretrain/ subfolder.
+    """Deep embedded clustering (DEC): an autoencoder's codes, clustered and refined jointly.
+
+    Pretrain an MLP autoencoder, k-means on its codes, then refine encoder and centres jointly on
+    KL(P||Q) with Student-t soft assignments (shared engine: --device cuda, checkpoints, --resume).
+    Writes the table with `cluster` and prob_0..prob_{k-1}; the model goes to the run folder (--out),
+    the pretrained autoencoder to its pretrain/ subfolder.
 
     Example: dltool cluster deep digits.csv -k 10 --exclude label --out runs/dec -o clusters.csv
     """

@@ -81,8 +81,9 @@ def pca(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Principal component analysis: exact SVD (scikit-learn on CPU, torch on CUDA); reports the
-    explained variance per component and E(k), the share of variance lost by keeping k.
+    """Principal component analysis: exact SVD (scikit-learn on CPU, torch on CUDA).
+
+    Reports the explained variance per component and E(k), the share of variance lost by keeping k.
 
     Example: dltool reduce pca features.csv --variance 0.95 --report pca.json -o reduced.csv
     """
@@ -184,8 +185,9 @@ def mds(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Metric multidimensional scaling (SMACOF from a classical-MDS start; CPU). It places only the
-    given rows: it has no transform for new ones, so it cannot be saved.
+    """Metric multidimensional scaling (SMACOF from a classical-MDS start; CPU).
+
+    It places only the given rows: it has no transform for new ones, so it cannot be saved.
 
     Example: dltool reduce mds features.csv -n 2 --plot mds.png -o mds.csv
     """
@@ -219,8 +221,9 @@ def tsne(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """t-SNE embedding (openTSNE when installed, else scikit-learn; CPU). It places only the given
-    rows: it has no transform for new ones, so it cannot be saved.
+    """t-SNE embedding (openTSNE when installed, else scikit-learn; CPU).
+
+    It places only the given rows: it has no transform for new ones, so it cannot be saved.
 
     Example: dltool reduce tsne features.csv --perplexity 30 --plot tsne.png -o tsne.csv
     """
@@ -287,8 +290,9 @@ def select(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Feature selection: rank the feature columns against --target and keep the best ones. The
-    table of selected features (with the target and pass-through columns) goes to stdout or -o;
+    """Feature selection: rank the feature columns against --target and keep the best ones.
+
+    The table of selected features (with the target and pass-through columns) goes to stdout or -o;
     the ranking to stderr and --ranking. chi2 min-max scales the features to [0, 1] first (it
     needs non-negative values). --elbow cuts the sorted score curve at its point farthest from the
     chord joining its ends. Wrappers standardize the features for their estimator; the output
@@ -385,9 +389,11 @@ def autoencoder(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Autoencoder reduction: an MLP encoder/decoder trained on the scaled features (shared engine:
-    checkpoints, --resume, --device cuda); the code becomes columns ae1..aeK, other columns pass
-    through. The run folder's model.pt embeds new rows with 'dltool reduce transform', like PCA's.
+    """Autoencoder reduction: an MLP encoder/decoder; its code becomes columns ae1..aeK.
+
+    It trains on the scaled features with the shared engine (checkpoints, --resume, --device cuda);
+    other columns pass through. The run folder's model.pt embeds new rows with
+    'dltool reduce transform', like PCA's.
 
     Kinds: undercomplete (reconstruction only), sparse (+ --sparsity x L1 of the code), denoising
     (reconstruct from an input corrupted by --noise), contractive (+ --contractive x the squared

@@ -52,6 +52,7 @@ app.add_typer(classify, name="classify")
 
 DataArg = Annotated[Path, typer.Argument(help="ImageFolder (root/<class>/*.png) or CSV with path,label.")]
 ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its run folder.")]
+InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.")]
 
 
 @classify.command("train")
@@ -115,7 +116,7 @@ def evaluate(
     model: ModelArg,
     data: DataArg,
     out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
-    batch_size: BatchSizeOpt = 256,
+    batch_size: InferBatchOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
@@ -140,7 +141,7 @@ def predict(
     output: OutFileOpt = "-",
     topk: Annotated[int, typer.Option("--topk", help="How many ranked classes to list per image.")] = 3,
     embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,
-    batch_size: BatchSizeOpt = 256,
+    batch_size: InferBatchOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
@@ -163,15 +164,19 @@ def export(
     model: ModelArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx or model.ts (TorchScript); format from the suffix.")],
     export_format: Annotated[str, typer.Option("--to", help="auto|onnx|torchscript")] = "auto",
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
     """Export a classifier to ONNX or TorchScript for serving outside dltool.
 
-    Example: dltool vision classify export runs/digits/model.pt -o digits.onnx
+    The model is traced on --device. ONNX files run anywhere; a TorchScript file keeps that device
+    (load it with torch.jit.load(path, map_location="cpu") to move it).
+
+    Example: dltool vision classify export runs/digits/model.pt -o digits.onnx --device cpu
     """
     apply_console_options(quiet=quiet)
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
-    emit_object(task.export(model, output, export_format), "auto")
+    emit_object(task.export(model, output, export_format, device=device), "auto")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dltool.core.errors import unknown_name
+from dltool.core.registry import Registry
 
-OPS = ("flip", "crop", "blur", "contrast", "saturation", "gamma")
+AUGMENTS = Registry("--augment op")
 
 
 def parse_ops(spec: str | None) -> tuple[str, ...]:
@@ -15,8 +15,7 @@ def parse_ops(spec: str | None) -> tuple[str, ...]:
         return ()
     ops = tuple(s.strip() for s in spec.split(",") if s.strip())
     for op in ops:
-        if op not in OPS:
-            raise unknown_name("--augment op", op, OPS)
+        AUGMENTS.get(op)  # an unknown name fails here, with a suggestion
     return ops
 
 
@@ -30,11 +29,13 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+@AUGMENTS.register()
 def flip(x):
     mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
     return torch.where(mask, x.flip(-1), x)
 
 
+@AUGMENTS.register()
 def crop(x):
     """Random resized crop: scale 0.8-1.0 of the side, shifted anywhere inside, resized back."""
     n = x.shape[0]
@@ -48,6 +49,7 @@ def crop(x):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+@AUGMENTS.register()
 def blur(x):
     from torchvision.transforms.v2.functional import gaussian_blur
 
@@ -59,11 +61,13 @@ def blur(x):
     return x
 
 
+@AUGMENTS.register()
 def contrast(x):
     mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
     return ((x - mean) * _per_sample(x, 0.6, 1.4) + mean).clamp(0, 1)
 
 
+@AUGMENTS.register()
 def saturation(x):
     if x.shape[1] != 3:
         return x  # grayscale has no saturation
@@ -71,11 +75,15 @@ def saturation(x):
     return ((x - g) * _per_sample(x, 0.5, 1.5) + g).clamp(0, 1)
 
 
+@AUGMENTS.register()
 def gamma(x):
     return x.clamp_min(1e-6).pow(_per_sample(x, 0.7, 1.5))
 
 
+OPS = tuple(AUGMENTS.names())
+
+
 def augment(x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
     for op in ops:
-        x = globals()[op](x)
+        x = AUGMENTS.get(op).builder(x)
     return x

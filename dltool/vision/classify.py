@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +66,37 @@ class TrainConfig:
         parse_ops(self.augment)
 
 
+# The `train` options that shape an architecture (TrainConfig field names). Which of them a model takes is
+# read from its builder's signature, so a builder that does not take one can never silently ignore it.
+ARCH_OPTIONS = ("activation", "dropout", "batch_norm", "width")
+
+
+def _takes(model: str) -> set[str]:
+    return set(inspect.signature(MODELS.get(model).builder).parameters)
+
+
+def _flag(option: str, value) -> str:
+    return "--no-batch-norm" if option == "batch_norm" and not value else "--" + option.replace("_", "-")
+
+
+def check_arch_options(cfg: TrainConfig) -> None:
+    """Refuse an architecture option the model does not take when the user changed it from its default
+    (the default of an option a model does not take is simply not passed)."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    takes = _takes(cfg.model)
+    refused = [o for o in ARCH_OPTIONS if o not in takes and getattr(cfg, o) != defaults[o]]
+    if refused:
+        others = [m for m in MODELS.names() if set(refused) <= _takes(m)]
+        hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
+        raise OptionError(f"--model {cfg.model} does not take {', '.join(_flag(o, getattr(cfg, o)) for o in refused)}",
+                          hint)
+
+
 def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_channels: int) -> dict:
-    kw = {"num_classes": num_classes, "in_channels": in_channels}
-    if model_meta(cfg.model).get("configurable"):
-        kw.update(width=cfg.width, activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
-    else:
-        changed = [o for o, v, d in (("--activation", cfg.activation, "relu"), ("--width", cfg.width, 32),
-                                     ("--batch-norm", cfg.batch_norm, True), ("--dropout", cfg.dropout, 0.25))
-                   if v != d]
-        if changed:
-            raise OptionError(f"{', '.join(changed)} only apply to --model cnn, not {cfg.model}",
-                              "drop them or use --model cnn")
-    return kw
+    check_arch_options(cfg)
+    takes = _takes(cfg.model)
+    return {"num_classes": num_classes, "in_channels": in_channels,
+            **{o: getattr(cfg, o) for o in ARCH_OPTIONS if o in takes}}
 
 
 def _image_size(cfg: TrainConfig, paths) -> int:
@@ -325,17 +345,20 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
     images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
     y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
     y_pred = _run(lm, images, batch_size, dev).argmax(1).numpy()
-    labels = list(range(len(lm.classes)))
+    # The macro averages and the per-class table cover the same classes: those in the data or in the
+    # predictions (scikit-learn's default, as in classification_report), so a class the model predicts but
+    # the data lacks counts against it in both, and the macro figures are the table's column means.
+    labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    present = s > 0  # macro averages over the classes present in the data, as sklearn does by default
-    macro = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
-    per_class = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                 for i, c in enumerate(lm.classes) if present[i]}
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(lm.classes))))
+    per_class = {lm.classes[c]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                 "support": int(s[i])} for i, c in enumerate(labels)}
     metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(macro[0]),
-               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]), "n": int(len(y_true)),
+               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]),
+               "macro_classes": list(per_class), "n": int(len(y_true)),
                "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
-    _print_per_class(per_class)
+    _print_per_class(metrics)
     if out is not None:
         out = Path(out)
         write_json(out / "metrics.json", metrics)
@@ -344,7 +367,7 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
     return metrics
 
 
-def _print_per_class(per_class: dict) -> None:
+def _print_per_class(metrics: dict) -> None:
     from dltool.core.console import is_quiet
 
     if is_quiet():
@@ -354,9 +377,13 @@ def _print_per_class(per_class: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("class", "precision", "recall", "f1", "support", title="per class")
-    for c, m in per_class.items():
+    t = Table("class", "precision", "recall", "f1", "support", title="per class",
+              caption="rows: the classes in the data or predicted")
+    for c, m in metrics["per_class"].items():
         t.add_row(c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    t.add_section()
+    t.add_row("macro", f"{metrics['precision_macro']:.3f}", f"{metrics['recall_macro']:.3f}",
+              f"{metrics['f1_macro']:.3f}", str(metrics["n"]))
     Console(file=sys.stderr).print(t)
 
 
@@ -419,24 +446,27 @@ class _Exportable(torch.nn.Module):
     def __init__(self, lm: LoadedModel):
         super().__init__()
         self.model = lm.model
-        self.register_buffer("mean", lm.task.mean.detach().clone().cpu())
-        self.register_buffer("std", lm.task.std.detach().clone().cpu())
+        self.register_buffer("mean", lm.task.mean.detach().clone())
+        self.register_buffer("std", lm.task.std.detach().clone())
 
     def forward(self, x):
         return self.model((x - self.mean) / self.std)
 
 
-def export(model_path, output, to: str = "auto") -> dict:
+def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:
+    """ONNX files are device-independent; a TorchScript file keeps the device it was traced on
+    (torch.jit.load(path, map_location=...) moves it)."""
     output = Path(output)
     fmt = to if to != "auto" else {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
                                    ".torchscript": "torchscript"}.get(output.suffix.lower())
     if fmt not in ("onnx", "torchscript"):
         raise OptionError(f"cannot tell the export format from '{output.name}'",
                           "name the file *.onnx or *.ts, or pass --to onnx|torchscript")
-    lm = load(model_path, torch.device("cpu"))
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
     module = _Exportable(lm).eval()
     size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
-    example = torch.rand(2, channels, size, size)
+    example = torch.rand(2, channels, size, size, device=dev)
     from dltool.core.io import atomic_path
 
     with atomic_path(output) as tmp:
@@ -453,7 +483,7 @@ def export(model_path, output, to: str = "auto") -> dict:
     spec = {"format": fmt, "path": str(output), "input": {"name": "input", "shape": ["N", channels, size, size],
                                                           "dtype": "float32", "range": [0, 1]},
             "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
-            "mode": lm.preprocess["mode"]}
+            "mode": lm.preprocess["mode"], "traced_on": str(dev)}
     write_json(output.with_name(output.name + ".json"), spec)
     return spec
 

@@ -67,6 +67,31 @@ def test_eval_matches_sklearn_on_predictions(cli, digits, trained, tmp_path):
     assert {"metrics.json", "confusion.json", "confusion.png"} <= {f.name for f in (tmp_path / "ev").iterdir()}
 
 
+def test_eval_macro_averages_are_the_per_class_means(cli, digits, trained, tmp_path):
+    """Images of 7s filed under '1': the model predicts 7, a class the data lacks. The macro averages and the
+    per-class table both cover it (support 0), so they agree, and both match scikit-learn's default."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from tests.vision.conftest import write_digits
+
+    data = write_digits(tmp_path / "mixed", 10, offset=60, classes=("0", "7"))
+    (data / "7").rename(data / "1")
+    r = cli("vision", "classify", "eval", trained, data)
+    assert r.code == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert set(m["per_class"]) == set(m["macro_classes"]) == {"0", "1", "7"}
+    assert m["per_class"]["7"]["support"] == 0 and m["per_class"]["1"]["support"] == 10
+    for metric in ("precision", "recall", "f1"):
+        assert m[f"{metric}_macro"] == pytest.approx(np.mean([c[metric] for c in m["per_class"].values()]))
+    preds = [json.loads(line) for line in cli("vision", "classify", "predict", trained, data).stdout.splitlines()]
+    y_true, y_pred = [x["true_label"] for x in preds], [x["label"] for x in preds]
+    assert "7" in y_pred
+    assert m["f1_macro"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert m["precision_macro"] == pytest.approx(precision_score(y_true, y_pred, average="macro", zero_division=0))
+    assert m["recall_macro"] == pytest.approx(recall_score(y_true, y_pred, average="macro", zero_division=0))
+    assert "macro" in r.stderr and "in the data or predicted" in r.stderr
+
+
 def test_predict_files_stdin_topk_and_output_file(cli, digits, trained, tmp_path):
     files = sorted(digits[1].rglob("*.png"))[:5]
     r = cli("vision", "classify", "predict", trained, "--topk", "2", input="\n".join(map(str, files)) + "\n")
@@ -99,10 +124,10 @@ def test_export_onnx_matches_pytorch(cli, trained, digits, tmp_path):
 
     from dltool.vision.classify import load
 
-    r = cli("vision", "classify", "export", trained / "model.pt", "-o", tmp_path / "m.onnx")
+    r = cli("vision", "classify", "export", trained / "model.pt", "-o", tmp_path / "m.onnx", "--device", "cpu")
     assert r.code == 0, r.stderr
     spec = json.loads((tmp_path / "m.onnx.json").read_text())
-    assert spec["classes"] == list(CLASSES)
+    assert spec["classes"] == list(CLASSES) and spec["traced_on"] == "cpu"
     x = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
@@ -114,6 +139,31 @@ def test_export_onnx_matches_pytorch(cli, trained, digits, tmp_path):
     assert r.code == 0, r.stderr
     ts = torch.jit.load(str(tmp_path / "m.ts"))
     np.testing.assert_allclose(ts(torch.from_numpy(x)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_export_cuda_without_cuda(cli, trained, tmp_path):
+    out = tmp_path / "m.ts"
+    _fails_cleanly(cli("vision", "classify", "export", trained, "-o", out, "--device", "cuda"), None,
+                   "CUDA is not available")
+    assert not out.exists() and not (tmp_path / "m.ts.json").exists()
+
+
+@pytest.mark.gpu
+def test_export_torchscript_on_cuda_runs_there(cli, trained, tmp_path):
+    from dltool.vision.classify import load
+
+    r = cli("vision", "classify", "export", trained, "-o", tmp_path / "m.ts", "--device", "cuda")
+    assert r.code == 0, r.stderr
+    assert json.loads((tmp_path / "m.ts.json").read_text())["traced_on"].startswith("cuda")
+    ts = torch.jit.load(str(tmp_path / "m.ts"))
+    x = torch.rand(3, 1, 8, 8)
+    got = ts(x.cuda())
+    assert got.device.type == "cuda"
+    lm = load(trained, torch.device("cpu"))
+    with torch.inference_mode():
+        want = lm.model((x - lm.task.mean) / lm.task.std)
+    torch.testing.assert_close(got.float().cpu(), want, rtol=1e-3, atol=1e-3)
 
 
 def test_pretrained_freeze_backbone_trains_only_the_head(cli, digits, trained, tmp_path):
@@ -128,13 +178,40 @@ def test_pretrained_freeze_backbone_trains_only_the_head(cli, digits, trained, t
     assert not torch.equal(a["head.weight"], b["head.weight"])
 
 
-def test_csv_input_and_augment(cli, digits, tmp_path):
+def test_csv_input_augment_and_activation_reach_training(cli, digits, tmp_path, monkeypatch):
+    """--augment really runs on every training batch (and changes it); --activation builds that activation."""
+    import dltool.vision.classify as classify
+    from dltool.vision.augment import augment
+
+    seen = []
+
+    def spy(x, ops):  # calls the real augmentation and records what it did
+        y = augment(x, ops)
+        seen.append((ops, not torch.equal(x, y)))
+        return y
+
+    monkeypatch.setattr(classify, "augment", spy)
     csv = tmp_path / "list.csv"
     rows = ["path,label"] + [f"{p},{p.parent.name}" for p in sorted(digits[0].rglob("*.png"))]
     csv.write_text("\n".join(rows) + "\n")
-    r = cli("vision", "classify", "train", csv, "--out", tmp_path / "r", *FAST,
-            "--augment", "flip,crop,blur,contrast,saturation,gamma", "--epochs", "2")
+    out = tmp_path / "r"
+    r = cli("vision", "classify", "train", csv, "--out", out, *FAST,
+            "--augment", "flip,crop,blur,contrast,saturation,gamma", "--epochs", "2", "--activation", "elu")
     assert r.code == 0, r.stderr
+    steps_per_epoch = -(-108 // 16)  # 120 images, 12 held out for validation, batches of 16
+    assert len(seen) == 2 * steps_per_epoch
+    assert all(ops == ("flip", "crop", "blur", "contrast", "saturation", "gamma") and changed
+               for ops, changed in seen)
+    model = classify.load(out, torch.device("cpu")).model
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "ELU" in kinds and "ReLU" not in kinds
+
+
+@pytest.mark.parametrize("args,needle", [(["--model", "cnn_tiny", "--width", "64"], "does not take --width"),
+                                         (["--model", "resnet_tiny", "--no-batch-norm"], "--no-batch-norm")])
+def test_options_a_model_does_not_take_are_refused(cli, digits, tmp_path, args, needle):
+    out = tmp_path / "r"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", out, "--quiet", *args), out, needle)
 
 
 def test_streamed_dataloader_path_learns(cli, digits, tmp_path):

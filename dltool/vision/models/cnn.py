@@ -40,16 +40,16 @@ class SmallCNN(nn.Module):
         return self.head(self.dropout(self.forward_features(x)))
 
 
-@MODELS.register("cnn", min_size=8, size=64, configurable=True)
+@MODELS.register("cnn", min_size=8, size=64)
 def cnn(*, num_classes: int, in_channels: int = 3, width: int = 32, depth: int = 3, activation: str = "relu",
         dropout: float = 0.25, batch_norm: bool = True) -> SmallCNN:
     return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=width, depth=depth,
                     activation_name=activation, dropout=dropout, batch_norm=batch_norm)
 
 
-@MODELS.register("cnn_tiny", min_size=8, size=16, configurable=True)
-def cnn_tiny(*, num_classes: int, in_channels: int = 3, **kw) -> SmallCNN:
-    """For tests: one narrow block."""
+@MODELS.register("cnn_tiny", min_size=8, size=16)
+def cnn_tiny(*, num_classes: int, in_channels: int = 3, activation: str = "relu", dropout: float = 0.0,
+             batch_norm: bool = True) -> SmallCNN:
+    """For tests: one block of width 8. Width and depth are fixed, so it takes no `width` (nor `depth`)."""
     return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=8, depth=1,
-                    activation_name=kw.get("activation", "relu"), dropout=kw.get("dropout", 0.0),
-                    batch_norm=kw.get("batch_norm", True))
+                    activation_name=activation, dropout=dropout, batch_norm=batch_norm)

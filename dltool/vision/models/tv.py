@@ -1,6 +1,11 @@
 """torchvision's classic architectures (weights=None: nothing is downloaded), adapted to any number
 of input channels and classes. The final linear layer becomes our `head`; everything before it is
 `forward_features`, so --pretrained with a torchvision state_dict fills the backbone.
+
+`*_tiny` variants (for quick runs and tests) are the same torchvision classes in a small
+configuration. AlexNet, VGG and GoogLeNet have none: torchvision fixes their widths (the 4096-wide
+classifiers of AlexNet and VGG alone hold most of their weights); tests/vision/test_models.py runs
+the networks over 20 M weights on the meta device instead.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ class TorchvisionClassifier(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _register(name: str, min_size: int, build):
-    @MODELS.register(name, min_size=min_size, size=224, torchvision=True)
+def _register(name: str, min_size: int, build, size: int = 224):
+    @MODELS.register(name, min_size=min_size, size=size, torchvision=True)
     def builder(*, num_classes: int, in_channels: int = 3):
         return TorchvisionClassifier(build(), num_classes, in_channels)
 
@@ -69,6 +74,12 @@ def _tv(fn_name: str, **kw):
     return build
 
 
+def _resnet_tiny():
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    return ResNet(BasicBlock, [1, 1, 1, 1])  # resnet18 with one block per stage instead of two
+
+
 alexnet = _register("alexnet", 63, _tv("alexnet"))
 vgg11 = _register("vgg11", 32, _tv("vgg11"))
 googlenet = _register("googlenet", 32, _tv("googlenet", aux_logits=False, init_weights=True))
@@ -76,3 +87,5 @@ resnet18 = _register("resnet18", 32, _tv("resnet18"))
 resnet34 = _register("resnet34", 32, _tv("resnet34"))
 resnet50 = _register("resnet50", 32, _tv("resnet50"))
 mobilenet_v3_small = _register("mobilenet_v3_small", 32, _tv("mobilenet_v3_small"))
+resnet_tiny = _register("resnet_tiny", 32, _resnet_tiny, size=32)
+mobilenet_v3_tiny = _register("mobilenet_v3_tiny", 32, _tv("mobilenet_v3_small", width_mult=0.25), size=32)
