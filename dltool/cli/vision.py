@@ -58,7 +58,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Images p
 @classify.command("train")
 def train(
     data: DataArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="cnn|lenet|alexnet|vgg11|googlenet|resnet18|resnet34|resnet50|mobilenet_v3_small")] = "cnn",
+    model: Annotated[str, typer.Option("--model", "-m", help="cnn|cnn_tiny|lenet|alexnet|vgg11|googlenet|resnet18|resnet34|resnet50|resnet_tiny|mobilenet_v3_small|mobilenet_v3_tiny")] = "cnn",
     img_size: Annotated[int | None, typer.Option("--img-size", help="Square input size (default: the model's).")] = None,
     augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,crop,blur,contrast,saturation,gamma.")] = None,
     activation: Annotated[str, typer.Option("--activation", help="cnn only: relu|leaky_relu|prelu|elu|selu|gelu|silu|sigmoid|tanh|softplus|softsign")] = "relu",

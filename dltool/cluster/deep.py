@@ -85,9 +85,9 @@ class DeepClusterer:
     # -- checks ----------------------------------------------------------------------------------
     def check_params(self, n_rows: int | None = None) -> None:
         """Every option check that needs no training; each message names the option and what to do."""
-        from dltool.core.activations import ACTIVATIONS
         from dltool.core.errors import unknown_name
         from dltool.core.scaling import SCALINGS
+        from dltool.nn.activations import ACTIVATIONS
         from dltool.nn.mlp import parse_hidden
 
         if n_rows is not None:

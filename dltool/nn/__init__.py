@@ -1,5 +1,6 @@
 """Network building blocks that two or more domains use (DESIGN.md §1).
 
+- activations.py  the course's activation functions by name (--activation), for every model (no torch at import)
 - mlp.py          fully connected stacks, and the thread policy for small MLP work on a CPU
 - autoencoder.py  the MLP autoencoder of `reduce autoencoder` and `cluster deep`, and its training task
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from dltool.core.activations import activation
+from dltool.nn.activations import activation
 
 # Below this many multiply-adds per step (batch x weights), a CPU run uses one thread: the matrices
 # are too small to share, and on a busy machine every parallel region waits for a second core.

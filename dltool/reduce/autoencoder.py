@@ -36,8 +36,8 @@ _D = AutoencoderConfig  # the defaults
 def check_params(*, n_components: int, kind: str, hidden, activation: str, scaling: str, sparsity: float,
                  noise: float, corruption: str, contractive: float, batch_size: int, val_split: float) -> None:
     """Option checks that need no data; each names the option, the value and what is allowed."""
-    from dltool.core.activations import ACTIVATIONS
     from dltool.core.scaling import SCALINGS
+    from dltool.nn.activations import ACTIVATIONS
     from dltool.nn.autoencoder import CORRUPTIONS, KINDS
     from dltool.nn.mlp import parse_hidden
 

@@ -64,6 +64,7 @@ class TrainConfig:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
+        check_arch_options(self)  # before any data is read
 
 
 # The `train` options that shape an architecture (TrainConfig field names). Which of them a model takes is

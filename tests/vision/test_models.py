@@ -9,7 +9,7 @@ channel: the layout our adapter changes. Every other model runs for real on the 
 import pytest
 import torch
 
-from dltool.core.activations import ACTIVATIONS, activation
+from dltool.nn.activations import ACTIVATIONS, activation
 from dltool.vision.models import create_model, list_models, model_meta
 
 

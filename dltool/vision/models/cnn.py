@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from dltool.core.activations import activation
 from dltool.core.errors import OptionError
+from dltool.nn.activations import activation
 from dltool.vision.models import MODELS
 
 
