@@ -28,20 +28,25 @@ def _fresh_console():
     set_quiet(False)
 
 
+def run_main(capture, args) -> CliResult:
+    """dltool's main() in this process; `capture` is pytest's capsys, or capfd to see child processes too."""
+    capture.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out, err = capture.readouterr()
+    return CliResult(code, out, err)
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """cli("vision", "classify", ..., input="...") -> CliResult(code, stdout, stderr)."""
 
     def run(*args, input: str | None = None) -> CliResult:
         monkeypatch.setattr(sys, "stdin", io.StringIO(input if input is not None else ""))
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
+        return run_main(capsys, args)
 
     return run
 

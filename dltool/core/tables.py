@@ -194,17 +194,23 @@ def _from_records(records: list[dict], source: str) -> Table:
     return Table({n: _coerce_column(n, [r.get(n) for r in records]) for n in names})
 
 
+def json_object(line: str, source: str, lineno: int) -> dict:
+    """One JSON Lines record, or an error naming the file and line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{source}: line {lineno} is not a JSON object")
+    return obj
+
+
 def _read_jsonl(text: str, source: str) -> Table:
     records = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{source}: line {lineno} is not a JSON object")
+        obj = json_object(line, source, lineno)
         records.append({k: _JsonString(v) if isinstance(v, str) else v for k, v in obj.items()})
     return _from_records(records, source)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import json
 import os
 import shutil
 import sys
@@ -127,18 +126,14 @@ def _missing_column(source: str, column: str, names) -> InputError:
 
 
 def _table_rows(lines, source: str, kind: str, spec: CorpusSpec) -> Iterator[Document]:
+    from dltool.core.tables import json_object
+
     column = spec.column or "text"
     if kind == "jsonl":
         for lineno, line in lines:
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{source}: line {lineno} is not a JSON object")
-            yield _record(row, column, spec.id_column, str(lineno), source, lineno)
+            yield _record(json_object(line, source, lineno), column, spec.id_column, str(lineno), source, lineno)
         return
     # lines go back with their newline so quoted CSV fields may span lines; TSV has no quoting
     # (a tab never occurs inside a field), so a message that starts with a quote stays one field

@@ -7,32 +7,18 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from dltool.core import distributed as dist
 from dltool.core.data import TensorBatches
 from dltool.core.train import Engine, EngineConfig, start_run
+from tests.core.test_engine import BlobTask
 
 
-class BlobTask:
-    monitor, monitor_mode, channels_last = "accuracy", "max", False
-
-    def loss(self, model, batch):
-        x, y = batch
-        return F.cross_entropy(model(x), y)
+class CountingBlobTask(BlobTask):
+    """test_engine's task, also reporting how many validation items it saw (to check the shard weighting)."""
 
     def evaluate(self, model, batches):
-        correct = n = 0
-        loss = 0.0
-        for x, y in batches:
-            out = model(x)
-            loss += F.cross_entropy(out, y, reduction="sum").item()
-            correct += (out.argmax(1) == y).sum().item()
-            n += len(y)
-        return {"loss": loss / n, "accuracy": correct / n, "n_seen": n}
-
-    def payload(self, model):
-        return {"task": "test", "arch": "mlp", "arch_kwargs": {}, "state_dict": model.state_dict()}
+        return {**super().evaluate(model, batches), "n_seen": sum(len(y) for _, y in batches)}
 
 
 def main(out: Path) -> None:
@@ -47,7 +33,7 @@ def main(out: Path) -> None:
     model = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
     train = TensorBatches((X[:160], y[:160]), 16, shuffle=True, seed=0)
     val = TensorBatches((X[160:], y[160:]), 8, shuffle=False)
-    summary = Engine(BlobTask(), model, cfg, run_dir, device, {}).fit(train, val)
+    summary = Engine(CountingBlobTask(), model, cfg, run_dir, device, {}).fit(train, val)
     torch.save(model.state_dict(), out / f"rank{dist.rank()}.pt")
     (out / f"rank{dist.rank()}.json").write_text(json.dumps({"summary": summary, "draw": dropout_draw,
                                                               "train_items": train.items(),

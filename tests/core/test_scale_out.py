@@ -46,7 +46,7 @@ def test_ranks_stay_synchronised_and_validate_their_own_shards(tmp_path):
     s0, s1 = facts[0]["summary"], facts[1]["summary"]
     assert s0["val_accuracy"] == s1["val_accuracy"]  # the metrics are combined, the same on every rank
     assert s0["val_n_seen"] == (22 * 22 + 21 * 21) / 43  # the item-weighted mean of the two shards
-    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)  # the final state, with its row
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)  # the best epoch: what fit leaves
     assert all(torch.equal(saved["state_dict"][k], states[0][k]) for k in states[0])
     # and the validation figure is that of the saved model on the whole validation set
     from sklearn.datasets import make_blobs

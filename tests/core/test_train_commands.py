@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dltool.core.train import Engine
-from tests.conftest import CliResult
+from tests.conftest import run_main
 from tests.core.train_commands import TRAIN_COMMANDS
 
 CASES = list(TRAIN_COMMANDS.values())
@@ -52,32 +52,18 @@ def test_every_option_reaches_the_config(cli, case, tmp_path):
     assert "TypeError" not in r.stderr and "missing" in r.stderr, r.stderr
 
 
-def _run_with_fds(capfd, args):
-    """main() in this process with sys.argv unrelated to the command, capturing the children's output too."""
-    from dltool.cli import main
-
-    capfd.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capfd.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_nproc_2_trains_one_model(capfd, case, tmp_path, monkeypatch):
     data = case.make_data(tmp_path / "data")
     run = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["pytest", "not", "the", "command"])  # relaunch must use main()'s args
-    code, out, err = _run_with_fds(capfd, [*case.command, data, "--out", run, *case.args, "--nproc", "2"])
-    assert code == 0, err
-    case.printed_once(out, run)  # rank 0 alone prints
+    r = run_main(capfd, [*case.command, data, "--out", run, *case.args, "--nproc", "2"])  # children's output too
+    assert r.code == 0, r.stderr
+    case.printed_once(r.stdout, run)  # rank 0 alone prints
     assert not (tmp_path / "runs").exists() and not any(p.name.startswith(".") for p in run.iterdir())
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["train_state"]["world"] == 2
-    case.learned(lambda *a: CliResult(*_run_with_fds(capfd, a)), data, run)
+    case.learned(lambda *a: run_main(capfd, a), data, run)
 
 
 def _untimed(rows):
