@@ -629,7 +629,7 @@ class Engine:
             self._epoch_s.append(now - t_epoch)
         per_epoch = sum(self._epoch_s[-3:]) / len(self._epoch_s[-3:])
         done = self.pos.epoch + 1
-        left = 0.95 * (self.deadline - now)  # a margin for checkpoints and a noisy machine
+        left = self.deadline - 0.05 * self.cfg.time_limit * 60 - now  # 5% of the budget kept in reserve
         planned = dist.broadcast(done + max(0, int(left // per_epoch)))
         if planned == self.epochs:
             return
