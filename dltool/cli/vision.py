@@ -1,4 +1,4 @@
-"""dltool vision classify train|eval|predict|export."""
+"""dltool vision classify|segment train|eval|predict|export."""
 
 from __future__ import annotations
 
@@ -46,9 +46,12 @@ from dltool.cli.train_options import (
     task_config,
 )
 
-app = typer.Typer(help="Computer vision: image classification.", no_args_is_help=True)
+app = typer.Typer(help="Computer vision: image classification and segmentation.", no_args_is_help=True)
 classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
 app.add_typer(classify, name="classify")
+segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
+                      no_args_is_help=True)
+app.add_typer(segment, name="segment")
 
 DataArg = Annotated[Path, typer.Argument(help="ImageFolder (root/<class>/*.png) or CSV with path,label.")]
 ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its run folder.")]
@@ -180,3 +183,133 @@ def export(
     from dltool.vision import classify as task
 
     emit_object(task.export(model, output, export_format, device=device), "auto")
+
+
+# -- segment ---------------------------------------------------------------------------------------
+
+SegDataArg = Annotated[Path, typer.Argument(help="A folder with images/*.png|jpg and masks/*.png (class ids, same stems), optional classes.txt.")]
+TileOpt = Annotated[int | None, typer.Option("--tile", help="Images larger than this are predicted in overlapping tiles of this side (default: the training size).")]
+
+
+@segment.command("train")
+def segment_train(
+    data: SegDataArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny|fcn_resnet50|deeplabv3_resnet50|deeplabv3_mobilenet_v3_large|lraspp_mobilenet_v3_large|lraspp_mobilenet_v3_tiny")] = "unet",
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Square training size (default: the data's own, within the model's range).")] = None,
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops; flip and crop move image and mask alike, blur,contrast,saturation,gamma change the image only.")] = "flip,crop,contrast",
+    width: Annotated[int, typer.Option("--width", help="unet only: channels of the first level (doubles per level).")] = 16,
+    depth: Annotated[int, typer.Option("--depth", help="unet only: downsampling levels.")] = 3,
+    dropout: Annotated[float, typer.Option("--dropout", help="unet only: dropout at the bottleneck.")] = 0.1,
+    batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm", help="unet only: batch normalisation.")] = True,
+    loss: Annotated[str, typer.Option("--loss", help="ce|dice|ce+dice|focal")] = "ce",
+    class_weights: Annotated[str | None, typer.Option("--class-weights", help="auto: weigh classes by inverse pixel frequency (for rare classes).")] = None,
+    ignore_index: Annotated[int | None, typer.Option("--ignore-index", help="Mask value of pixels that count for nothing (e.g. 255 for 'void').")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file or a torchvision state_dict .pth.")] = None,
+    freeze_backbone: FreezeBackboneOpt = False,
+    unfreeze_after: UnfreezeAfterOpt = 0,
+    backbone_lr_scale: BackboneLrScaleOpt = 0.1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images or masks with a warning instead of failing.")] = False,
+    epochs: EpochsOpt = 30,
+    batch_size: BatchSizeOpt = 16,
+    lr: LrOpt = None,
+    optimizer: OptimizerOpt = "adam",
+    scheduler: SchedulerOpt = "onecycle",
+    weight_decay: WeightDecayOpt = 0.0,
+    clip_norm: ClipNormOpt = None,
+    clip_value: ClipValueOpt = None,
+    init: InitOpt = "default",
+    early_stop: EarlyStopOpt = 0,
+    val_split: ValSplitOpt = 0.1,
+    val: ValDirOpt = None,
+    out: OutDirOpt = None,
+    force: ForceOpt = False,
+    resume: ResumeOpt = False,
+    save_every: SaveEveryOpt = 0,
+    time_limit: TimeLimitOpt = None,
+    tensorboard: TensorboardOpt = False,
+    amp: AmpOpt = True,
+    compile: CompileOpt = False,
+    nproc: NprocOpt = 1,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Train a segmenter. The data is held in memory (up to 2 GiB decoded).
+
+    Example: dltool vision segment train sample_data/shapes/train --out runs/shapes
+    """
+    options = dict(locals())
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.output import emit_object
+    from dltool.vision import segment as task
+
+    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+
+
+@segment.command("eval")
+def segment_eval(
+    model: ModelArg,
+    data: SegDataArg,
+    tile: TileOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json here.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images or masks with a warning.")] = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Evaluate a segmenter at each image's own size: pixel accuracy, per-class and mean IoU, Dice, confusion matrix.
+
+    Example: dltool vision segment eval runs/shapes/model.pt sample_data/shapes/test
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.output import emit_object
+    from dltool.vision import segment as task
+
+    emit_object(task.evaluate(model, data, tile=tile, out=out, device=device, skip_bad=skip_bad), fmt)
+
+
+@segment.command("predict")
+def segment_predict(
+    model: ModelArg,
+    inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders (DIR/images for a segmentation folder); '-' or nothing: paths on stdin.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for masks/*.png (class ids) and colour/*.png (palette).")] = ...,
+    output: OutFileOpt = "-",
+    tile: TileOpt = None,
+    save_vis: Annotated[Path | None, typer.Option("--save-vis", help="Also write the masks overlaid on the images here.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Predict masks; JSON Lines {path, mask, colour, classes: {name: pixel share}} on stdout.
+
+    Example: dltool vision segment predict runs/shapes/model.pt sample_data/shapes/test --out preds/ > preds.jsonl
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.vision import segment as task
+
+    task.predict(model, inputs or ["-"], out=out, output=output, tile=tile, save_vis=save_vis, device=device,
+                 skip_bad=skip_bad, fmt=fmt)
+
+
+@segment.command("export")
+def segment_export(
+    model: ModelArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx")],
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Export a segmenter to ONNX: float images in [0, 1] at the training size -> logits.
+
+    Example: dltool vision segment export runs/shapes/model.pt -o shapes.onnx --device cpu
+    """
+    apply_console_options(quiet=quiet)
+    from dltool.core.output import emit_object
+    from dltool.vision import segment as task
+
+    emit_object(task.export(model, output, device=device), "auto")

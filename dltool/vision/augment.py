@@ -1,4 +1,9 @@
-"""--augment: named ops applied per sample, batched, on the device (float images in [0, 1])."""
+"""--augment: named ops applied per sample, batched, on the device (float images in [0, 1]).
+
+Geometric ops (registered with geometric=True) take and return (image, mask): a segmentation mask
+(N, H, W of class ids) moves exactly as its image does, sampled nearest so ids stay ids; without a
+mask they move the image alone. Colour ops take the image only: a mask never changes colour.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +34,16 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-@AUGMENTS.register()
-def flip(x):
-    mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
-    return torch.where(mask, x.flip(-1), x)
+@AUGMENTS.register(geometric=True)
+def flip(x, mask=None):
+    chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    if mask is not None:
+        mask = torch.where(chosen[:, 0], mask.flip(-1), mask)
+    return torch.where(chosen, x.flip(-1), x), mask
 
 
-@AUGMENTS.register()
-def crop(x):
+@AUGMENTS.register(geometric=True)
+def crop(x, mask=None):
     """Random resized crop: scale 0.8-1.0 of the side, shifted anywhere inside, resized back."""
     n = x.shape[0]
     scale = torch.empty(n, device=x.device).uniform_(0.8, 1.0)
@@ -46,7 +53,11 @@ def crop(x):
     theta[:, 1, 1] = scale
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if mask is not None:
+        moved = F.grid_sample(mask[:, None].float(), grid, mode="nearest", padding_mode="reflection",
+                              align_corners=False)
+        mask = moved[:, 0].to(mask.dtype)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False), mask
 
 
 @AUGMENTS.register()
@@ -84,6 +95,15 @@ OPS = tuple(AUGMENTS.names())
 
 
 def augment(x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
+    return augment_with_mask(x, None, ops)[0]
+
+
+def augment_with_mask(x: torch.Tensor, mask: torch.Tensor | None, ops: tuple[str, ...]):
+    """-> (x, mask): geometric ops move both alike, colour ops change the image only."""
     for op in ops:
-        x = AUGMENTS.get(op).builder(x)
-    return x
+        entry = AUGMENTS.get(op)
+        if entry.meta.get("geometric"):
+            x, mask = entry.builder(x, mask)
+        else:
+            x = entry.builder(x)
+    return x, mask

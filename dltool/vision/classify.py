@@ -72,22 +72,22 @@ class TrainConfig:
 ARCH_OPTIONS = ("activation", "dropout", "batch_norm", "width")
 
 
-def _takes(model: str) -> set[str]:
-    return set(inspect.signature(MODELS.get(model).builder).parameters)
+def _takes(model: str, registry=MODELS) -> set[str]:
+    return set(inspect.signature(registry.get(model).builder).parameters)
 
 
 def _flag(option: str, value) -> str:
     return "--no-batch-norm" if option == "batch_norm" and not value else "--" + option.replace("_", "-")
 
 
-def check_arch_options(cfg: TrainConfig) -> None:
+def check_arch_options(cfg, registry=MODELS, arch_options=ARCH_OPTIONS) -> None:
     """Refuse an architecture option the model does not take when the user changed it from its default
-    (the default of an option a model does not take is simply not passed)."""
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    takes = _takes(cfg.model)
-    refused = [o for o in ARCH_OPTIONS if o not in takes and getattr(cfg, o) != defaults[o]]
+    (the default of an option a model does not take is simply not passed). Shared with `segment`."""
+    defaults = {f.name: f.default for f in fields(type(cfg))}
+    takes = _takes(cfg.model, registry)
+    refused = [o for o in arch_options if o not in takes and getattr(cfg, o) != defaults[o]]
     if refused:
-        others = [m for m in MODELS.names() if set(refused) <= _takes(m)]
+        others = [m for m in registry.names() if set(refused) <= _takes(m, registry)]
         hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
         raise OptionError(f"--model {cfg.model} does not take {', '.join(_flag(o, getattr(cfg, o)) for o in refused)}",
                           hint)
@@ -178,9 +178,17 @@ def _batches(images, targets, batch_size, *, shuffle, seed, device, workers=None
     return LoaderBatches(images, batch_size, shuffle=shuffle, seed=seed, workers=workers, device=device)
 
 
-def _load_pretrained(model, path: Path, arch: str) -> None:
+def _torchvision_keys(state: dict) -> dict:
+    """A torchvision state_dict in our names: a classifier's keys get the 'backbone.' prefix; a segmenter's
+    already have it, and its 'classifier.' is our 'head.'."""
+    if any(k.startswith("backbone.") for k in state):
+        return {("head." + k[len("classifier."):] if k.startswith("classifier.") else k): v for k, v in state.items()}
+    return {f"backbone.{k}": v for k, v in state.items()}
+
+
+def _load_pretrained(model, path: Path, arch: str, registry=MODELS) -> None:
     """Fill every parameter whose name and shape match: a dltool model file of the same arch, or a plain
-    torchvision state_dict (its keys get our 'backbone.' prefix). The new head stays freshly initialised."""
+    torchvision state_dict (see _torchvision_keys). A head of another shape stays freshly initialised."""
     ckpt = load_checkpoint(path)
     if isinstance(ckpt, dict) and ckpt.get("format") == "dltool-model":
         if ckpt.get("arch") != arch:
@@ -188,7 +196,7 @@ def _load_pretrained(model, path: Path, arch: str) -> None:
                                  f"use --model {ckpt.get('arch')}")
         source = ckpt["state_dict"]
     elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        source = {f"backbone.{k}": v for k, v in ckpt.items()} if arch in MODELS.names(torchvision=True) else ckpt
+        source = _torchvision_keys(ckpt) if arch in registry.names(torchvision=True) else ckpt
     else:
         raise ModelFileError(f"--pretrained {path} is neither a dltool model nor a state_dict of tensors")
     own = model.state_dict()

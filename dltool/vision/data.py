@@ -170,12 +170,13 @@ def native_size(paths: list[Path], sample: int = 64) -> int:
     return int(np.median(sizes)) if sizes else 32
 
 
-def to_array(im, size: int, mode: str) -> np.ndarray:
+def to_array(im, size: int | None, mode: str) -> np.ndarray:
+    """PIL image -> uint8 (C, S, S) resized to a square, or (C, H, W) at its own size with size None."""
     from PIL import Image
 
     if im.mode != mode:
         im = im.convert("RGBA").convert(mode) if im.mode == "P" and mode == "RGB" else im.convert(mode)
-    if im.size != (size, size):
+    if size is not None and im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR)
     a = np.array(im, dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
@@ -183,6 +184,13 @@ def to_array(im, size: int, mode: str) -> np.ndarray:
 
 def decode(paths: list[Path], size: int, mode: str, *, skip_bad: bool, workers: int = 4):
     """Decode all images -> (uint8 array N x C x S x S, indices of the images kept)."""
+    arrays, kept = decode_list(paths, size, mode, skip_bad=skip_bad, workers=workers)
+    return np.stack(arrays), kept
+
+
+def decode_list(paths: list[Path], size: int | None, mode: str, *, skip_bad: bool, workers: int = 4):
+    """Decode all images -> (list of uint8 C x H x W arrays, indices of the images kept); size None keeps
+    each image's own size, an int resizes to that square."""
     arrays, kept = [], []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, im in enumerate(pool.map(_open, paths, chunksize=64)):
@@ -196,7 +204,7 @@ def decode(paths: list[Path], size: int, mode: str, *, skip_bad: bool, workers: 
             kept.append(i)
     if not arrays:
         raise InputError("none of the images could be read")
-    return np.stack(arrays), kept
+    return arrays, kept
 
 
 class ImageDataset:

@@ -62,6 +62,29 @@ VISION_CLASSIFY = TrainCommand(
     _classifier_learned, interrupt_at=10, printed_once=_one_summary)  # 108 images: 7 steps an epoch
 
 
+# -- vision segment -----------------------------------------------------------------------------------
+
+def _shapes_folder(base: Path) -> Path:
+    from tests.vision.seg_data import write_shapes
+
+    return write_shapes(base / "train", 24, seed=0)
+
+
+def _segmenter_learned(cli, data: Path, run: Path) -> None:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < 0.8 * rows[0]["train_loss"]
+    r = cli("vision", "segment", "eval", run / "model.pt", data, "--device", "cpu", "--format", "json")
+    assert r.code == 0, r.stderr
+    assert 0 < json.loads(r.stdout)["pixel_accuracy"] <= 1  # a loadable model (few steps: no accuracy bar)
+
+
+VISION_SEGMENT = TrainCommand(
+    ("vision", "segment", "train"), _shapes_folder,
+    ("--model", "unet", "--width", "8", "--depth", "2", "--epochs", "4", "--batch-size", "4", "--lr", "0.01",
+     "--device", "cpu", "--quiet"),
+    _segmenter_learned, interrupt_at=8, printed_once=_one_summary)  # 22 training images: 6 steps an epoch
+
+
 # -- feature tables: reduce autoencoder, cluster deep ------------------------------------------------
 
 def _write_table(path: Path, X, labels) -> Path:
@@ -127,4 +150,5 @@ CLUSTER_DEEP = TrainCommand(
     _clusters_learned, interrupt_at=251, printed_once=_one_table(120))
 
 
-TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, REDUCE_AUTOENCODER, CLUSTER_DEEP)}
+TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, VISION_SEGMENT, REDUCE_AUTOENCODER,
+                                                               CLUSTER_DEEP)}

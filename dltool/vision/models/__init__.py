@@ -1,4 +1,4 @@
-"""Image classifiers by name. Every model exposes forward_features(x) -> (N, D) and a `head`,
+"""Image classifiers (MODELS) and segmenters (SEGMENTERS) by name. Every model exposes forward_features(x) -> (N, D) and a `head`,
 so the same network classifies and embeds (`predict --embed`).
 
 Each entry's meta says its input size: `min_size` (smallest that works) and `size` (the usual one);
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dltool.core.registry import Registry
 
 MODELS = Registry("model")
+#: segmentation networks: forward(x) -> logits (N, classes, H, W) at the input's size; a `head` submodule
+SEGMENTERS = Registry("segmentation model")
 
 
 def create_model(name: str, **kwargs):
@@ -25,4 +27,4 @@ def list_models() -> list[str]:
 
 
 # importing the families registers them
-from dltool.vision.models import cnn, lenet, tv  # noqa: E402,F401
+from dltool.vision.models import cnn, lenet, seg_tv, seg_unet, tv  # noqa: E402,F401

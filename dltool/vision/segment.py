@@ -1,0 +1,461 @@
+"""Semantic segmentation: train, evaluate, predict (tiled for large images), export.
+
+Training runs at a fixed square size (--img-size; default the data's own, clamped to the model's
+range). Evaluation and prediction run at each image's own resolution: an image no larger than the
+tile (default: the training size) in one pass, a larger one in overlapping tiles whose class
+probabilities are averaged, so nothing is squashed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dltool.core.console import info
+from dltool.core.device import resolve_device
+from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.io import atomic_path, write_json
+from dltool.core.modelfile import load_model_file
+from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.vision import data as vdata
+from dltool.vision import segdata
+from dltool.vision.augment import augment_with_mask, parse_ops
+from dltool.vision.classify import check_arch_options
+from dltool.vision.models import SEGMENTERS
+from dltool.vision.segdata import IGNORE
+
+TASK = "vision-segment"
+LOSSES = ("ce", "dice", "ce+dice", "focal")
+ARCH_OPTIONS = ("width", "depth", "dropout", "batch_norm")
+PRELOAD_LIMIT_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    engine: EngineConfig
+    model: str = "unet"
+    img_size: int | None = None
+    augment: str | None = "flip,crop,contrast"
+    width: int = 16
+    depth: int = 3
+    dropout: float = 0.1
+    batch_norm: bool = True
+    loss: str = "ce"
+    class_weights: str | None = None
+    ignore_index: int | None = None
+    pretrained: Path | None = None
+    skip_bad: bool = False
+    batch_size: int = 16
+    val_split: float = 0.1
+    val: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        self.engine.validate()
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        if not 0 <= self.val_split < 1:
+            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        meta = SEGMENTERS.get(self.model).meta
+        if self.img_size is not None and self.img_size < meta["min_size"]:
+            raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
+                              f"use --img-size {meta['min_size']} or more")
+        if self.loss not in LOSSES:
+            raise unknown_name("--loss", self.loss, LOSSES)
+        if self.class_weights not in (None, "auto"):
+            raise OptionError(f"--class-weights {self.class_weights!r} is not supported", "use --class-weights auto")
+        if self.ignore_index is not None and not 0 <= self.ignore_index <= 65535:
+            raise OptionError(f"--ignore-index {self.ignore_index} must be a mask value, 0-65535")
+        if self.engine.freezes and self.pretrained is None:
+            flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
+            raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
+        parse_ops(self.augment)
+        check_arch_options(self, SEGMENTERS, ARCH_OPTIONS)  # before any data is read
+
+
+# -- losses and metrics ----------------------------------------------------------------------
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, weight: torch.Tensor | None = None):
+    """`target`: class ids (N, H, W), IGNORE where a pixel counts for nothing."""
+    if kind == "ce":
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
+    if kind == "focal":  # Lin et al. 2017, softmax form with gamma 2: easy pixels weigh less
+        valid = target != IGNORE
+        logp = F.log_softmax(logits.float(), 1).gather(1, target.clamp_max(logits.shape[1] - 1)[:, None])[:, 0]
+        w = weight[target.clamp_max(logits.shape[1] - 1)] if weight is not None else 1.0
+        per_pixel = -w * (1 - logp.exp()) ** 2 * logp
+        return (per_pixel * valid).sum() / valid.sum().clamp_min(1)
+    if kind == "dice":
+        return _dice_loss(logits, target, weight)
+    return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE) + _dice_loss(logits, target, weight)
+
+
+def _dice_loss(logits, target, weight=None):
+    """1 - soft Dice, per class over the batch, averaged over the classes present in prediction or truth."""
+    k = logits.shape[1]
+    valid = (target != IGNORE)[:, None]
+    probs = logits.float().softmax(1) * valid
+    onehot = F.one_hot(target.clamp_max(k - 1), k).permute(0, 3, 1, 2) * valid
+    inter = (probs * onehot).sum((0, 2, 3))
+    total = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    dice = (2 * inter + 1) / (total + 1)
+    w = weight if weight is not None else torch.ones(k, device=logits.device)
+    return 1 - (dice * w).sum() / w.sum()
+
+
+def confusion(pred: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k pixel counts (rows: true class, columns: predicted), ignored pixels left out."""
+    valid = target != IGNORE
+    idx = target[valid].long() * k + pred[valid].long()
+    return torch.bincount(idx, minlength=k * k).reshape(k, k)
+
+
+def scores(cm: np.ndarray) -> dict:
+    """Pixel accuracy, IoU and Dice per class, and their means over the classes that occur (in truth
+    or prediction): the figures of a confusion matrix."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    occurs = tp + fp + fn > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(occurs, tp / (tp + fp + fn), np.nan)
+        dice = np.where(occurs, 2 * tp / (2 * tp + fp + fn), np.nan)
+    return {"pixel_accuracy": float(tp.sum() / max(cm.sum(), 1)), "miou": float(np.nanmean(iou)),
+            "dice": float(np.nanmean(dice)), "iou_per_class": iou, "dice_per_class": dice}
+
+
+class SegmentTask:
+    """What the engine needs to train a segmenter (see dltool.core.train)."""
+
+    monitor = "miou"
+    monitor_mode = "max"
+    channels_last = True
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
+                 augment_ops: tuple[str, ...] = (), loss: str = "ce", class_weights: list[float] | None = None):
+        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        self.augment_ops, self.loss_kind, self.device = augment_ops, loss, device
+        self.weight = torch.tensor(class_weights, device=device) if class_weights else None
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(preprocess["mean"], device=device).view(shape)
+        self.std = torch.tensor(preprocess["std"], device=device).view(shape)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def loss(self, model, batch):
+        x, y = batch
+        x = x.float().div_(255)
+        if self.augment_ops:
+            x, y = augment_with_mask(x, y, self.augment_ops)
+        return segmentation_loss(model(self.normalise(x)), y.long(), self.loss_kind, self.weight)
+
+    def evaluate(self, model, batches) -> dict:
+        """Per-class pixel counts, not means: IoU does not average over items (see combine_metrics)."""
+        k = len(self.classes)
+        cm = torch.zeros(k, k, dtype=torch.long, device=self.device)
+        loss_sum, n = 0.0, 0
+        for x, y in batches:
+            logits = model(self.normalise(x.float().div_(255))).float()
+            y = y.long()
+            loss_sum += segmentation_loss(logits, y, self.loss_kind, self.weight).item() * len(y)
+            cm += confusion(logits.argmax(1), y, k)
+            n += len(y)
+        return self._metrics(loss_sum / n, cm.cpu().numpy())
+
+    def combine_metrics(self, parts) -> dict:
+        total = sum(k for _, k in parts)
+        cm = sum(np.asarray(m["confusion"]) for m, _ in parts)
+        return self._metrics(sum(m["loss"] * k for m, k in parts) / total, cm)
+
+    @staticmethod
+    def _metrics(loss: float, cm: np.ndarray) -> dict:
+        s = scores(cm)
+        return {"loss": loss, "miou": s["miou"], "pixel_accuracy": s["pixel_accuracy"], "dice": s["dice"],
+                "confusion": cm.tolist()}
+
+    def payload(self, model) -> dict:
+        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
+                "classes": self.classes, "preprocess": self.preprocess}
+
+
+# -- training --------------------------------------------------------------------------------
+
+def _image_size(cfg: TrainConfig, paths, multiple: int) -> int:
+    meta = SEGMENTERS.get(cfg.model).meta
+    if cfg.img_size is not None:
+        size = cfg.img_size
+        if size % multiple:
+            raise OptionError(f"--img-size {size} is not a multiple of {multiple}, as --model {cfg.model} "
+                              f"with this depth needs", f"use --img-size {max(multiple, size // multiple * multiple)}")
+        return size
+    size = max(meta["min_size"], min(vdata.native_size(paths), meta["size"]))
+    return max(multiple, size // multiple * multiple)
+
+
+def _auto_class_weights(masks: np.ndarray, k: int) -> list[float]:
+    """scikit-learn's 'balanced' weights over pixels (total / (k * count)); a class with no pixel gets 1."""
+    counts = np.bincount(masks[masks != IGNORE].ravel(), minlength=k)[:k].astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 1.0)
+    return weights.tolist()
+
+
+def _stack(d: segdata.SegData):
+    return np.stack(d.images), np.stack(d.masks)
+
+
+def train(cfg: TrainConfig) -> dict:
+    from dataclasses import replace
+
+    from dltool.core.data import TensorBatches
+    from dltool.vision.classify import _load_pretrained, _split
+
+    cfg.validate()
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+                                options=_recipe(cfg))
+    pairs = segdata.scan_pairs(cfg.data)
+    val_pairs = segdata.scan_pairs(cfg.val) if cfg.val else None
+    mode = vdata.decide_mode(pairs.images)
+    in_channels = 1 if mode == "L" else 3
+    takes = {o: getattr(cfg, o) for o in ARCH_OPTIONS if o in _takes(cfg.model)}
+    probe = SEGMENTERS.create(cfg.model, num_classes=2, in_channels=in_channels, **takes)
+    size = _image_size(cfg, pairs.images, getattr(probe, "multiple", 1))
+    if len(pairs.images) * (in_channels + 1) * size * size > PRELOAD_LIMIT_BYTES:
+        raise InputError(f"'{cfg.data}' decodes to more than 2 GiB at {size}x{size}; segment train holds its data "
+                         "in memory", "train on fewer images or pass a smaller --img-size")
+    data = segdata.load(pairs, size=size, mode=mode, classes=None, ignore_index=cfg.ignore_index,
+                        skip_bad=cfg.skip_bad)
+    images, masks = _stack(data)
+    classes = data.classes
+    if val_pairs is not None:
+        v_images, v_masks = _stack(segdata.load(val_pairs, size=size, mode=mode, classes=classes,
+                                                ignore_index=cfg.ignore_index, skip_bad=cfg.skip_bad))
+        tr_idx = np.arange(len(images))
+    else:
+        tr_idx, va_idx = _split(np.zeros(len(images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
+        v_images, v_masks = (images[va_idx], masks[va_idx]) if va_idx is not None else (None, None)
+
+    pixels = images[tr_idx].astype(np.float32).transpose(1, 0, 2, 3).reshape(in_channels, -1) / 255
+    preprocess = {"img_size": size, "mode": mode, "mean": pixels.mean(1).tolist(),
+                  "std": np.maximum(pixels.std(1), 1e-3).tolist(), "ignore_index": cfg.ignore_index}
+    weights = _auto_class_weights(masks[tr_idx], len(classes)) if cfg.class_weights == "auto" else None
+    info(f"data: {len(tr_idx)} training images, {0 if v_images is None else len(v_images)} validation, "
+         f"{len(classes)} classes, {mode} {size}x{size}" + (f", class weights {np.round(weights, 3).tolist()}"
+                                                            if weights else ""))
+
+    arch_kwargs = {"num_classes": len(classes), "in_channels": in_channels, **takes}
+    model = SEGMENTERS.create(cfg.model, **arch_kwargs)
+    engine_cfg = cfg.engine
+    if cfg.pretrained is not None:
+        from dltool.core.train import init_weights
+
+        init_weights(model, cfg.engine.init)
+        _load_pretrained(model, cfg.pretrained, cfg.model, SEGMENTERS)
+        engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
+
+    def batches(x, y, batch_size, shuffle):
+        return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)), batch_size,
+                             shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
+
+    train_batches = batches(images[tr_idx], masks[tr_idx], cfg.batch_size, True)
+    val_batches = batches(v_images, v_masks, max(64, cfg.batch_size), False) if v_images is not None else None
+    task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment), cfg.loss, weights)
+    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+
+
+def _takes(model: str) -> set[str]:
+    from dltool.vision.classify import _takes as takes
+
+    return takes(model, SEGMENTERS)
+
+
+def _recipe(cfg: TrainConfig) -> dict:
+    return {**cfg.options, "data": str(cfg.data)}
+
+
+# -- inference -------------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    task: SegmentTask
+    classes: list[str]
+    preprocess: dict
+
+
+def load(path, device) -> LoadedModel:
+    ckpt = load_model_file(path, task=TASK)
+    try:
+        model = SEGMENTERS.create(ckpt["arch"], **ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model.to(device).eval()
+    task = SegmentTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
+    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+
+
+def _forward(lm: LoadedModel, x: torch.Tensor) -> torch.Tensor:
+    """uint8 batch (N, C, H, W) -> class probabilities at (H, W), padding to what the network needs."""
+    h, w = x.shape[-2:]
+    m = getattr(lm.model, "multiple", 1)
+    least = SEGMENTERS.get(lm.task.arch).meta["min_size"]
+    ph, pw = max(least, -(-h // m) * m) - h, max(least, -(-w // m) * m) - w
+    x = lm.task.normalise(x.float().div_(255))
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return lm.model(x)[..., :h, :w].float().softmax(1)
+
+
+def _starts(n: int, tile: int) -> list[int]:
+    """Tile origins along one side: overlapping by a quarter tile, the last one flush with the edge."""
+    if n <= tile:
+        return [0]
+    stride = max(1, tile - tile // 4)
+    return sorted(set(range(0, n - tile, stride)) | {n - tile})
+
+
+@torch.inference_mode()
+def predict_probs(lm: LoadedModel, image: np.ndarray, tile: int, device, batch_size: int = 16) -> torch.Tensor:
+    """uint8 (C, H, W) -> class probabilities (K, H, W): whole when it fits in a tile, else the mean
+    over overlapping tiles."""
+    x = torch.from_numpy(image).to(device)
+    h, w = x.shape[-2:]
+    if h <= tile and w <= tile:
+        return _forward(lm, x[None])[0]
+    origins = [(y, x0) for y in _starts(h, tile) for x0 in _starts(w, tile)]
+    total = torch.zeros(len(lm.classes), h, w, device=device)
+    count = torch.zeros(1, h, w, device=device)
+    for i in range(0, len(origins), batch_size):
+        chunk = origins[i:i + batch_size]
+        crops = torch.stack([x[:, y:y + tile, x0:x0 + tile] for y, x0 in chunk])
+        for (y, x0), p in zip(chunk, _forward(lm, crops)):
+            total[:, y:y + tile, x0:x0 + tile] += p
+            count[:, y:y + tile, x0:x0 + tile] += 1
+    return total / count
+
+
+def _tile(lm: LoadedModel, tile: int | None) -> int:
+    least = SEGMENTERS.get(lm.task.arch).meta["min_size"]
+    if tile is None:
+        return lm.preprocess["img_size"]
+    if tile < least:
+        raise OptionError(f"--tile {tile} is too small for {lm.task.arch}", f"use --tile {least} or more")
+    return tile
+
+
+def evaluate(model_path, data, *, tile=None, out=None, device="auto", skip_bad=False) -> dict:
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    tile = _tile(lm, tile)
+    d = segdata.load(segdata.scan_pairs(data), size=None, mode=lm.preprocess["mode"], classes=lm.classes,
+                     ignore_index=lm.preprocess.get("ignore_index"), skip_bad=skip_bad)
+    k = len(lm.classes)
+    cm = torch.zeros(k, k, dtype=torch.long)
+    for image, mask in zip(d.images, d.masks):
+        pred = predict_probs(lm, image, tile, dev).argmax(0).cpu()
+        cm += confusion(pred, torch.from_numpy(mask), k)
+    s = scores(cm.numpy())
+    per_class = {c: {"iou": _num(s["iou_per_class"][i]), "dice": _num(s["dice_per_class"][i]),
+                     "pixels": int(cm[i].sum())} for i, c in enumerate(lm.classes)}
+    metrics = {"pixel_accuracy": s["pixel_accuracy"], "miou": s["miou"], "dice": s["dice"], "n": len(d.images),
+               "tile": tile, "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
+    if out is not None:
+        write_json(Path(out) / "metrics.json", metrics)
+    return metrics
+
+
+def _num(v: float):
+    return None if np.isnan(v) else float(v)
+
+
+def palette(k: int) -> np.ndarray:
+    """k distinct colours (matplotlib's tab20), background black."""
+    from matplotlib import colormaps
+
+    colours = (np.array([colormaps["tab20"](i % 20)[:3] for i in range(k)]) * 255).astype(np.uint8)
+    colours[0] = 0
+    return colours
+
+
+def _prediction_inputs(inputs) -> list[str]:
+    """A segmentation folder (DIR/images/...) stands for its images."""
+    return [str(Path(raw) / "images") if raw != "-" and (Path(raw) / "images").is_dir() else raw for raw in inputs]
+
+
+def predict(model_path, inputs, *, out, output="-", tile=None, save_vis=None, device="auto", skip_bad=False,
+            fmt="auto") -> None:
+    from PIL import Image
+
+    from dltool.core.io import atomic_open
+    from dltool.core.output import emit_records
+
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    tile = _tile(lm, tile)
+    items = vdata.scan_inputs(_prediction_inputs(inputs))
+    stems = [it.path.stem for it in items]
+    dup = next((s for s in stems if stems.count(s) > 1), None)
+    if dup is not None:
+        raise InputError(f"two inputs share the name '{dup}': their masks would overwrite each other",
+                         "predict them in separate runs with different --out")
+    images, kept = vdata.decode_list([it.path for it in items], None, lm.preprocess["mode"], skip_bad=skip_bad)
+    colours = palette(len(lm.classes))
+    out = Path(out)
+    records = []
+    for i, image in zip(kept, images):
+        path = items[i].path
+        ids = predict_probs(lm, image, tile, dev).argmax(0).cpu().numpy().astype(np.uint8)
+        mask_path, colour_path = out / "masks" / f"{path.stem}.png", out / "colour" / f"{path.stem}.png"
+        _save_png(Image.fromarray(ids, mode="L"), mask_path)
+        coloured = Image.fromarray(ids, mode="P")
+        coloured.putpalette(colours.ravel().tolist())
+        _save_png(coloured, colour_path)
+        if save_vis is not None:
+            rgb = np.repeat(image, 3, 0) if image.shape[0] == 1 else image
+            rgb = rgb.transpose(1, 2, 0).astype(np.float32)
+            over = np.where((ids > 0)[..., None], 0.5 * rgb + 0.5 * colours[ids], rgb)
+            _save_png(Image.fromarray(over.astype(np.uint8)), Path(save_vis) / f"{path.stem}.png")
+        shares = np.bincount(ids.ravel(), minlength=len(lm.classes)) / ids.size
+        records.append({"path": str(path), "mask": str(mask_path), "colour": str(colour_path),
+                        "classes": {c: round(float(s), 6) for c, s in zip(lm.classes, shares)}})
+    if output == "-":
+        emit_records(records, fmt)
+    else:
+        with atomic_open(output) as f:
+            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+
+
+def _save_png(im, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+def export(model_path, output, device: str = "auto") -> dict:
+    """ONNX: float images in [0, 1] (N, C, S, S) -> logits (N, K, S, S) at the training size S."""
+    from dltool.vision.classify import _export_onnx, _Exportable
+
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise OptionError(f"cannot export to '{output.name}'", "name the file *.onnx")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
+    example = torch.rand(2, channels, size, size, device=dev)
+    with atomic_path(output) as tmp:
+        _export_onnx(_Exportable(lm).eval(), example, tmp)
+    spec = {"format": "onnx", "path": str(output),
+            "input": {"name": "input", "shape": ["N", channels, size, size], "dtype": "float32", "range": [0, 1]},
+            "output": {"name": "logits", "shape": ["N", len(lm.classes), size, size]}, "classes": lm.classes,
+            "mode": lm.preprocess["mode"]}
+    write_json(output.with_name(output.name + ".json"), spec)
+    return spec
