@@ -146,11 +146,12 @@ def word2vec_train(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Train word2vec or fastText vectors; prints a JSON summary. Reads tokenized text by default
-    (one document a line, tokens split on whitespace); tokenizer options tokenize raw text here.
-    --seed gives identical vectors with --workers 1.
+    """Train word2vec or fastText vectors; prints a JSON summary.
 
-    Example: dltool text tokenize corpus.txt --lower --strip-punct | dltool text word2vec train - -o vec.bin --sg
+    Reads tokenized text by default (one document a line, tokens split on whitespace); tokenizer
+    options tokenize raw text here. --seed gives identical vectors with --workers 1.
+
+    Example: dltool text word2vec train tokens.txt -o vec.bin --sg   (tokens.txt: from dltool text tokenize)
     """
     _start(quiet, device, "text word2vec train", fmt)
     from dltool.core.console import info
@@ -245,9 +246,11 @@ def word2vec_evaluate(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Analogy accuracy (overall and per section), Spearman and Pearson correlation with human
-    similarity scores, and out-of-vocabulary rates: one JSON object. Case-insensitive; questions
-    with unknown words are skipped and counted in the OOV rate.
+    """Score vectors on analogy and word-similarity sets: one JSON object.
+
+    Analogy accuracy (overall and per section), Spearman and Pearson correlation with human
+    similarity scores, and out-of-vocabulary rates. Case-insensitive; questions with unknown words
+    are skipped and counted in the OOV rate.
 
     Example: dltool text word2vec evaluate vec.bin --analogies questions-words.txt --similarity wordsim353.tsv
     """
@@ -289,12 +292,14 @@ def topics(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """LDA topics (gensim's LdaMulticore): prints each topic's top words and the coherence (c_v,
-    u_mass) as one JSON object; -o writes the per-document topic table (with -o -, the table
-    is the output and the topics and coherence go to stderr). Reads tokenized text by
-    default; tokenizer options tokenize raw text here. --seed gives the same topics with --workers 1.
+    """LDA topics (gensim's LdaMulticore): top words per topic and coherence, one JSON object.
 
-    Example: dltool text tokenize news.txt --lower --strip-punct --stopwords english | dltool text topics - -k 10 -o doc-topics.csv --plot topics.png
+    Prints each topic's top words and the coherence (c_v, u_mass); -o writes the per-document
+    topic table (with -o -, the table is the output and the topics and coherence go to stderr).
+    Reads tokenized text by default; tokenizer options tokenize raw text here. --seed gives the
+    same topics with --workers 1.
+
+    Example: dltool text topics tokens.txt -k 10 -o doc-topics.csv --plot topics.png
     """
     _start(quiet, device, "text topics", fmt)
     from dltool.core.console import info
@@ -345,8 +350,9 @@ def embed(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Documents as a feature table (id and other columns pass through, then e0, e1, ...), for
-    'dltool reduce' and 'dltool cluster'. Reads tokenized text by default; tokenizer options
+    """Documents as a feature table (e0, e1, ...), for 'dltool reduce' and 'dltool cluster'.
+
+    The id and other columns pass through. Reads tokenized text by default; tokenizer options
     tokenize raw text here.
 
     Example: dltool text embed sms.csv --tokenizer regex --lower -n 50 | dltool cluster kmeans - -k 2

@@ -260,7 +260,9 @@ def segment_eval(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Evaluate a segmenter at each image's own size: pixel accuracy, per-class and mean IoU, Dice, confusion matrix.
+    """Evaluate a segmenter: pixel accuracy, per-class and mean IoU, Dice, confusion matrix.
+
+    Each image is evaluated at its own size.
 
     Example: dltool vision segment eval runs/shapes/model.pt sample_data/shapes/test
     """

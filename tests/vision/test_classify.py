@@ -2,9 +2,6 @@
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -305,47 +302,8 @@ def test_impossible_options(cli, digits, tmp_path, args, needle):
     _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", out, *args), out, needle)
 
 
-# -- resume, signals, scale-out (real subprocesses) ----------------------------------------------
-
-def _train_cmd(data, out, *extra):
-    return [sys.executable, "-m", "dltool", "vision", "classify", "train", str(data), "--out", str(out),
-            "--model", "cnn", "--width", "8", "--batch-size", "16", *extra]
-
-
-def test_sigint_saves_and_resume_matches_uninterrupted_run(digits, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    full = tmp_path / "full"
-    subprocess.run(_train_cmd(digits[0], full, "--epochs", "5", "--quiet"), check=True, env=env,
-                   capture_output=True)
-    part = tmp_path / "part"
-    proc = subprocess.Popen(_train_cmd(digits[0], part, "--epochs", "5"), stderr=subprocess.PIPE, text=True,
-                            stdout=subprocess.DEVNULL, env=env)
-    for line in proc.stderr:
-        if line.startswith("epoch 2/5"):
-            proc.send_signal(signal.SIGINT)
-            break
-    rest = proc.stderr.read()
-    assert proc.wait(timeout=120) == 130, rest
-    assert "--resume" in rest and "Traceback" not in rest
-    assert not (part / "model.pt").exists()
-    r = subprocess.run(_train_cmd(digits[0], part, "--epochs", "5", "--resume", "--quiet"), env=env,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    a = torch.load(full / "model.pt", weights_only=True)
-    b = torch.load(part / "model.pt", weights_only=True)
-    untimed = [{k: v for k, v in m.items() if k != "time_s"} for m in (a["metrics"], b["metrics"])]
-    assert untimed[0] == untimed[1]
-    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-
-
-def test_ddp_two_processes_on_cpu(cli, digits, tmp_path):
-    out = tmp_path / "ddp"
-    r = subprocess.run(_train_cmd(digits[0], out, "--epochs", "4", "--nproc", "2", "--quiet"),
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.count("run_dir") == 1  # rank 0 alone prints
-    ev = cli("vision", "classify", "eval", out / "model.pt", digits[1])
-    assert ev.code == 0 and json.loads(ev.stdout)["accuracy"] > 0.8
+# Resume, signals and scale-out of every train command are tested once, for all of them, in
+# tests/core/test_train_commands.py and tests/core/test_scale_out.py.
 
 
 @pytest.mark.gpu
