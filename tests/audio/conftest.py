@@ -37,6 +37,24 @@ def clips(tmp_path) -> Path:
     return root
 
 
+TONE_CLASSES = {"low": (300, 500), "mid": (900, 1300), "high": (2000, 3000)}
+
+
+def write_tone_classes(root: Path, per_class: int, seed: int, sr: int = 8000) -> Path:
+    """root/<low|mid|high>/*.wav: short noisy chirps in three frequency bands, at random times and
+    loudness, easy to tell apart in seconds of training."""
+    rng = np.random.default_rng(seed)
+    for name, (lo, hi) in TONE_CLASSES.items():
+        for i in range(per_class):
+            n = int(sr * rng.uniform(0.2, 0.45))
+            t = np.arange(n) / sr
+            f0, f1 = rng.uniform(lo, hi, 2)
+            phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * t[-1]))
+            y = rng.uniform(0.2, 0.8) * np.sin(phase) * np.hanning(n) + 0.02 * rng.standard_normal(n)
+            write(root / name / f"{name}{i:02d}.wav", y.astype(np.float32), sr=sr)
+    return root
+
+
 def truncated_wav(path: Path) -> Path:
     full = write(path.with_name("full-" + path.name), tone(440))
     data = full.read_bytes()
