@@ -35,7 +35,7 @@ class TrainConfig:
     data: Path
     engine: EngineConfig
     model: str = "cnn"
-    features: str | None = None  # default: the model's (logmel for CNNs, mfcc for sequence models)
+    feature_type: str | None = None  # --features; default: the model's (logmel for CNNs, mfcc for sequence models)
     sr: int = 16000
     duration: float = 1.0
     n_fft: int = 512
@@ -57,7 +57,7 @@ class TrainConfig:
 
     @property
     def feature_kind(self) -> str:
-        return self.features or model_meta(self.model)["features"]
+        return self.feature_type or model_meta(self.model)["features"]
 
     def feature_config(self) -> FeatureConfig:
         kind = "mel" if self.feature_kind == "logmel" else "mfcc"
@@ -71,8 +71,8 @@ class TrainConfig:
         if not 0 <= self.val_split < 1:
             raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         MODELS.get(self.model)
-        if self.features is not None and self.features not in FEATURES:
-            raise unknown_name("--features", self.features, FEATURES)
+        if self.feature_type is not None and self.feature_type not in FEATURES:
+            raise unknown_name("--features", self.feature_type, FEATURES)
         io.check_load_options(self.sr, self.duration)
         self.feature_config().validate()
         parse_ops(self.augment)

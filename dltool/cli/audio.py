@@ -187,7 +187,7 @@ ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its r
 def train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="cnn|resnet18 (log-mel) | conv1d|gru (MFCC frames); *_tiny for tests.")] = "cnn",
-    features: Annotated[str | None, typer.Option("--features", help="logmel|mfcc (default: the model's).")] = None,
+    feature_type: Annotated[str | None, typer.Option("--features", help="logmel|mfcc (default: the model's).")] = None,
     sr: SrOpt = 16000,
     duration: Annotated[float, typer.Option("--duration", help="Crop or zero-pad every clip to this many seconds.")] = 1.0,
     n_fft: NFftOpt = 512,

@@ -1,7 +1,12 @@
 """The course's small CNN on log-mel spectrograms: the (mel x time) picture as a one-channel image, blocks
-of conv-BN-act + max-pool, global average pool, dropout, linear head."""
+of conv-BN-act + max-pool, an average over time, dropout, linear head.
+
+Pooling over time only keeps where in frequency a pattern sits (a global average pool would not: a
+3x3 convolution cannot tell 300 Hz from 3 kHz, so the head must see the bands)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -25,12 +30,12 @@ class MelCNN(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                        activation(activation_name), nn.MaxPool2d(2, ceil_mode=True)]
             c_in = c_out
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.blocks = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(c_in, num_classes)
+        self.head = nn.Linear(c_in * math.ceil(in_features / 2**depth), num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x.unsqueeze(1))
+        return self.blocks(x.unsqueeze(1)).mean(-1).flatten(1)  # (N, C, bands, frames) -> (N, C * bands)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.forward_features(x)))
