@@ -25,7 +25,7 @@ SEED = 0
 # accents x variants: each pair is one "voice"; train and test share no accent
 TRAIN_ACCENTS = ["en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc"]
 TEST_ACCENTS = ["en-gb-x-gbclan", "en-gb-x-gbcwmd"]
-TRAIN_VARIANTS = ["m1", "m3", "f1", "f3"]
+TRAIN_VARIANTS = ["m1", "m3", "m5", "m6", "f1", "f3", "f4", "f5"]
 TEST_VARIANTS = ["m2", "m4", "f2"]
 
 
