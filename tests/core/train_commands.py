@@ -150,5 +150,28 @@ CLUSTER_DEEP = TrainCommand(
     _clusters_learned, interrupt_at=251, printed_once=_one_table(120))
 
 
+# -- audio classify ----------------------------------------------------------------------------------
+
+def _audio_folders(base: Path) -> Path:
+    from tests.audio.conftest import write_tone_classes
+
+    write_tone_classes(base / "test", per_class=6, seed=100)
+    return write_tone_classes(base / "train", per_class=16, seed=0)
+
+
+def _audio_classifier_learned(cli, data: Path, run: Path) -> None:
+    r = cli("audio", "classify", "eval", run / "model.pt", data.parent / "test", "--format", "json", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] > 0.8
+
+
+AUDIO_CLASSIFY = TrainCommand(
+    ("audio", "classify", "train"), _audio_folders,
+    ("--model", "conv1d_tiny", "--sr", "8000", "--duration", "0.5", "--n-fft", "256", "--n-mels", "32",
+     "--augment", "gain,noise,timemask", "--epochs", "4", "--batch-size", "8", "--lr", "0.01", "--device", "cpu",
+     "--quiet"),
+    _audio_classifier_learned, interrupt_at=8, printed_once=_one_summary)  # 43 clips: 6 steps an epoch
+
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, VISION_SEGMENT, REDUCE_AUTOENCODER,
-                                                               CLUSTER_DEEP)}
+                                                               CLUSTER_DEEP, AUDIO_CLASSIFY)}

@@ -1,0 +1,1 @@
+"""Audio: loading, features (STFT, mel, MFCC, CQT), classification."""

@@ -1,0 +1,384 @@
+"""Audio classification: train, evaluate, predict, export.
+
+Clips are loaded once by the shared rule (dltool.audio.io) and held as waveforms on the device; the
+features (log-mel by default, or MFCC) are computed on the device inside every step, after the
+waveform augmentations and before SpecAugment's masks. The feature settings and the normalisation
+travel in the model file, so eval and predict repeat them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dltool.audio import io
+from dltool.audio.augment import SPEC_OPS, WAVE_OPS, augment_spec, augment_wave, parse_ops
+from dltool.audio.features import FeatureConfig, extractor
+from dltool.audio.models import MODELS, create_model, model_meta
+from dltool.core.console import info
+from dltool.core.device import resolve_device
+from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.io import write_json
+from dltool.core.modelfile import load_model_file
+from dltool.core.train import Engine, EngineConfig, start_run
+
+TASK = "audio-classify"
+FEATURES = ("logmel", "mfcc")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    engine: EngineConfig
+    model: str = "cnn"
+    feature_type: str | None = None  # --features; default: the model's (logmel for CNNs, mfcc for sequence models)
+    sr: int = 16000
+    duration: float = 1.0
+    n_fft: int = 512
+    hop: int | None = None
+    n_mels: int = 64
+    n_mfcc: int = 20
+    augment: str | None = None
+    activation: str = "relu"
+    dropout: float = 0.25
+    width: int | None = None
+    skip_bad: bool = False
+    batch_size: int = 32
+    val_split: float = 0.1
+    val: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    @property
+    def feature_kind(self) -> str:
+        return self.feature_type or model_meta(self.model)["features"]
+
+    def feature_config(self) -> FeatureConfig:
+        kind = "mel" if self.feature_kind == "logmel" else "mfcc"
+        return FeatureConfig(kind=kind, sr=self.sr, n_fft=self.n_fft, hop=self.hop, n_mels=self.n_mels,
+                             n_mfcc=self.n_mfcc, db=True)
+
+    def validate(self) -> None:
+        self.engine.validate()
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        if not 0 <= self.val_split < 1:
+            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        MODELS.get(self.model)
+        if self.feature_type is not None and self.feature_type not in FEATURES:
+            raise unknown_name("--features", self.feature_type, FEATURES)
+        io.check_load_options(self.sr, self.duration)
+        self.feature_config().validate()
+        parse_ops(self.augment)
+        if self.engine.freezes:
+            raise OptionError("--freeze-backbone/--unfreeze-after need pretrained weights, which audio "
+                              "classify does not load yet", "drop the option")
+
+
+def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_features: int) -> dict:
+    kw = {"num_classes": num_classes, "in_features": in_features}
+    if model_meta(cfg.model).get("configurable"):
+        kw.update(activation=cfg.activation, dropout=cfg.dropout)
+        if cfg.width is not None:
+            kw["width"] = cfg.width
+        return kw
+    changed = [o for o, v, d in (("--activation", cfg.activation, "relu"), ("--dropout", cfg.dropout, 0.25),
+                                 ("--width", cfg.width, None)) if v != d]
+    if changed:
+        configurable = ", ".join(MODELS.names(configurable=True))
+        raise OptionError(f"{', '.join(changed)} do not apply to --model {cfg.model}",
+                          f"drop them or use one of: {configurable}")
+    return kw
+
+
+class AudioClassifyTask:
+    """What the engine needs to train a classifier on waveforms (see dltool.core.train)."""
+
+    monitor = "accuracy"
+    monitor_mode = "max"
+    channels_last = False
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
+                 augment_ops: tuple[str, ...] = ()):
+        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        self.wave_ops = tuple(o for o in augment_ops if o in WAVE_OPS)
+        self.spec_ops = tuple(o for o in augment_ops if o in SPEC_OPS)
+        self.features = extractor(FeatureConfig(**preprocess["features"])).to(device)
+        self.mean = torch.tensor(preprocess["mean"], device=device).view(1, -1, 1)
+        self.std = torch.tensor(preprocess["std"], device=device).view(1, -1, 1)
+
+    def prepare(self, wave: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """Waveforms (N, samples) -> normalised features (N, F, frames), augmented when training."""
+        if train and self.wave_ops:
+            wave = augment_wave(wave, self.wave_ops)
+        with torch.autocast(wave.device.type, enabled=False):  # spectra in float32, whatever the model runs in
+            x = (self.features(wave.float()) - self.mean) / self.std
+        if train and self.spec_ops:
+            x = augment_spec(x, self.spec_ops)
+        return x
+
+    def loss(self, model, batch):
+        x, y = batch
+        return F.cross_entropy(model(self.prepare(x, train=True)), y)
+
+    def evaluate(self, model, batches) -> dict:
+        loss_sum, correct, n = 0.0, 0, 0
+        for x, y in batches:
+            logits = model(self.prepare(x)).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def payload(self, model) -> dict:
+        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
+                "classes": self.classes, "preprocess": self.preprocess}
+
+
+def _split(labels: np.ndarray, val_split: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    if val_split == 0:
+        return idx, None
+    counts = np.bincount(labels)
+    n_val = max(1, round(len(idx) * val_split))
+    stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(np.unique(labels)) else None
+    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
+@torch.inference_mode()
+def _feature_stats(fc: FeatureConfig, waves: torch.Tensor, chunk: int = 256) -> tuple[list, list]:
+    """Per-band mean and std of the training features (over clips and frames), for normalisation."""
+    feats = extractor(fc).to(waves.device)
+    total, total_sq, count = 0.0, 0.0, 0
+    for start in range(0, len(waves), chunk):
+        x = feats(waves[start:start + chunk]).double()
+        total = total + x.sum((0, 2))
+        total_sq = total_sq + x.pow(2).sum((0, 2))
+        count += x.shape[0] * x.shape[2]
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp_min(1e-6).sqrt()
+    return mean.float().tolist(), std.float().tolist()
+
+
+def _stack(waves: list) -> torch.Tensor:
+    return torch.stack(waves) if waves else torch.empty(0)
+
+
+def train(cfg: TrainConfig) -> dict:
+    from dltool.core.data import TensorBatches
+
+    cfg.validate()
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+                                options=_recipe(cfg))
+    items = io.scan_labelled(cfg.data)
+    waves, kept = io.load(items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad)
+    classes = sorted({it.label for it in kept})
+    if len(classes) < 2:
+        raise InputError(f"'{cfg.data}' has {len(classes)} class", "a classifier needs at least two classes")
+    x = _stack(waves)
+    y = torch.tensor([classes.index(it.label) for it in kept], device=device)
+    if cfg.val is not None:
+        v_items = io.scan_labelled(cfg.val)
+        unknown = sorted({it.label for it in v_items} - set(classes))
+        if unknown:
+            raise InputError(f"--val has classes not in the training data: {', '.join(unknown[:5])}")
+        v_waves, v_kept = io.load(v_items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad,
+                                  what="reading validation audio")
+        x_tr, y_tr = x, y
+        x_va = _stack(v_waves)
+        y_va = torch.tensor([classes.index(it.label) for it in v_kept], device=device)
+    else:
+        tr, va = _split(y.cpu().numpy(), cfg.val_split, cfg.engine.seed)
+        x_tr, y_tr = x[tr], y[tr]
+        x_va, y_va = (x[va], y[va]) if va is not None else (None, None)
+
+    fc = cfg.feature_config()
+    mean, std = _feature_stats(fc, x_tr)
+    preprocess = {"features": fc.as_dict(), "duration": cfg.duration, "feature_kind": cfg.feature_kind,
+                  "mean": mean, "std": std}
+    n_frames = 1 + int(round(cfg.duration * cfg.sr)) // fc.hop_length
+    info(f"data: {len(y_tr)} training clips, {0 if y_va is None else len(y_va)} validation, {len(classes)} classes, "
+         f"{cfg.feature_kind} {len(mean)} x {n_frames} frames, on {device.type}")
+    arch_kwargs = _arch_kwargs(cfg, len(classes), len(mean))
+    model = create_model(cfg.model, **arch_kwargs)
+    train_batches = TensorBatches((x_tr, y_tr), cfg.batch_size, shuffle=True, seed=cfg.engine.seed)
+    val_batches = (TensorBatches((x_va, y_va), max(256, cfg.batch_size), shuffle=False)
+                   if y_va is not None else None)
+    task = AudioClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
+    return Engine(task, model, cfg.engine, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+
+
+def _recipe(cfg: TrainConfig) -> dict:
+    """The options to save in config.toml (and compare on --resume)."""
+    return {**cfg.options, "data": str(cfg.data)}
+
+
+# -- inference --------------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    task: AudioClassifyTask
+    classes: list[str]
+    preprocess: dict
+
+
+def load(path, device) -> LoadedModel:
+    ckpt = load_model_file(path, task=TASK)
+    try:
+        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+        task = AudioClassifyTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model.to(device).eval()
+    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+
+
+def _load_clips(lm: LoadedModel, items, device, skip_bad: bool):
+    fc = lm.preprocess["features"]
+    waves, kept = io.load(items, sr=fc["sr"], duration=lm.preprocess["duration"], device=device, skip_bad=skip_bad)
+    return torch.stack(waves), kept
+
+
+@torch.inference_mode()
+def _run(lm: LoadedModel, waves: torch.Tensor, batch_size: int, embed: bool = False) -> torch.Tensor:
+    outs = []
+    for start in range(0, len(waves), batch_size):
+        x = lm.task.prepare(waves[start:start + batch_size])
+        out = lm.model.forward_features(x) if embed else lm.model(x)
+        outs.append(out.float().cpu())
+    return torch.cat(outs)
+
+
+def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    items = io.scan_labelled(data)
+    unknown = sorted({it.label for it in items} - set(lm.classes))
+    if unknown:
+        raise InputError(f"'{data}' has classes the model does not know: {', '.join(unknown[:5])}",
+                         f"the model's classes are: {', '.join(lm.classes[:20])}")
+    waves, kept = _load_clips(lm, items, dev, skip_bad)
+    y_true = np.array([lm.classes.index(it.label) for it in kept])
+    y_pred = _run(lm, waves, batch_size).argmax(1).numpy()
+    labels = list(range(len(lm.classes)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    macro = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    per_class = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                 for i, c in enumerate(lm.classes) if s[i] > 0}
+    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(macro[0]),
+               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]), "n": int(len(y_true)),
+               "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
+    if out is not None:
+        out = Path(out)
+        write_json(out / "metrics.json", metrics)
+        write_json(out / "confusion.json", {"classes": lm.classes, "matrix": cm.tolist()})
+    return metrics
+
+
+def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
+            skip_bad=False, fmt="auto") -> None:
+    if topk < 1:
+        raise OptionError(f"--topk {topk} must be at least 1")
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    items = io.scan_predict(inputs)
+    waves, kept = _load_clips(lm, items, dev, skip_bad)
+    has_truth = any(it.label is not None for it in kept)
+    if embed:
+        from dltool.core.tables import Table, write_table
+
+        feats = _run(lm, waves, batch_size, embed=True).numpy().astype(np.float64)
+        cols = {"path": np.array([str(it.path) for it in kept], dtype=object)}
+        if has_truth:
+            cols["true_label"] = np.array([it.label or "" for it in kept], dtype=object)
+        cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
+        write_table(Table(cols), output, fmt)
+        return
+    probs = _run(lm, waves, batch_size).softmax(1)
+    top_p, top_i = probs.topk(min(topk, len(lm.classes)), dim=1)
+    records = []
+    for it, ps, ix in zip(kept, top_p.tolist(), top_i.tolist()):
+        rec = {"path": str(it.path), "label": lm.classes[ix[0]], "score": round(ps[0], 6),
+               "topk": [{"label": lm.classes[i], "score": round(p, 6)} for p, i in zip(ps, ix)]}
+        if it.label is not None:
+            rec["true_label"] = it.label
+        records.append(rec)
+    from dltool.core.io import atomic_open
+    from dltool.core.output import emit_records
+
+    if output == "-":
+        emit_records(records, fmt)
+    else:
+        with atomic_open(output) as f:
+            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+
+
+class _FromWaveform(torch.nn.Module):
+    """Takes mono waveforms (N, samples) at the model's sample rate and length, computes the features
+    (the same torchaudio transforms as training: the STFT exports as ONNX's STFT op), normalises and
+    returns logits: a served model needs no feature code of its own."""
+
+    def __init__(self, lm: LoadedModel):
+        super().__init__()
+        self.model, self.features = lm.model, lm.task.features
+        self.register_buffer("mean", lm.task.mean.detach().clone().cpu())
+        self.register_buffer("std", lm.task.std.detach().clone().cpu())
+
+    def forward(self, wave):
+        return self.model((self.features(wave) - self.mean) / self.std)
+
+
+def export(model_path, output) -> dict:
+    """ONNX from the waveform (see _FromWaveform); a JSON spec beside it gives the input and the classes."""
+    from dltool.core.io import atomic_path
+
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise OptionError(f"cannot export to '{output.name}'", "name the file *.onnx")
+    lm = load(model_path, torch.device("cpu"))
+    module = _FromWaveform(lm).eval()
+    sr = lm.preprocess["features"]["sr"]
+    n_samples = int(round(lm.preprocess["duration"] * sr))
+    example = torch.randn(2, n_samples) * 0.1
+    with atomic_path(output) as tmp:
+        _export_onnx(module, example, tmp)
+    spec = {"format": "onnx", "path": str(output), "from": "waveform",
+            "input": {"name": "waveform", "shape": ["N", n_samples], "dtype": "float32", "sample_rate": sr,
+                      "channels": 1, "range": [-1, 1]},
+            "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
+            "features": {"kind": lm.preprocess["feature_kind"], **lm.preprocess["features"]}}
+    write_json(output.with_name(output.name + ".json"), spec)
+    return spec
+
+
+def _export_onnx(module, example, path) -> None:
+    import io as _io
+    import logging
+    from contextlib import redirect_stdout
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with redirect_stdout(_io.StringIO()):  # the exporter chats on stdout; stdout is for results
+        program = torch.onnx.export(module, (example,), input_names=["waveform"], output_names=["logits"],
+                                    dynamic_shapes={"wave": {0: batch}}, dynamo=True, verbose=False)
+    program.save(str(path))
+
+
