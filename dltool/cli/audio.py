@@ -93,15 +93,21 @@ def info(
     inputs: InputsArg = None,
     output: OutFileOpt = "-",
     skip_bad: SkipBadOpt = False,
+    device: DeviceOpt = "auto",
     fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
     """One row per file: path, sample rate, channels, frames, duration, format, subtype, Nyquist frequency.
 
+    Reads file headers only, on the CPU (--device is checked, and a GPU is said to be unused).
+
     Example: dltool audio info sample_data/audio/test --format csv
     """
     apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    from dltool.core.device import placed_on
+
+    placed_on(device, "audio info")  # a --device that is not there is still an error
     from dltool.audio import analyze
     from dltool.core.tables import write_table
 

@@ -34,6 +34,16 @@ def test_info_reads_paths_from_stdin_and_writes_csv(cli, clips):
     assert lines[0] == "path,sample_rate,channels,frames,duration_s,format,subtype,nyquist_hz" and len(lines) == 3
 
 
+def test_info_checks_device_and_runs_on_cpu(cli, clips, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        r = cli("audio", "info", clips, "--device", "cuda", "-o", tmp_path / "info.csv")
+        assert r.code == 1 and r.stderr.startswith("error: --device cuda") and not (tmp_path / "info.csv").exists()
+    r = cli("audio", "info", clips, "--device", "cpu", "--format", "csv")
+    assert r.code == 0 and len(r.stdout.strip().splitlines()) == 5
+
+
 def test_96k_stereo_is_resampled_and_mixed_down(cli, tmp_path):
     """A 96 kHz stereo file whose channels cancel except for a 1 kHz tone on the left: mixed to mono and
     resampled to 16 kHz, its spectrum peaks at 1 kHz with half the amplitude."""
