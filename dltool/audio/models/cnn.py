@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 
 from dltool.audio.models import MODELS
-from dltool.core.activations import activation
 from dltool.core.errors import OptionError
+from dltool.nn.activations import activation
 
 
 class MelCNN(nn.Module):
