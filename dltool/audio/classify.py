@@ -141,19 +141,6 @@ class AudioClassifyTask:
                 "classes": self.classes, "preprocess": self.preprocess}
 
 
-def _split(labels: np.ndarray, val_split: float, seed: int):
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(labels))
-    if val_split == 0:
-        return idx, None
-    counts = np.bincount(labels)
-    n_val = max(1, round(len(idx) * val_split))
-    stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(np.unique(labels)) else None
-    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
-    return np.sort(tr), np.sort(va)
-
-
 @torch.inference_mode()
 def _feature_stats(fc: FeatureConfig, waves: torch.Tensor, chunk: int = 256) -> tuple[list, list]:
     """Per-band mean and std of the training features (over clips and frames), for normalisation."""
@@ -197,7 +184,9 @@ def train(cfg: TrainConfig) -> dict:
         x_va = _stack(v_waves)
         y_va = torch.tensor([classes.index(it.label) for it in v_kept], device=device)
     else:
-        tr, va = _split(y.cpu().numpy(), cfg.val_split, cfg.engine.seed)
+        from dltool.core.data import stratified_split
+
+        tr, va = stratified_split(y.cpu().numpy(), cfg.val_split, cfg.engine.seed)
         x_tr, y_tr = x[tr], y[tr]
         x_va, y_va = (x[va], y[va]) if va is not None else (None, None)
 

@@ -34,6 +34,23 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, wor
     return order
 
 
+def stratified_split(labels, val_split: float, seed: int):
+    """(train, validation) index arrays: a seeded hold-out of round(n x val_split) items, stratified by
+    label where every class has two items and the hold-out can hold one of each; (all, None) for 0."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    if val_split == 0:
+        return idx, None
+    counts = np.bincount(labels)
+    n_val = max(1, round(len(idx) * val_split))
+    stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(np.unique(labels)) else None
+    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
 class _EpochBatches:
     """What both kinds of batches share: the epoch and the first batch to yield (set by the engine),
     and the shard of a distributed run."""

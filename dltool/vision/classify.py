@@ -152,21 +152,6 @@ class ClassifyTask:
                 "classes": self.classes, "preprocess": self.preprocess}
 
 
-def _split(labels: np.ndarray, val_split: float, seed: int):
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(labels))
-    if val_split == 0:
-        return idx, None
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    n_val = max(1, round(len(idx) * val_split))
-    if stratify is not None and n_val < len(np.unique(labels)):
-        stratify = None  # too few validation items to hold one of each class
-    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
-    return np.sort(tr), np.sort(va)
-
-
 def _batches(images, targets, batch_size, *, shuffle, seed, device, workers=None):
     """Preloaded arrays (targets given) as tensors on the device, or a dataset through a DataLoader."""
     from dltool.core.data import LoaderBatches, TensorBatches
@@ -245,7 +230,9 @@ def train(cfg: TrainConfig) -> dict:
         v_targets = np.array([classes.index(val_labelled.labels[i]) for i in v_kept])
         v_images = vdata.decode(v_paths, size, mode, skip_bad=False)[0] if preload else None
     else:
-        tr_idx, va_idx = _split(targets, cfg.val_split, cfg.engine.seed)
+        from dltool.core.data import stratified_split
+
+        tr_idx, va_idx = stratified_split(targets, cfg.val_split, cfg.engine.seed)
         v_targets = targets[va_idx] if va_idx is not None else None
         v_paths = [paths[i] for i in va_idx] if va_idx is not None else None
         v_images = images[va_idx] if preload and va_idx is not None else None

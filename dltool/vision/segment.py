@@ -216,8 +216,8 @@ def _stack(d: segdata.SegData):
 def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
-    from dltool.core.data import TensorBatches
-    from dltool.vision.classify import _load_pretrained, _split
+    from dltool.core.data import TensorBatches, stratified_split
+    from dltool.vision.classify import _load_pretrained
 
     cfg.validate()
     device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
@@ -241,7 +241,7 @@ def train(cfg: TrainConfig) -> dict:
                                                 ignore_index=cfg.ignore_index, skip_bad=cfg.skip_bad))
         tr_idx = np.arange(len(images))
     else:
-        tr_idx, va_idx = _split(np.zeros(len(images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
+        tr_idx, va_idx = stratified_split(np.zeros(len(images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
         v_images, v_masks = (images[va_idx], masks[va_idx]) if va_idx is not None else (None, None)
 
     pixels = images[tr_idx].astype(np.float32).transpose(1, 0, 2, 3).reshape(in_channels, -1) / 255
