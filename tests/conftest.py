@@ -28,6 +28,18 @@ def _fresh_console():
     set_quiet(False)
 
 
+def command_tree():
+    """The root Click group with every domain loaded (the CLI loads only the one a command line names)."""
+    from typer.main import get_command
+
+    from dltool.cli.app import DOMAINS, app
+
+    root = get_command(app)
+    for name in DOMAINS:
+        root.get_command(None, name)
+    return root
+
+
 def run_main(capture, args) -> CliResult:
     """dltool's main() in this process; `capture` is pytest's capsys, or capfd to see child processes too."""
     capture.readouterr()

@@ -17,9 +17,7 @@ def test_help_imports_no_torch_and_is_fast(path):
             "assert 'torch' not in sys.modules, 'torch imported'\n"
             "print(time.perf_counter() - t, file=sys.stderr)").format(path + ["--help"])
     # the best of up to three runs: the bar is for dltool's start-up, not for other processes sharing the CPUs.
-    # DESIGN's bar is "well under a second". With five domains Typer builds ~45 commands before it prints
-    # any help (about 0.6 s on these 2 cores, was below 0.5 s with three); loading only the group asked for
-    # would bring it back down.
+    # DESIGN's bar is "well under a second"; only the domain a command line names is built (cli/app.py).
     limit = 0.9
     timings = []
     for _ in range(3):
@@ -86,11 +84,9 @@ def test_unexpected_errors_are_one_line_unless_debug(cli, tmp_path, monkeypatch)
 
 def _commands():
     """(path, click command) for the root, every group and every command."""
-    from typer.main import get_command
+    from tests.conftest import command_tree
 
-    from dltool.cli.app import app
-
-    todo = [([], get_command(app))]
+    todo = [([], command_tree())]
     while todo:
         path, cmd = todo.pop()
         yield path, cmd

@@ -8,12 +8,15 @@ Shell completion is Typer's (`dltool --install-completion`); it costs start-up n
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperGroup, TyperOption
 
-from dltool.cli import audio, cluster, reduce, text, vision
+#: the domain groups, in help order: name -> the module whose `app` is that group
+DOMAINS = {"vision": "dltool.cli.vision", "cluster": "dltool.cli.cluster", "reduce": "dltool.cli.reduce",
+           "text": "dltool.cli.text", "audio": "dltool.cli.audio"}
 
 
 def _flags_show_no_value_type() -> None:
@@ -30,18 +33,42 @@ def _flags_show_no_value_type() -> None:
 
 _flags_show_no_value_type()
 
+class _Domains(TyperGroup):
+    """The root group, which builds a domain's commands only when the command line names that domain.
+
+    Typer turns every function of a group into a Click command before it runs any (~10 ms each, dozens
+    of them), so building all domains made every start-up pay for all. `dltool --help` lists each
+    domain from its module's help text alone."""
+
+    _listing = False
+
+    def list_commands(self, ctx) -> list[str]:
+        return [*super().list_commands(ctx), *DOMAINS]
+
+    def get_command(self, ctx, name: str):
+        if name in DOMAINS and name not in self.commands:
+            domain = importlib.import_module(DOMAINS[name]).app
+            if self._listing:
+                return TyperGroup(name=name, help=domain.info.help)
+            self.add_command(typer.main.get_group(domain), name)
+        return super().get_command(ctx, name)
+
+    def format_help(self, ctx, formatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
     name="dltool",
+    cls=_Domains,
     help="Deep-learning task pipelines from the command line. Start with: dltool vision classify train DIR",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(vision.app, name="vision")
-app.add_typer(cluster.app, name="cluster")
-app.add_typer(reduce.app, name="reduce")
-app.add_typer(text.app, name="text")
-app.add_typer(audio.app, name="audio")
 
 
 def _version(value: bool):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dltool.core.train import Engine
-from tests.conftest import run_main
+from tests.conftest import command_tree, run_main
 from tests.core.train_commands import TRAIN_COMMANDS
 
 CASES = list(TRAIN_COMMANDS.values())
@@ -22,10 +22,6 @@ IDS = [c.name for c in CASES]
 
 def _train_commands_of_the_app():
     """Every command of the CLI that takes --nproc, i.e. every train command on the engine."""
-    import typer.main
-
-    from dltool.cli.app import app
-
     found = []
 
     def walk(group, path):
@@ -35,7 +31,7 @@ def _train_commands_of_the_app():
             elif any(p.name == "nproc" for p in cmd.params):
                 found.append(" ".join(path + (name,)))
 
-    walk(typer.main.get_command(app), ())
+    walk(command_tree(), ())
     return sorted(found)
 
 
