@@ -43,3 +43,33 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def takes(registry: Registry, model: str) -> set[str]:
+    """The keyword arguments a registered model's builder takes."""
+    import inspect
+
+    return set(inspect.signature(registry.get(model).builder).parameters)
+
+
+def option_flag(option: str, value) -> str:
+    """The command-line flag that set a config field: `--no-x` for a switched-off boolean."""
+    return ("--no-" if value is False else "--") + option.replace("_", "-")
+
+
+def check_arch_options(cfg, registry: Registry, arch_options: tuple[str, ...]) -> None:
+    """Refuse an architecture option (a field of the frozen config `cfg`) that `cfg.model`'s builder does not
+    take when the user changed it from its default (the default of an option a model does not take is simply
+    not passed), so a builder can never silently ignore a flag. Vision classify/segment and text classify."""
+    from dataclasses import fields
+
+    from dltool.core.errors import OptionError
+
+    defaults = {f.name: f.default for f in fields(type(cfg))}
+    taken = takes(registry, cfg.model)
+    refused = [o for o in arch_options if o not in taken and getattr(cfg, o) != defaults[o]]
+    if refused:
+        others = [m for m in registry.names() if set(refused) <= takes(registry, m)]
+        hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
+        raise OptionError(f"--model {cfg.model} does not take "
+                          f"{', '.join(option_flag(o, getattr(cfg, o)) for o in refused)}", hint)
