@@ -604,7 +604,7 @@ def classify_predict(
 ):
     """Predict labels as JSON Lines {id, text, label, score, topk}, or features with --embed.
 
-    Example: echo "WIN a FREE prize now" | dltool text classify predict runs/sms/model.pt
+    Example: dltool text classify predict runs/sms/model.pt messages.txt   (or pipe texts in: one a line)
     """
     apply_console_options(quiet=quiet, fmt=fmt)
     from dltool.text import classify as task
