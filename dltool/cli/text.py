@@ -463,7 +463,7 @@ def classify_train(
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
     epochs: EpochsOpt = 8,
     batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = None,
+    lr: LrOpt = 0.003,  # adamw with onecycle: SMS bars in 3 CPU minutes (1e-3: lstm 0.933 vs 0.962 macro F1)
     optimizer: OptimizerOpt = "adamw",
     scheduler: SchedulerOpt = "onecycle",
     weight_decay: WeightDecayOpt = 0.01,

@@ -160,9 +160,11 @@ def _split(cfg: TrainConfig, data: Labelled):
     from dltool.core.data import stratified_split
 
     tr, va = stratified_split(y, cfg.val_split, cfg.engine.seed)
-    pick = lambda idx: Labelled([data.ids[i] for i in idx], [data.texts[i] for i in idx],  # noqa: E731
-                                [data.labels[i] for i in idx])
-    return pick(tr), (pick(va) if va is not None else None), classes
+    return _subset(data, tr), (_subset(data, va) if va is not None else None), classes
+
+
+def _subset(data: Labelled, idx) -> Labelled:
+    return Labelled([data.ids[i] for i in idx], [data.texts[i] for i in idx], [data.labels[i] for i in idx])
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -356,7 +358,7 @@ def _train_tfidf(cfg: TrainConfig) -> dict:
     info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
          f"{len(classes)} labels, {X.shape[1]} TF-IDF features")
     run_dir.mkdir(parents=True, exist_ok=True)
-    state, vocabularies = _tfidf_state(vectorizers, clf, len(classes))
+    state, vocabularies = _tfidf_state(vectorizers, clf)
     save_model(run_dir / "model.pt", task=TASK, arch="tfidf",
                arch_kwargs={"classifier": cfg.classifier, "word_ngrams": list(WORD_NGRAMS),
                             "char_ngrams": list(CHAR_NGRAMS)},
@@ -374,7 +376,7 @@ def _train_tfidf(cfg: TrainConfig) -> dict:
     return summary
 
 
-def _tfidf_state(vectorizers, clf, n_classes: int):
+def _tfidf_state(vectorizers, clf):
     """Tensors (idf weights, coefficients) and plain data (the terms in column order) of a fitted tfidf model."""
     vocabularies = [sorted(v.vocabulary_, key=v.vocabulary_.get) for v in vectorizers]
     coef, intercept = np.atleast_2d(clf.coef_), np.atleast_1d(clf.intercept_)
