@@ -99,29 +99,27 @@ class MaskedLMTask:
     def __init__(self, arch: str, arch_kwargs: dict, vocab: Vocab, mask_prob: float, seed: int):
         self.arch, self.arch_kwargs, self.vocab, self.mask_prob, self.seed = arch, arch_kwargs, vocab, mask_prob, seed
 
-    def _loss(self, model, ids, lengths, generator=None, reduction="mean"):
+    def _masked(self, model, ids, lengths, generator=None):
+        """(logits, targets) at the picked positions of one batch."""
         ids = ids[:, : int(lengths.max())]
         inputs, targets = mask_tokens(ids, lengths, len(self.vocab), self.mask_prob, generator)
-        logits = model(inputs, lengths)
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE,
-                               reduction=reduction), targets
+        picked = targets != IGNORE
+        return model(inputs, lengths, picked).float(), targets[picked]
 
     def loss(self, model, batch):
-        ids, lengths = batch
-        return self._loss(model, ids, lengths)[0]
+        logits, targets = self._masked(model, *batch)
+        # a batch of very short texts may pick nothing: a zero loss that still reaches every parameter (DDP)
+        return F.cross_entropy(logits, targets) if len(targets) else logits.sum() * 0.0
 
     def evaluate(self, model, batches) -> dict:
         """The masked-token loss and accuracy over a fixed masking of the validation texts."""
         g = torch.Generator(device=batches.tensors[0].device).manual_seed(self.seed)
         loss_sum, n, correct = 0.0, 0, 0
         for ids, lengths in batches:
-            ids = ids[:, : int(lengths.max())]
-            inputs, targets = mask_tokens(ids, lengths, len(self.vocab), self.mask_prob, g)
-            logits = model(inputs, lengths).float()
-            picked = targets != IGNORE
-            loss_sum += F.cross_entropy(logits[picked], targets[picked], reduction="sum").item()
-            correct += (logits[picked].argmax(-1) == targets[picked]).sum().item()
-            n += int(picked.sum())
+            logits, targets = self._masked(model, ids, lengths, g)
+            loss_sum += F.cross_entropy(logits, targets, reduction="sum").item()
+            correct += (logits.argmax(-1) == targets).sum().item()
+            n += len(targets)
         return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1)}
 
     def payload(self, model) -> dict:

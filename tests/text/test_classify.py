@@ -156,8 +156,8 @@ def test_pretrain_then_fine_tune_bert(cli, data, tmp_path):
     rows = [json.loads(line) for line in (pre / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"] and rows[-1]["val_loss"] < rows[0]["val_loss"]
     run = tmp_path / "ft"
-    r = cli("text", "classify", "train", data["train"], "--model", "bert_tiny", "--init-from", pre, "--epochs", "3",
-            "--batch-size", "16", "--lr", "0.005", "--device", "cpu", "--out", run, "--format", "json")
+    r = cli("text", "classify", "train", data["train"], "--model", "bert_tiny", "--init-from", pre, "--epochs", "4",
+            "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--out", run, "--format", "json")
     assert r.code == 0, r.stderr
     assert "loaded the" in r.stderr and "encoder tensors" in r.stderr
     pre_state = torch.load(pre / "model.pt", weights_only=True)

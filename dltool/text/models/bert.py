@@ -25,6 +25,11 @@ class BertEncoder(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.drop = nn.Dropout(dropout)
         self.encoder = Encoder(embed_dim, heads, layers, dropout=dropout)
+        # BERT's initialisation: small embeddings, so the tied MLM decoder starts with near-uniform logits
+        for table in (self.embedding, self.positions):
+            nn.init.normal_(table.weight, std=0.02)
+        with torch.no_grad():
+            self.embedding.weight[PAD].zero_()
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, L) ids -> (N, L, D) states; padding is never attended to."""
@@ -63,9 +68,13 @@ class BertForMaskedLM(nn.Module):
         self.transform = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.GELU(), nn.LayerNorm(embed_dim))
         self.bias = nn.Parameter(torch.zeros(vocab_size))
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(N, L, vocab) logits of every position's token; the decoder shares the token embeddings."""
-        return self.transform(self.bert(ids, lengths)) @ self.bert.embedding.weight.T + self.bias
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, picked: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits over the vocabulary of every position (N, L, vocab), or with `picked` (N, L) bool only of
+        the picked positions (M, vocab): the decoder (tied to the token embeddings) is most of the cost."""
+        states = self.bert(ids, lengths)
+        if picked is not None:
+            states = states[picked]
+        return self.transform(states) @ self.bert.embedding.weight.T + self.bias
 
 
 @MODELS.register("bert", mlm="bert_mlm")
