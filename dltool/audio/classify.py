@@ -23,7 +23,6 @@ from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
-from dltool.core.io import write_json
 from dltool.core.modelfile import load_model_file
 from dltool.core.train import Engine, EngineConfig, start_run
 
@@ -251,7 +250,7 @@ def _run(lm: LoadedModel, waves: torch.Tensor, batch_size: int, embed: bool = Fa
 
 
 def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from dltool.core.classification import classification_metrics, report_evaluation
 
     if batch_size < 1:
         raise OptionError(f"--batch-size {batch_size} must be at least 1")
@@ -265,24 +264,15 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
     waves, kept = _load_clips(lm, items, dev, skip_bad)
     y_true = np.array([lm.classes.index(it.label) for it in kept])
     y_pred = _run(lm, waves, batch_size).argmax(1).numpy()
-    labels = list(range(len(lm.classes)))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    macro = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
-    per_class = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                 for i, c in enumerate(lm.classes) if s[i] > 0}
-    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(macro[0]),
-               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]), "n": int(len(y_true)),
-               "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
-    if out is not None:
-        out = Path(out)
-        write_json(out / "metrics.json", metrics)
-        write_json(out / "confusion.json", {"classes": lm.classes, "matrix": cm.tolist()})
+    metrics = classification_metrics(y_true, y_pred, lm.classes)
+    report_evaluation(metrics, out)
     return metrics
 
 
 def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
             skip_bad=False, fmt="auto") -> None:
+    from dltool.core.classification import topk_records, write_embeddings, write_records
+
     if topk < 1:
         raise OptionError(f"--topk {topk} must be at least 1")
     if batch_size < 1:
@@ -293,32 +283,17 @@ def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=2
     waves, kept = _load_clips(lm, items, dev, skip_bad)
     has_truth = any(it.label is not None for it in kept)
     if embed:
-        from dltool.core.tables import Table, write_table
-
-        feats = _run(lm, waves, batch_size, embed=True).numpy().astype(np.float64)
-        cols = {"path": np.array([str(it.path) for it in kept], dtype=object)}
+        ids = {"path": [str(it.path) for it in kept]}
         if has_truth:
-            cols["true_label"] = np.array([it.label or "" for it in kept], dtype=object)
-        cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
-        write_table(Table(cols), output, fmt)
+            ids["true_label"] = [it.label or "" for it in kept]
+        write_embeddings(ids, _run(lm, waves, batch_size, embed=True).numpy(), output, fmt)
         return
-    probs = _run(lm, waves, batch_size).softmax(1)
-    top_p, top_i = probs.topk(min(topk, len(lm.classes)), dim=1)
-    records = []
-    for it, ps, ix in zip(kept, top_p.tolist(), top_i.tolist()):
-        rec = {"path": str(it.path), "label": lm.classes[ix[0]], "score": round(ps[0], 6),
-               "topk": [{"label": lm.classes[i], "score": round(p, 6)} for p, i in zip(ps, ix)]}
+    records = topk_records(_run(lm, waves, batch_size).softmax(1), lm.classes, topk)
+    records = [{"path": str(it.path), **rec} for it, rec in zip(kept, records)]
+    for it, rec in zip(kept, records):
         if it.label is not None:
             rec["true_label"] = it.label
-        records.append(rec)
-    from dltool.core.io import atomic_open
-    from dltool.core.output import emit_records
-
-    if output == "-":
-        emit_records(records, fmt)
-    else:
-        with atomic_open(output) as f:
-            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+    write_records(records, output, fmt)
 
 
 class _FromWaveform(torch.nn.Module):

@@ -248,7 +248,7 @@ def train(
 def evaluate(
     model: ModelArg,
     data: DataArg,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json and confusion.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
     batch_size: BatchSizeOpt = 256,
     skip_bad: SkipBadOpt = False,
     device: DeviceOpt = "auto",

@@ -50,8 +50,9 @@ class Registry:
         return name in self._entries
 
 
-def _flag(option: str, value) -> str:
-    return "--no-batch-norm" if option == "batch_norm" and not value else "--" + option.replace("_", "-")
+def option_flag(option: str, value) -> str:
+    """The command-line flag that set a config field: `--no-x` for a switched-off boolean."""
+    return ("--no-" if value is False else "--") + option.replace("_", "-")
 
 
 def arch_options(cfg, registry: Registry, options: tuple[str, ...]) -> dict:
@@ -64,6 +65,6 @@ def arch_options(cfg, registry: Registry, options: tuple[str, ...]) -> dict:
     if refused:
         others = [m for m in registry.names() if set(refused) <= registry.takes(m)]
         hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
-        raise OptionError(f"--model {cfg.model} does not take {', '.join(_flag(o, getattr(cfg, o)) for o in refused)}",
+        raise OptionError(f"--model {cfg.model} does not take {', '.join(option_flag(o, getattr(cfg, o)) for o in refused)}",
                           hint)
     return {o: getattr(cfg, o) for o in options if o in takes}

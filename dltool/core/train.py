@@ -178,7 +178,7 @@ def init_weights(model, scheme: str) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def _toml_ready(options: dict) -> dict:
+def toml_ready(options: dict) -> dict:
     out = {}
     for k, v in options.items():
         if v is None:
@@ -229,7 +229,7 @@ def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> No
     if saved_path is None:
         return
     saved = tomllib.loads(saved_path.read_text(encoding="utf-8"))
-    now = _toml_ready(options)
+    now = toml_ready(options)
     may_change = set(RESUME_MAY_CHANGE)
     if cfg.scheduler in EPOCHS_FREE_SCHEDULERS and saved.get("scheduler") == cfg.scheduler:
         may_change.add("epochs")
@@ -651,7 +651,7 @@ class Engine:
         import tomli_w
 
         with atomic_open(self.run_dir / "config.toml") as f:
-            f.write(tomli_w.dumps(_toml_ready(self.options)))
+            f.write(tomli_w.dumps(toml_ready(self.options)))
 
     def _write_history(self) -> None:
         """metrics.jsonl, rewritten atomically through the same writer as the checkpoints (after them)."""

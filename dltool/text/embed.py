@@ -4,6 +4,8 @@ Methods:
 - `tfidf`: scikit-learn's TF-IDF on the tokens (sparse), reduced to `n` dimensions with truncated SVD
   (latent semantic analysis); rows are then L2-normalised, as scikit-learn's LSA example does, so
   k-means on them compares directions (cosine), not document lengths. `--seed` seeds the SVD.
+- `model`: a trained `text classify` network's pooled representation (`predict --embed`'s), from the raw
+  text with the model's own vocabulary and tokenizer settings (so the tokenizer options do not apply).
 - `word2vec`: the mean of the documents' word vectors from a `word2vec train` file; with
   `tfidf_weight`, each word counts with its TF-IDF weight instead of its count. Words without a
   vector are skipped (fastText vectors have one for every word); a document with none gets zeros.
@@ -24,7 +26,7 @@ from dltool.core.tables import Table
 from dltool.text.corpus import CorpusSpec, document_table, read_documents
 from dltool.text.tokenize import Tokenizer, TokenizerConfig
 
-METHODS = ("tfidf", "word2vec")
+METHODS = ("tfidf", "word2vec", "model")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class EmbedConfig:
     normalize: bool = True
     vectors: Path | None = None
     tfidf_weight: bool = False
+    model: Path | None = None
+    device: str = "auto"
     seed: int = 0
 
     def __post_init__(self):
@@ -46,6 +50,11 @@ class EmbedConfig:
             raise OptionError("--method word2vec needs --vectors FILE", "train them with 'dltool text word2vec train'")
         if self.method == "tfidf" and self.vectors is not None:
             raise OptionError("--vectors is for --method word2vec", "leave it out, or use --method word2vec")
+        if (self.method == "model") != (self.model is not None):
+            raise OptionError("--method model and --model FILE go together",
+                              "pass a 'text classify train' model file with --method model")
+        if self.method == "model" and self.tokenizer != TokenizerConfig(tokenizer="whitespace"):
+            raise OptionError("--method model tokenizes as its model was trained", "drop the tokenizer options")
         if self.method == "tfidf" and self.tfidf_weight:
             raise OptionError("--tfidf-weight is for --method word2vec (tfidf is TF-IDF already)")
         if self.n_components < 1 or self.min_df < 1:
@@ -57,8 +66,22 @@ def _identity(tokens):
 
 
 def embed(config: EmbedConfig) -> Table:
-    tokenizer = Tokenizer(config.tokenizer)
     docs = list(read_documents(config.corpus))
+    if config.method == "model":
+        from dltool.text.classify import load
+
+        lm = load(config.model, config.device)
+        if lm.vocab is None:
+            raise OptionError(f"--model {config.model} is a tfidf model, which has no pooled representation",
+                              "train a neural model (lstm, transformer, ...)")
+        Z = lm.run([d.text if d.text is not None else " ".join(d.tokens) for d in docs], embed=True).numpy()
+        Z = Z.astype(np.float64)
+        if config.normalize:
+            from sklearn.preprocessing import normalize
+
+            Z = normalize(Z)
+        return document_table(docs, {f"e{i}": Z[:, i] for i in range(Z.shape[1])})
+    tokenizer = Tokenizer(config.tokenizer)
     tokens = [tokenizer(d) for d in docs]
     if config.method == "tfidf":
         Z = _tfidf_lsa(tokens, config)

@@ -285,7 +285,7 @@ def _run(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bo
 
 
 def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from dltool.core.classification import classification_metrics, report_evaluation
 
     if batch_size < 1:
         raise OptionError(f"--batch-size {batch_size} must be at least 1")
@@ -299,60 +299,15 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
     images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
     y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
     y_pred = _run(lm, images, batch_size, dev).argmax(1).numpy()
-    # The macro averages and the per-class table cover the same classes: those in the data or in the
-    # predictions (scikit-learn's default, as in classification_report), so a class the model predicts but
-    # the data lacks counts against it in both, and the macro figures are the table's column means.
-    labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(lm.classes))))
-    per_class = {lm.classes[c]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                 "support": int(s[i])} for i, c in enumerate(labels)}
-    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(macro[0]),
-               "recall_macro": float(macro[1]), "f1_macro": float(macro[2]),
-               "macro_classes": list(per_class), "n": int(len(y_true)),
-               "classes": lm.classes, "per_class": per_class, "confusion_matrix": cm.tolist()}
-    _print_per_class(metrics)
-    if out is not None:
-        out = Path(out)
-        write_json(out / "metrics.json", metrics)
-        write_json(out / "confusion.json", {"classes": lm.classes, "matrix": cm.tolist()})
-        _plot_confusion(cm, lm.classes, out / "confusion.png")
+    metrics = classification_metrics(y_true, y_pred, lm.classes)
+    report_evaluation(metrics, out)
     return metrics
-
-
-def _print_per_class(metrics: dict) -> None:
-    from dltool.core.console import is_quiet
-
-    if is_quiet():
-        return
-    import sys
-
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table("class", "precision", "recall", "f1", "support", title="per class",
-              caption="rows: the classes in the data or predicted")
-    for c, m in metrics["per_class"].items():
-        t.add_row(c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
-    t.add_section()
-    t.add_row("macro", f"{metrics['precision_macro']:.3f}", f"{metrics['recall_macro']:.3f}",
-              f"{metrics['f1_macro']:.3f}", str(metrics["n"]))
-    Console(file=sys.stderr).print(t)
-
-
-def _plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    from dltool.core.plots import figure, save_figure
-
-    fig, ax = figure(figsize=(max(4, len(classes) * 0.6), max(4, len(classes) * 0.6)))
-    ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, colorbar=False)
-    save_figure(fig, path)
 
 
 def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
             skip_bad=False, fmt="auto") -> None:
+    from dltool.core.classification import topk_records, write_embeddings, write_records
+
     if topk < 1:
         raise OptionError(f"--topk {topk} must be at least 1")
     if batch_size < 1:
@@ -365,33 +320,17 @@ def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=2
     items = [items[i] for i in kept]
     has_truth = any(it.true_label is not None for it in items)
     if embed:
-        from dltool.core.tables import Table, write_table
-
-        feats = _run(lm, images, batch_size, dev, embed=True).numpy().astype(np.float64)
-        cols = {"path": np.array([str(it.path) for it in items], dtype=object)}
+        ids = {"path": [str(it.path) for it in items]}
         if has_truth:
-            cols["true_label"] = np.array([it.true_label or "" for it in items], dtype=object)
-        cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
-        write_table(Table(cols), output, fmt)
+            ids["true_label"] = [it.true_label or "" for it in items]
+        write_embeddings(ids, _run(lm, images, batch_size, dev, embed=True).numpy(), output, fmt)
         return
-    probs = _run(lm, images, batch_size, dev).softmax(1)
-    k = min(topk, len(lm.classes))
-    top_p, top_i = probs.topk(k, dim=1)
-    records = []
-    for it, ps, ix in zip(items, top_p.tolist(), top_i.tolist()):
-        rec = {"path": str(it.path), "label": lm.classes[ix[0]], "score": round(ps[0], 6),
-               "topk": [{"label": lm.classes[i], "score": round(p, 6)} for p, i in zip(ps, ix)]}
+    records = topk_records(_run(lm, images, batch_size, dev).softmax(1), lm.classes, topk)
+    records = [{"path": str(it.path), **rec} for it, rec in zip(items, records)]
+    for it, rec in zip(items, records):
         if it.true_label is not None:
             rec["true_label"] = it.true_label
-        records.append(rec)
-    from dltool.core.io import atomic_open
-    from dltool.core.output import emit_records
-
-    if output == "-":
-        emit_records(records, fmt)
-    else:
-        with atomic_open(output) as f:
-            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+    write_records(records, output, fmt)
 
 
 def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:

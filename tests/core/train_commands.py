@@ -173,5 +173,40 @@ AUDIO_CLASSIFY = TrainCommand(
     _audio_classifier_learned, interrupt_at=8, printed_once=_one_summary)  # 43 clips: 6 steps an epoch
 
 
+# -- text classify ----------------------------------------------------------------------------------
+
+def _two_topic_texts(base: Path) -> Path:
+    from tests.text.conftest import write_two_topic_csv
+
+    base.mkdir(parents=True, exist_ok=True)
+    write_two_topic_csv(base / "test.csv", n_per_topic=20, seed=100)
+    return write_two_topic_csv(base / "train.csv", n_per_topic=40, seed=0)
+
+
+def _text_classifier_learned(cli, data: Path, run: Path) -> None:
+    r = cli("text", "classify", "eval", run / "model.pt", data.parent / "test.csv", "--format", "json", "--device",
+            "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] > 0.9
+
+
+TEXT_CLASSIFY = TrainCommand(
+    ("text", "classify", "train"), _two_topic_texts,
+    ("--model", "lstm_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.02", "--device", "cpu", "--quiet"),
+    _text_classifier_learned, interrupt_at=7, printed_once=_one_summary)  # 72 training texts: 5 steps an epoch
+
+
+def _masked_loss_fell(cli, data: Path, run: Path) -> None:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+
+
+TEXT_PRETRAIN = TrainCommand(
+    ("text", "classify", "pretrain"), _two_topic_texts,
+    ("--model", "bert_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--quiet"),
+    _masked_loss_fell, interrupt_at=7, printed_once=_one_summary)  # 72 training texts: 5 steps an epoch
+
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, VISION_SEGMENT, REDUCE_AUTOENCODER,
-                                                               CLUSTER_DEEP, AUDIO_CLASSIFY)}
+                                                               CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
+                                                               TEXT_PRETRAIN)}

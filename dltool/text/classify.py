@@ -1,0 +1,515 @@
+"""Text classification: train (TF-IDF + a linear model, or a neural network on the shared engine), eval,
+predict, and documents as the trained network's pooled representation (`embed`).
+
+Data: CSV/TSV/JSON Lines with a text and a label column, or fastText's `__label__x text` lines (read by
+dltool.text.corpus). The neural models read token ids from a `Vocab` (dltool.text.vocab) built on the
+training texts; the vocabulary and every tokenizer setting travel in the model file.
+
+`tfidf`: scikit-learn's TF-IDF of word 1-2-grams and character 2-5-grams (within word boundaries), then a
+linear SVM (default) or logistic regression. Its model file holds the fitted vocabularies, idf weights
+and coefficients as tensors and plain data, so it loads with weights_only like every model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dltool.core.console import info
+from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.modelfile import load_model_file, save_model
+from dltool.core.registry import arch_options
+from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.text.corpus import CorpusSpec, read_documents
+from dltool.text.models import MODELS, create_model
+from dltool.text.tokenize import TokenizerConfig
+from dltool.text.vocab import PAD, Vocab, VocabConfig
+
+TASK = "text-classify"
+PRETRAIN_TASK = "text-pretrain"
+MODEL_NAMES = ("tfidf", *MODELS.names())
+CLASSIFIERS = ("svm", "logreg")
+SUBWORD_KINDS = ("wordpiece", "bpe")
+# the `train` options that shape a network (TrainConfig fields; None: the model's own default)
+ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "bidirectional", "heads", "dropout")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    ids: list[str]
+    texts: list[str]
+    labels: list[str]
+
+
+def read_labelled(path, text_column: str | None, label_column: str, encoding: str = "utf-8") -> Labelled:
+    """Texts and labels of a CSV/TSV/JSONL file (text and label columns) or of fastText `__label__` lines."""
+    ids, texts, labels = [], [], []
+    for doc in read_documents(CorpusSpec(inputs=(str(path),), column=text_column, encoding=encoding)):
+        label = doc.fields.get(label_column)
+        if label in (None, ""):
+            where = f"line {doc.id}" if not doc.fields else f"row {doc.id}"
+            raise InputError(f"{path}: {where} has no label (column '{label_column}', or __label__x for fastText "
+                             "lines)", "label every document, or name the label column with --label-column")
+        ids.append(doc.id)
+        texts.append(doc.text if doc.text is not None else " ".join(doc.tokens))
+        labels.append(str(label))
+    return Labelled(ids, texts, labels)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    engine: EngineConfig
+    model: str = "lstm"
+    text_column: str | None = None
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    # tfidf
+    classifier: str = "svm"
+    # tokenization of the neural models
+    tokenizer: str = "regex"
+    lower: bool = True
+    strip_punct: bool = False
+    subword: int = 0                    # > 0: a subword vocabulary of this many tokens
+    subword_model: str = "wordpiece"
+    vocab_size: int = 20_000
+    min_count: int = 1
+    max_len: int = 64
+    embeddings: Path | None = None
+    freeze_embeddings: bool = False
+    init_from: Path | None = None
+    # architecture (None: the model's default)
+    embed_dim: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    bidirectional: bool | None = None
+    heads: int | None = None
+    dropout: float | None = None
+    batch_size: int = 64
+    val_split: float = 0.1
+    val: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise unknown_name("model", self.model, MODEL_NAMES)
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        if not 0 <= self.val_split < 1:
+            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        if self.classifier not in CLASSIFIERS:
+            raise unknown_name("--classifier", self.classifier, CLASSIFIERS)
+        if self.subword_model not in SUBWORD_KINDS:
+            raise unknown_name("--subword-model", self.subword_model, SUBWORD_KINDS)
+        if self.subword < 0:
+            raise OptionError(f"--subword {self.subword} must be >= 0 (0: a word vocabulary)")
+        if self.freeze_embeddings and self.embeddings is None:
+            raise OptionError("--freeze-embeddings needs --embeddings FILE", "pass word2vec vectors to freeze")
+        if self.embeddings is not None and self.subword:
+            raise OptionError("--embeddings are word vectors; --subword makes subword tokens",
+                              "drop one of them")
+        if self.init_from is not None and (self.model not in MODELS.names(mlm="bert_mlm") or self.subword
+                                           or self.embeddings):
+            raise OptionError("--init-from starts a bert model from 'text classify pretrain' (its vocabulary too)",
+                              "use --model bert (or bert_tiny) without --subword/--embeddings")
+        if self.model == "tfidf":
+            neural = [o for o in ("embeddings", "init_from", *ARCH_OPTIONS) if getattr(self, o) is not None]
+            neural += ["subword"] if self.subword else []
+            if neural:
+                raise OptionError(f"--model tfidf does not take {', '.join(_flag(o) for o in neural)}",
+                                  "drop them, or pick a neural --model")
+            return
+        if self.classifier != "svm":
+            raise OptionError(f"--classifier is for --model tfidf, not {self.model}", "drop it")
+        self.engine.validate()
+        VocabConfig(kind="word", size=self.vocab_size, min_count=self.min_count, max_len=self.max_len)
+        arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take
+
+    def tokenizer_config(self) -> TokenizerConfig:
+        return TokenizerConfig(tokenizer=self.tokenizer, lower=self.lower, strip_punct=self.strip_punct)
+
+    def vocab_config(self) -> VocabConfig:
+        kind = self.subword_model if self.subword else "word"
+        return VocabConfig(kind=kind, size=self.subword or self.vocab_size, min_count=self.min_count,
+                           max_len=self.max_len)
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def _split(cfg: TrainConfig, data: Labelled):
+    """(train, validation or None) as Labelled, classes, and the class indices of both."""
+    classes = sorted(set(data.labels))
+    if len(classes) < 2:
+        raise InputError(f"'{cfg.data}' has {len(classes)} label", "a classifier needs at least two labels")
+    y = np.array([classes.index(c) for c in data.labels])
+    if cfg.val is not None:
+        val = read_labelled(cfg.val, cfg.text_column, cfg.label_column, cfg.encoding)
+        unknown = sorted(set(val.labels) - set(classes))
+        if unknown:
+            raise InputError(f"--val has labels not in the training data: {', '.join(unknown[:5])}")
+        return data, val, classes
+    from dltool.core.data import stratified_split
+
+    tr, va = stratified_split(y, cfg.val_split, cfg.engine.seed)
+    return _subset(data, tr), (_subset(data, va) if va is not None else None), classes
+
+
+def _subset(data: Labelled, idx) -> Labelled:
+    return Labelled([data.ids[i] for i in idx], [data.texts[i] for i in idx], [data.labels[i] for i in idx])
+
+
+def train(cfg: TrainConfig) -> dict:
+    cfg.validate()
+    if cfg.model == "tfidf":
+        return _train_tfidf(cfg)
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+                                options=_recipe(cfg))
+    data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
+    tr, va, classes = _split(cfg, data)
+
+    pretrained = None
+    if cfg.init_from is not None:
+        pretrained = load_model_file(cfg.init_from, task=PRETRAIN_TASK)
+        vocab = Vocab.from_dict(pretrained["preprocess"]["vocab"])
+    else:
+        vocab = Vocab.build(tr.texts, cfg.tokenizer_config(), cfg.vocab_config())
+    arch_kwargs = _arch_kwargs(cfg, len(vocab), len(classes), pretrained)
+    model = create_model(cfg.model, **arch_kwargs)
+    if pretrained is not None:
+        _load_encoder(model, pretrained, cfg.init_from)
+    if cfg.embeddings is not None:
+        _load_word_vectors(model, vocab, cfg.embeddings, cfg.freeze_embeddings)
+    engine_cfg = replace(cfg.engine, init="default") if pretrained is not None else cfg.engine
+
+    info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
+         f"{len(classes)} labels, {vocab.kind} vocabulary of {len(vocab)}, on {device.type}")
+    train_batches = _batches(vocab, tr, classes, cfg.batch_size, shuffle=True, seed=cfg.engine.seed, device=device)
+    val_batches = (_batches(vocab, va, classes, max(256, cfg.batch_size), shuffle=False, seed=0, device=device)
+                   if va is not None else None)
+    task = TextClassifyTask(cfg.model, arch_kwargs, classes, vocab)
+    with small_work_on_one_thread(model, device, cfg.batch_size, train_batches.tensors[1]):
+        return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+
+
+def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tensor):
+    """A CPU run on one torch thread when a step is small (dltool.nn.mlp's threshold): batch x the mean text
+    length x the dense weights (embeddings are lookups). Text models this size run 2-8x faster on one thread
+    than on two on the busy 2-core machine (benchmarked while other jobs ran)."""
+    from dltool.core.threads import single_thread_below
+    from dltool.nn.mlp import SINGLE_THREAD_BELOW
+
+    dense = sum(p.numel() for name, p in model.named_parameters() if p.dim() > 1 and "embedding" not in name)
+    work = int(batch_size * float(lengths.float().mean()) * dense)
+    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
+
+
+def _recipe(cfg: TrainConfig) -> dict:
+    """The options to save in config.toml (and compare on --resume)."""
+    return {**cfg.options, "data": str(cfg.data)}
+
+
+def _arch_kwargs(cfg: TrainConfig, vocab_size: int, num_classes: int, pretrained: dict | None) -> dict:
+    if pretrained is not None:  # the encoder's shape is the pretrained one
+        kw = {k: v for k, v in pretrained["arch_kwargs"].items() if k != "vocab_size"}
+        if pretrained["arch"] != cfg.model:
+            raise ModelFileError(f"--init-from {cfg.init_from} pretrained '{pretrained['arch']}', not '{cfg.model}'",
+                                 f"use --model {pretrained['arch']}")
+        return {"vocab_size": vocab_size, "num_classes": num_classes, **kw}
+    kw = {o: getattr(cfg, o) for o in ARCH_OPTIONS if getattr(cfg, o) is not None and o in MODELS.takes(cfg.model)}
+    if "max_len" in MODELS.takes(cfg.model):
+        kw["max_len"] = cfg.max_len
+    if cfg.embeddings is not None:
+        from dltool.text.word2vec import load_vectors
+
+        dim = load_vectors(cfg.embeddings).vector_size
+        if cfg.embed_dim is not None and cfg.embed_dim != dim:
+            raise OptionError(f"--embed-dim {cfg.embed_dim} differs from the {dim} dimensions of {cfg.embeddings}",
+                              "drop --embed-dim (the vectors set it)")
+        kw["embed_dim"] = dim
+    return {"vocab_size": vocab_size, "num_classes": num_classes, **kw}
+
+
+def _load_encoder(model, pretrained: dict, path) -> None:
+    """The pretrained encoder's weights (`bert.*`); the pooler and head start fresh."""
+    own = model.state_dict()
+    encoder = {k: v for k, v in pretrained["state_dict"].items() if k.startswith("bert.")}
+    mismatched = [k for k, v in encoder.items() if k not in own or own[k].shape != v.shape]
+    if not encoder or mismatched:
+        raise ModelFileError(f"--init-from {path}: its encoder does not fit the model ({len(mismatched)} tensors "
+                             "differ)", "pretrain with the same --model")
+    model.load_state_dict(encoder, strict=False)
+    info(f"init-from: loaded the {len(encoder)} encoder tensors of {path}")
+
+
+def _load_word_vectors(model, vocab: Vocab, path, freeze: bool) -> None:
+    from dltool.text.word2vec import load_vectors
+
+    kv = load_vectors(path)
+    weight = model.embedding.weight
+    found = 0
+    with torch.no_grad():
+        for i, token in enumerate(vocab.tokens):
+            if i > PAD and token in kv.key_to_index:
+                weight[i] = torch.from_numpy(np.array(kv[token], dtype=np.float32))
+                found += 1
+    if found == 0:
+        raise InputError(f"no word of the vocabulary has a vector in {path}",
+                         "tokenize as the vectors' corpus was (e.g. --lower), or train vectors on this data")
+    weight.requires_grad_(not freeze)
+    info(f"embeddings: {found} of {len(vocab) - 4} words from {path}{' (frozen)' if freeze else ''}")
+
+
+def _batches(vocab: Vocab, data: Labelled, classes: list[str], batch_size: int, *, shuffle: bool, seed: int, device):
+    from dltool.core.data import TensorBatches
+
+    ids, lengths = vocab.encode_batch(data.texts)
+    y = torch.tensor([classes.index(c) for c in data.labels], dtype=torch.long)
+    return TensorBatches((ids.to(device), lengths.to(device), y.to(device)), batch_size, shuffle=shuffle, seed=seed)
+
+
+def _trim(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Drop the padding columns no text of this batch reaches (batches are padded to the longest text)."""
+    return ids[:, : int(lengths.max())]
+
+
+class TextClassifyTask:
+    """What the engine needs to train a text classifier (see dltool.core.train)."""
+
+    monitor = "accuracy"
+    monitor_mode = "max"
+    channels_last = False
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], vocab: Vocab):
+        self.arch, self.arch_kwargs, self.classes, self.vocab = arch, arch_kwargs, classes, vocab
+
+    def loss(self, model, batch):
+        ids, lengths, y = batch
+        return F.cross_entropy(model(_trim(ids, lengths), lengths), y)
+
+    def evaluate(self, model, batches) -> dict:
+        loss_sum, correct, n = 0.0, 0, 0
+        for ids, lengths, y in batches:
+            logits = model(_trim(ids, lengths), lengths).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def payload(self, model) -> dict:
+        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
+                "classes": self.classes, "preprocess": {"vocab": self.vocab.to_dict()}}
+
+
+# -- tfidf ------------------------------------------------------------------------------------
+
+WORD_NGRAMS, CHAR_NGRAMS = (1, 2), (2, 5)
+
+
+def _vectorizers():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return (TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, lowercase=True, sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=True, sublinear_tf=True))
+
+
+def _tfidf_features(vectorizers, texts: list[str], fit: bool = False):
+    from scipy.sparse import hstack
+
+    return hstack([v.fit_transform(texts) if fit else v.transform(texts) for v in vectorizers]).tocsr()
+
+
+def _train_tfidf(cfg: TrainConfig) -> dict:
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from dltool.core.io import prepare_run_dir, write_json
+    from dltool.core.seed import seed_everything
+
+    seed_everything(cfg.engine.seed)
+    run_dir = prepare_run_dir(cfg.out, TASK, force=cfg.force, resume=False)
+    data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
+    tr, va, classes = _split(cfg, data)
+    t0 = time.perf_counter()
+    vectorizers = _vectorizers()
+    X = _tfidf_features(vectorizers, tr.texts, fit=True)
+    y = np.array([classes.index(c) for c in tr.labels])
+    clf = (LinearSVC(C=1.0, random_state=cfg.engine.seed) if cfg.classifier == "svm"
+           else LogisticRegression(C=10.0, max_iter=2000, random_state=cfg.engine.seed))
+    clf.fit(X, y)
+    seconds = time.perf_counter() - t0
+    metrics = {"train_accuracy": float((clf.predict(X) == y).mean())}
+    if va is not None:
+        from dltool.core.classification import classification_metrics
+
+        m = classification_metrics([classes.index(c) for c in va.labels],
+                                   clf.predict(_tfidf_features(vectorizers, va.texts)), classes)
+        metrics.update(val_accuracy=m["accuracy"], val_f1_macro=m["f1_macro"])
+    info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
+         f"{len(classes)} labels, {X.shape[1]} TF-IDF features")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state, vocabularies = _tfidf_state(vectorizers, clf)
+    save_model(run_dir / "model.pt", task=TASK, arch="tfidf",
+               arch_kwargs={"classifier": cfg.classifier, "word_ngrams": list(WORD_NGRAMS),
+                            "char_ngrams": list(CHAR_NGRAMS)},
+               state_dict=state, classes=classes, preprocess={"vocabularies": vocabularies}, metrics=metrics)
+    import tomli_w
+
+    from dltool.core.io import atomic_open
+    from dltool.core.train import toml_ready
+
+    with atomic_open(run_dir / "config.toml") as f:
+        f.write(tomli_w.dumps(toml_ready(_recipe(cfg))))
+    summary = {"run_dir": str(run_dir), "model": str(run_dir / "model.pt"), **metrics,
+               "train_time_s": round(seconds, 3)}
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _tfidf_state(vectorizers, clf):
+    """Tensors (idf weights, coefficients) and plain data (the terms in column order) of a fitted tfidf model."""
+    vocabularies = [sorted(v.vocabulary_, key=v.vocabulary_.get) for v in vectorizers]
+    coef, intercept = np.atleast_2d(clf.coef_), np.atleast_1d(clf.intercept_)
+    state = {"word_idf": torch.from_numpy(vectorizers[0].idf_.copy()), "char_idf": torch.from_numpy(vectorizers[1].idf_.copy()),
+             "coef": torch.from_numpy(coef.copy()), "intercept": torch.from_numpy(intercept.copy())}
+    return state, vocabularies
+
+
+class TfidfModel:
+    """A tfidf model file, restored: class scores of raw texts (the SVM's margins or the log-odds)."""
+
+    def __init__(self, ckpt: dict):
+        self.vectorizers = _vectorizers()
+        for v, terms, idf in zip(self.vectorizers, ckpt["preprocess"]["vocabularies"],
+                                 (ckpt["state_dict"]["word_idf"], ckpt["state_dict"]["char_idf"])):
+            v.vocabulary_ = {t: i for i, t in enumerate(terms)}
+            v.idf_ = idf.numpy()
+        self.coef = ckpt["state_dict"]["coef"].numpy()
+        self.intercept = ckpt["state_dict"]["intercept"].numpy()
+
+    def scores(self, texts: list[str]) -> torch.Tensor:
+        z = np.asarray(_tfidf_features(self.vectorizers, texts) @ self.coef.T) + self.intercept
+        if z.shape[1] == 1:  # binary: one margin for the second class
+            z = np.hstack([-z / 2, z / 2])
+        return torch.from_numpy(z).float()
+
+
+# -- inference --------------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    arch: str
+    classes: list[str]
+    model: object                       # a network, or a TfidfModel
+    vocab: Vocab | None
+    device: torch.device
+
+    @torch.inference_mode()
+    def run(self, texts: list[str], batch_size: int = 256, embed: bool = False) -> torch.Tensor:
+        """Logits (or, with embed, the pooled representation) of raw texts."""
+        if self.vocab is None:
+            return self.model.scores(texts)
+        outs = []
+        for start in range(0, len(texts), batch_size):
+            ids, lengths = self.vocab.encode_batch(texts[start:start + batch_size])
+            ids, lengths = ids.to(self.device), lengths.to(self.device)
+            out = self.model.forward_features(ids, lengths) if embed else self.model(ids, lengths)
+            outs.append(out.float().cpu())
+        return torch.cat(outs)
+
+
+def load(path, device: str = "auto") -> LoadedModel:
+    """A model file on --device (a tfidf model runs on the CPU: said once when another was asked for)."""
+    from dltool.core.device import placed_on, resolve_device
+
+    ckpt = load_model_file(path, task=TASK)
+    classes = list(ckpt["classes"])
+    if ckpt["arch"] == "tfidf":
+        placed_on(device, "a tfidf model")
+        return LoadedModel("tfidf", classes, TfidfModel(ckpt), None, torch.device("cpu"))
+    device = resolve_device(device)
+    try:
+        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+        vocab = Vocab.from_dict(ckpt["preprocess"]["vocab"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model.to(device).eval()
+    return LoadedModel(ckpt["arch"], classes, model, vocab, device)
+
+
+def evaluate(model_path, data, *, text_column=None, label_column="label", encoding="utf-8", out=None,
+             batch_size=256, device="auto") -> dict:
+    from dltool.core.classification import classification_metrics, report_evaluation
+
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    lm = load(model_path, device)
+    labelled = read_labelled(data, text_column, label_column, encoding)
+    unknown = sorted(set(labelled.labels) - set(lm.classes))
+    if unknown:
+        raise InputError(f"'{data}' has labels the model was not trained on: {', '.join(unknown[:5])}",
+                         f"the model's labels are: {', '.join(lm.classes[:20])}")
+    y_true = np.array([lm.classes.index(c) for c in labelled.labels])
+    y_pred = lm.run(labelled.texts, batch_size).argmax(1).numpy()
+    metrics = classification_metrics(y_true, y_pred, lm.classes)
+    report_evaluation(metrics, out)
+    return metrics
+
+
+def _documents(inputs, text_column, encoding):
+    docs = list(read_documents(CorpusSpec(inputs=tuple(str(i) for i in inputs), column=text_column,
+                                          encoding=encoding)))
+    return docs, [d.text if d.text is not None else " ".join(d.tokens) for d in docs]
+
+
+def _id_fields(doc) -> dict:
+    rec = {"id": doc.id}
+    if "path" in doc.fields:
+        rec["path"] = doc.fields["path"]
+    return rec
+
+
+def predict(model_path, inputs, *, text_column=None, label_column="label", encoding="utf-8", output="-", topk=3,
+            embed=False, batch_size=256, device="auto", fmt="auto") -> None:
+    from dltool.core.classification import topk_records, write_embeddings, write_records
+
+    if topk < 1:
+        raise OptionError(f"--topk {topk} must be at least 1")
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    lm = load(model_path, device)
+    if embed and lm.vocab is None:
+        raise OptionError("--embed needs a neural model; a tfidf model has no pooled representation",
+                          "train with --model lstm, transformer, ...")
+    docs, texts = _documents(inputs, text_column, encoding)
+    truth = [d.fields.get(label_column) for d in docs]
+    if embed:
+        write_embeddings(document_ids(docs, truth), lm.run(texts, batch_size, embed=True).numpy(), output, fmt)
+        return
+    records = topk_records(lm.run(texts, batch_size).softmax(1), lm.classes, topk)
+    records = [{**_id_fields(d), "text": t, **rec} for d, t, rec in zip(docs, texts, records)]
+    for rec, label in zip(records, truth):
+        if label not in (None, ""):
+            rec["true_label"] = str(label)
+    write_records(records, output, fmt)
+
+
+def document_ids(docs, truth=None) -> dict:
+    """The pass-through columns of an embedding table: id, path (several inputs), true_label (when known)."""
+    ids = {"id": [d.id for d in docs]}
+    if any("path" in d.fields for d in docs):
+        ids["path"] = [d.fields.get("path", "") for d in docs]
+    if truth is not None and any(t not in (None, "") for t in truth):
+        ids["true_label"] = ["" if t is None else str(t) for t in truth]
+    return ids

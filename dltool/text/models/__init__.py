@@ -1,0 +1,22 @@
+"""Text classifiers by name. Every model takes token ids (N, L) and their lengths (N,) (PAD after the
+end, CLS first: see dltool.text.vocab), returns logits, and exposes `forward_features(ids, lengths)` ->
+(N, D), an `embedding` (nn.Embedding: --embeddings fills it from word2vec vectors) and a `head`, so the
+same network classifies and embeds (`predict --embed`).
+
+Families: rnn.py (rnn, lstm, gru), transformer.py (transformer), bert.py (bert, with its masked-language
+model for `pretrain`). Each has a `*_tiny` for tests.
+"""
+
+from __future__ import annotations
+
+from dltool.core.registry import Registry
+
+MODELS = Registry("model")
+
+
+def create_model(name: str, **kwargs):
+    return MODELS.create(name, **kwargs)
+
+
+# importing the families registers them
+from dltool.text.models import bert, rnn, transformer  # noqa: E402,F401
