@@ -82,11 +82,13 @@ def open_storage(storage: str):
                           "check the URL and that the server is running and reachable from here") from None
 
 
-def make_sampler(spec: Spec, worker: int = 0):
-    """Each worker seeds its sampler with --seed + its index (one worker: reproducible)."""
+def make_sampler(spec: Spec, worker: int = 0, done: int = 0):
+    """The sampler of a worker that joins a study holding `done` trials: seeded from --seed, the worker's
+    index and `done`, so one worker is reproducible, while workers, resumed runs and successive
+    `tune ask` calls do not draw the same values again."""
     import optuna.samplers as s
 
-    seed = spec.seed + worker
+    seed = spec.seed + 10_007 * worker + done
     return {
         # grid points are queued in the study (every parameter fixed); the sampler is never consulted
         "grid": lambda: s.RandomSampler(seed=seed),
@@ -118,7 +120,8 @@ def load_study(storage: str, name: str, spec: Spec | None = None, worker: int = 
     spec = spec or stored_spec(study)
     if spec is None:
         return study
-    return optuna.load_study(study_name=name, storage=handle, sampler=make_sampler(spec, worker),
+    done = len(study.get_trials(deepcopy=False))
+    return optuna.load_study(study_name=name, storage=handle, sampler=make_sampler(spec, worker, done),
                              pruner=make_pruner(spec))
 
 
