@@ -75,7 +75,7 @@ def test_random_tree_never_samples_off_its_branch_ask_and_tell(cli, tmp_path, bl
     spec = write_spec(tmp_path / "s.toml", command=tree_chain(blob_table), metric="silhouette", space=TREE,
                       sampler="random")
     seen = set()
-    for _ in range(12):
+    for _ in range(8):
         r = cli("tune", "ask", spec, "--out", tmp_path / "st", "--format", "json")
         assert r.code == 0, r.stderr
         asked = one_json(r.stdout)
@@ -118,9 +118,12 @@ def test_resume_adds_trials_and_refuses_another_space(cli, tmp_path, blob_table)
                 space={"n_clusters": {"type": "int", "low": 2, "high": 6}})
     path = write_spec(tmp_path / "s.toml", **spec)
     assert cli("tune", "run", path, "--out", tmp_path / "st", "--quiet").code == 0
-    r = cli("tune", "run", path, "--out", tmp_path / "st", "--trials", "3", "--quiet")
+    r = cli("tune", "run", path, "--out", tmp_path / "st", "--trials", "3", "--isolate", "--quiet")
     assert r.code == 0, r.stderr
     assert one_json(r.stdout)["complete"] == 3
+    # the third trial ran in a subprocess (python -m dltool.tune.trial) and left the same outputs
+    assert (tmp_path / "st" / "trials" / "0002" / "clusters.csv").is_file()
+    assert "$ dltool cluster kmeans" in (tmp_path / "st" / "trials" / "0002.log").read_text()
     other = write_spec(tmp_path / "s2.toml", **{**spec, "space": {"n_clusters": {"type": "int", "low": 2, "high": 9}}})
     assert_error(cli("tune", "run", other, "--study", "s", "--out", tmp_path / "st"), "searches another space")
 
