@@ -19,7 +19,7 @@ SpecArg = Annotated[Path | None, typer.Argument(help="TOML spec (command, metric
                                                 dir_okay=False)]
 StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name (default: the spec file's name); the same name again resumes it.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Study folder: journal, trial run folders, plots (default: runs/tune/STUDY).")]
-CommandOpt = Annotated[str | None, typer.Option("--command", help="The dltool command to tune, as shell words (spec key command).")]
+CommandOpt = Annotated[list[str] | None, typer.Option("--command", help="The dltool command to tune, as shell words without 'dltool' (spec key command); repeat for a chain whose last command prints the metric.")]
 MetricOpt = Annotated[list[str] | None, typer.Option("--metric", help="Metric to optimise, NAME or NAME:max|min; repeat for a multi-objective study.")]
 DirectionOpt = Annotated[str | None, typer.Option("--direction", help="maximize|minimize, for metrics without :max/:min (default maximize).")]
 TrialsOpt = Annotated[int | None, typer.Option("--trials", help="Trials in the study, all workers together.")]
@@ -42,8 +42,8 @@ def _spec(spec_file, *, command, metric, direction, trials, timeout, sampler, pr
     from dltool.tune.spec import build_spec, parse_space_lines, read_spec_file
 
     data = read_spec_file(spec_file) if spec_file is not None else {}
-    if command is not None:
-        data["command"] = shlex.split(command)
+    if command:
+        data["command"] = [shlex.split(c) for c in command]
     if metric:
         data["metric"] = metric[0] if len(metric) == 1 else list(metric)
     for key, value in (("direction", direction), ("trials", trials), ("timeout", timeout), ("sampler", sampler),
