@@ -55,18 +55,21 @@ def _cli_tree():
 
 
 def _leaf_command(args: tuple[str, ...]):
-    """The Click command that `dltool ARGS` runs, or a spec error naming the unknown word."""
+    """The Click command that `dltool ARGS` runs, or a spec error naming the unknown word. Groups are
+    asked through get_command/list_commands, so a root that builds its domains lazily works too."""
     cmd, path = _cli_tree(), []
     for word in args:
-        commands = getattr(cmd, "commands", None)
-        if commands is None:
+        if not hasattr(cmd, "list_commands"):
             return cmd
-        if word not in commands:
+        names = cmd.list_commands(None)
+        sub = cmd.get_command(None, word) if word in names else None
+        if sub is None:
             raise spec_error("command", f"'dltool {' '.join([*path, word])}' is not a dltool command",
-                             suggest(word, commands) or f"'dltool {' '.join(path)}' has: {', '.join(sorted(commands))}")
-        cmd, path = commands[word], [*path, word]
-    if getattr(cmd, "commands", None) is not None:
-        raise spec_error("command", f"'dltool {' '.join(path)}' needs a subcommand", f"one of: {', '.join(sorted(cmd.commands))}")
+                             suggest(word, names) or f"'dltool {' '.join(path)}' has: {', '.join(sorted(names))}")
+        cmd, path = sub, [*path, word]
+    if hasattr(cmd, "list_commands"):
+        raise spec_error("command", f"'dltool {' '.join(path)}' needs a subcommand",
+                         f"one of: {', '.join(sorted(cmd.list_commands(None)))}")
     return cmd
 
 
