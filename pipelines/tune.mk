@@ -38,6 +38,8 @@ $(OUT)/digits/best/model.pt: $(OUT)/digits/study.json
 	$(call BEST,$(OUT)/digits) > /dev/null
 
 # -- a cluster dbscan study on a feature table: eps and min_samples, metric silhouette --------------
+# (silhouette leaves DBSCAN's noise out, so a tiny eps that calls most points noise can score well:
+#  the eps range starts where most digits fall in some cluster on these standardised PCA features)
 $(OUT)/pixels.jsonl:
 	$(PYTHON) sample_data/make_digits.py --pixels $@.tmp && mv $@.tmp $@
 
@@ -50,9 +52,10 @@ $(OUT)/dbscan/study.json: $(OUT)/pca.jsonl
 	  --command "cluster dbscan $< --standardize -o {out}/clusters.jsonl --quiet" \
 	  --command "cluster evaluate {out}/clusters.jsonl --quiet" \
 	  --metric silhouette \
-	  --space 'eps = { type = "float", low = 0.3, high = 3.0, log = true }' \
+	  --space 'eps = { type = "float", low = 1.0, high = 4.0, log = true }' \
 	  --space 'min_samples = { type = "int", low = 3, high = 30 }' \
 	  --quiet --format json > $@.tmp && mv $@.tmp $@
+	$(DLTOOL) tune show $(OUT)/dbscan --format csv > $(OUT)/dbscan/trials.csv
 
 $(OUT)/dbscan/best.json: $(OUT)/dbscan/study.json
 	rm -rf $(OUT)/dbscan/best
