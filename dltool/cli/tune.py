@@ -222,7 +222,9 @@ def tell(
 ):
     """Finish a trial started by ask: its metric value(s), or the JSON its command printed.
 
-    Example: dltool cluster evaluate clusters.csv | dltool tune tell runs/tune/s 3 -
+    A command's JSON on stdin: dltool cluster evaluate c.csv | dltool tune tell runs/tune/s 3 -
+
+    Example: dltool tune tell runs/tune/s 3 0.93
     """
     apply_console_options(fmt=fmt)
     import sys
