@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup services demo test lint clean
 
 setup: $(STAMP)
 
@@ -12,6 +12,19 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[dev,onnx]'
 	touch $(STAMP)
+
+# Services the tests use: PostgreSQL's initdb and pg_ctl (Debian's postgresql package) for the tune
+# test that shares a study between workers; that test starts and stops its own server in a temp folder.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+services:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  echo "services: PostgreSQL binaries found"; \
+	else \
+	  echo "services: installing PostgreSQL (Debian package postgresql)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
 
 demo: setup
 	$(MAKE) --no-print-directory -f pipelines/vision-classify.mk DLTOOL=$(abspath $(BIN))/dltool

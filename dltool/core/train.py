@@ -33,6 +33,8 @@ alone write. A task contains no distributed code.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import signal
 import time
@@ -238,6 +240,43 @@ def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> No
     if differ:
         raise OptionError(f"--resume {run_dir}: options differ from the run's config.toml: {'; '.join(differ)}",
                           f"resume with the original options (--config {saved_path} --resume)")
+
+
+# -- epoch callbacks -------------------------------------------------------------------------------
+
+class StopTraining(Exception):
+    """Raised by an epoch callback to end training after this epoch; its message says why."""
+
+
+class TrainingStopped(DltoolError):
+    """Training ended by an epoch callback (e.g. a tuner pruning the trial); last.pt holds the epoch."""
+
+
+_epoch_callbacks: contextvars.ContextVar[tuple] = contextvars.ContextVar("dltool_epoch_callbacks", default=())
+
+
+@contextlib.contextmanager
+def epoch_callback(fn):
+    """Within the block, every Engine calls `fn(epoch, metrics)` on rank 0 after each epoch, once its
+    checkpoint and metrics are written (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl
+    row). `fn` raising StopTraining stops the run there, resumable with --resume: the command fails with
+    TrainingStopped. Context-local, so whoever runs a command in-process (the tuner) hears its epochs
+    without the command knowing."""
+    token = _epoch_callbacks.set((*_epoch_callbacks.get(), fn))
+    try:
+        yield
+    finally:
+        _epoch_callbacks.reset(token)
+
+
+def _call_epoch_callbacks(row: dict) -> str | None:
+    """The reason to stop that a callback gave, or None."""
+    try:
+        for fn in _epoch_callbacks.get():
+            fn(row["epoch"], dict(row))
+    except StopTraining as e:
+        return str(e) or "stopped by an epoch callback"
+    return None
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -587,6 +626,11 @@ class Engine:
                 for k, v in row.items():
                     if k != "epoch" and isinstance(v, (int, float)):
                         self.writer.add_scalar(k, v, row["epoch"])
+        stopped = dist.broadcast(_call_epoch_callbacks(row) if self.main else None)
+        if stopped:
+            self._check_writes(wait=True)
+            raise TrainingStopped(f"{stopped}; {self.run_dir / 'last.pt'} holds epoch {row['epoch']}",
+                                  "run the same command with --resume to continue it")
         if self.cfg.early_stop and self.bad_epochs >= self.cfg.early_stop:
             return f"early stop: {self.monitor} has not improved for {self.cfg.early_stop} epochs"
         converged = dist.broadcast(converged)
