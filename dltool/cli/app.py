@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperOption
 
-from dltool.cli import audio, cluster, reduce, text, vision
+from dltool.cli import audio, cluster, generate, reduce, text, vision
 
 
 def _flags_show_no_value_type() -> None:
@@ -42,6 +42,7 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(reduce.app, name="reduce")
 app.add_typer(text.app, name="text")
 app.add_typer(audio.app, name="audio")
+app.add_typer(generate.app, name="generate")
 
 
 def _version(value: bool):

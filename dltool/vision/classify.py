@@ -316,7 +316,8 @@ def _autocast(device):
 
 
 @torch.inference_mode()
-def _run(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
+def infer(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
+    """uint8 images (N, C, S, S) -> logits, or with embed the forward_features (public: generate score uses it)."""
     outs = []
     for start in range(0, len(images), batch_size):
         x = lm.task.prepare(torch.from_numpy(images[start:start + batch_size]).to(device))
@@ -340,7 +341,7 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
                          f"the model's classes are: {', '.join(lm.classes[:20])}")
     images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
     y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
-    y_pred = _run(lm, images, batch_size, dev).argmax(1).numpy()
+    y_pred = infer(lm, images, batch_size, dev).argmax(1).numpy()
     # The macro averages and the per-class table cover the same classes: those in the data or in the
     # predictions (scikit-learn's default, as in classification_report), so a class the model predicts but
     # the data lacks counts against it in both, and the macro figures are the table's column means.
@@ -409,14 +410,14 @@ def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=2
     if embed:
         from dltool.core.tables import Table, write_table
 
-        feats = _run(lm, images, batch_size, dev, embed=True).numpy().astype(np.float64)
+        feats = infer(lm, images, batch_size, dev, embed=True).numpy().astype(np.float64)
         cols = {"path": np.array([str(it.path) for it in items], dtype=object)}
         if has_truth:
             cols["true_label"] = np.array([it.true_label or "" for it in items], dtype=object)
         cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
         write_table(Table(cols), output, fmt)
         return
-    probs = _run(lm, images, batch_size, dev).softmax(1)
+    probs = infer(lm, images, batch_size, dev).softmax(1)
     k = min(topk, len(lm.classes))
     top_p, top_i = probs.topk(k, dim=1)
     records = []
