@@ -30,14 +30,20 @@ from dltool.vision import data as vdata
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between Gaussians fitted to the rows."""
+    import warnings
+
     from scipy import linalg
 
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
-    if not np.isfinite(covmean).all():  # singular product: offset both, as the FID reference code does
-        eps = np.eye(len(s_a)) * 1e-6
-        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
+    with warnings.catch_warnings():
+        # features of a ReLU layer often leave some dimensions constant: the product is singular, and its
+        # square root is still what the distance needs (the FID reference code warns and carries on too)
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s_a @ s_b)
+        if not np.isfinite(covmean).all():  # offset both, as the FID reference code does
+            eps = np.eye(len(s_a)) * 1e-6
+            covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean.real))
 
 
