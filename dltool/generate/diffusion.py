@@ -171,7 +171,8 @@ class DiffusionTask(GenerativeTask):
 
     def sample(self, model, n, labels, generator):
         size, c = self.cfg.img_size, self.arch_kwargs["in_channels"]
-        return self.diffusion.sample(model.ema.module, (n, c, size, size), generator, sampler="ddim", steps=50)
+        steps = min(50, self.cfg.timesteps)  # progress grids: DDIM, quick
+        return self.diffusion.sample(model.ema.module, (n, c, size, size), generator, sampler="ddim", steps=steps)
 
 
 def draw(model: DiffusionModel, process: dict, n: int, shape, generator, *, sampler="ddpm", steps=None):

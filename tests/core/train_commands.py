@@ -246,7 +246,7 @@ GENERATE_DIFFUSION = TrainCommand(
     _diffusion_learned, interrupt_at=10, printed_once=_one_summary)
 GENERATE_PIXELCNN = TrainCommand(
     ("generate", "pixelcnn", "train"), _generate_digits,
-    ("--model", "pixelcnn_tiny", "--epochs", "3", "--lr", "0.01", "--val-split", "0.25", *_GENERATE_FAST),
+    ("--model", "pixelcnn_tiny", "--epochs", "3", "--lr", "0.03", "--val-split", "0.25", *_GENERATE_FAST),
     _pixelcnn_learned, interrupt_at=6, printed_once=_one_summary)
 
 
