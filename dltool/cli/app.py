@@ -16,7 +16,8 @@ from typer.core import TyperGroup, TyperOption
 
 #: the domain groups, in help order: name -> the module whose `app` is that group
 DOMAINS = {"vision": "dltool.cli.vision", "cluster": "dltool.cli.cluster", "reduce": "dltool.cli.reduce",
-           "text": "dltool.cli.text", "audio": "dltool.cli.audio", "tune": "dltool.cli.tune"}
+           "text": "dltool.cli.text", "audio": "dltool.cli.audio",
+           "generate": "dltool.cli.generate", "tune": "dltool.cli.tune"}
 
 
 def _flags_show_no_value_type() -> None:

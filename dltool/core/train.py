@@ -23,6 +23,27 @@ and may supply:
                                               returns partial sums from evaluate and combines here)
 A model that supports --freeze-backbone has a `head` submodule: everything else is the backbone.
 
+A model trained by more than one optimizer (a GAN's generator and discriminator) supplies, instead of
+`loss`:
+  optimizers(model) -> {name: params}         (parameters, or param-group dicts that may set "lr" or
+                                              "betas", for each optimizer; each gets --optimizer,
+                                              --lr, --weight-decay and its own --scheduler)
+  train_step(model, batch, optimize, step) -> scalar tensor
+                                             (one training step: call `optimize(name, loss)` for each
+                                              update, which zeroes that optimizer's gradients, back-
+                                              propagates `loss` (scaled under AMP), clips and steps;
+                                              `step` counts steps since the start of the run, exact
+                                              on resume, for schedules such as --d-steps; returns the
+                                              loss to log as train_loss)
+  find_unused_parameters                     (True when one forward leaves some parameters out, as a
+                                              discriminator step does the generator: DDP then looks
+                                              for them)
+Under DDP each `optimize` must follow exactly one forward of `model` (one call of the wrapped model
+per backward), so a task computes each update's loss in a single forward. Checkpoints hold every
+optimizer's and scheduler's state by name. A task with one optimizer may use `train_step` too, to
+act after each update (diffusion updates its EMA weights there: a property of the model, kept in
+its state_dict, so it is checkpointed, resumed and saved in model.pt with no engine code).
+
 The engine owns optimizers, schedulers, clipping, init, AMP, transfer learning (freezing, thawing),
 checkpoints and exact resume at any step, interrupts, time budgets, metrics files, plots,
 TensorBoard and the whole of distributed training: `start_run` joins the process group of a
@@ -413,7 +434,14 @@ class Engine:
         if self.cuda and getattr(task, "channels_last", False):
             model.to(memory_format=torch.channels_last)
         self.raw_model = model
-        self.optimizer = build_optimizer(cfg, self._param_groups(model))
+        if hasattr(task, "optimizers"):
+            if cfg.optimizer == "lbfgs" or cfg.freezes:
+                raise OptionError("this model trains with several optimizers: --optimizer lbfgs and "
+                                  "--freeze-backbone do not apply", "drop them")
+            self.optimizers = {name: build_optimizer(cfg, params) for name, params in task.optimizers(model).items()}
+        else:
+            self.optimizers = {"model": build_optimizer(cfg, self._param_groups(model))}
+        self.optimizer = next(iter(self.optimizers.values()))  # the first: its lr goes in the metrics
         self.has_val = val_batches is not None
         self.monitor = f"val_{task.monitor}" if self.has_val else "train_loss"
         self.keep_last = task.monitor_mode == "last"
@@ -425,7 +453,7 @@ class Engine:
         self.epochs = cfg.epochs
         self.epochs_planned = None  # --time-limit: the epochs that fit the budget, planned every epoch
         self._epoch_s = []
-        self.scheduler, self.when = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, self.mode)
+        self._build_schedulers()
         self.amp_dtype = None
         if self.cuda and cfg.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -487,7 +515,8 @@ class Engine:
         if dist.active():
             from torch.nn.parallel import DistributedDataParallel
 
-            model = DistributedDataParallel(model, device_ids=[self.device] if self.cuda else None)
+            model = DistributedDataParallel(model, device_ids=[self.device] if self.cuda else None,
+                                            find_unused_parameters=getattr(self.task, "find_unused_parameters", False))
         if cfg.compile:
             model = torch.compile(model)
         self.train_model = model
@@ -516,7 +545,7 @@ class Engine:
                 pos.batch += 1
                 pos.step += 1
                 if self.when == "batch":
-                    self.scheduler.step()
+                    self._step_schedulers()
                 advance()
                 if self._pace is None:
                     self._pace = (pos.batch, time.perf_counter())  # after the first step's one-time costs
@@ -541,36 +570,60 @@ class Engine:
         import torch
 
         cfg, task, model, opt = self.cfg, self.task, self.train_model, self.optimizer
+        if hasattr(task, "train_step"):
+            with self._autocast():
+                return task.train_step(model, batch, self._optimize, self.pos.step).detach()
         if cfg.optimizer == "lbfgs":
             def closure():
                 opt.zero_grad(set_to_none=True)
                 loss = task.loss(model, batch)
                 loss.backward()
-                self._clip()
+                self._clip(opt)
                 return loss
 
             return opt.step(closure).detach()
-        opt.zero_grad(set_to_none=True)
         with self._autocast():
             loss = task.loss(model, batch)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(opt)
-            self._clip()
-            self.scaler.step(opt)
-            self.scaler.update()
-        else:
-            loss.backward()
-            self._clip()
-            opt.step()
+        self._optimize("model", loss)
         return loss.detach() if isinstance(loss, torch.Tensor) else loss
 
-    def _clip(self) -> None:
+    def _optimize(self, name: str, loss) -> None:
+        """One update of optimizer `name` from `loss`: zero its gradients, backpropagate, clip, step."""
+        import torch
+
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type if self.device.type in ("cpu", "cuda") else "cpu", enabled=False):
+            # a task's train_step runs under autocast; the backward pass does not belong in it
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(opt)
+                self._clip(opt)
+                self.scaler.step(opt)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self._clip(opt)
+                opt.step()
+
+    def _build_schedulers(self, epochs: int | None = None) -> None:
+        self.schedulers = {}
+        for name, opt in self.optimizers.items():
+            scheduler, self.when = build_scheduler(self.cfg, opt, self.steps_per_epoch, self.mode, epochs=epochs)
+            if scheduler is not None:
+                self.schedulers[name] = scheduler
+        self.scheduler = next(iter(self.schedulers.values()), None)
+
+    def _step_schedulers(self, *metric) -> None:
+        for scheduler in self.schedulers.values():
+            scheduler.step(*metric)
+
+    def _clip(self, optimizer) -> None:
         import torch
 
         if self.cfg.clip_value is None and self.cfg.clip_norm is None:
             return
-        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         if self.cfg.clip_value is not None:
             torch.nn.utils.clip_grad_value_(params, self.cfg.clip_value)
         if self.cfg.clip_norm is not None:
@@ -602,9 +655,9 @@ class Engine:
             self._plan_to_budget(t_epoch)
         current = row.get(self.monitor)
         if self.when == "epoch":
-            self.scheduler.step()
+            self._step_schedulers()
         elif self.when == "metric":
-            self.scheduler.step(current)
+            self._step_schedulers(current)
         improved = self.keep_last or self.best is None or (current > self.best if self.mode == "max"
                                                            else current < self.best)
         if improved:
@@ -680,15 +733,15 @@ class Engine:
         info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {per_epoch:.3g} s, so {planned} epochs")
         self.epochs, self.epochs_planned = planned, planned
         if self.when in ("batch", "epoch"):
-            for g in self.optimizer.param_groups:
-                g["lr"] = g["initial_lr"]
-            self.scheduler, self.when = build_scheduler(self.cfg, self.optimizer, self.steps_per_epoch, self.mode,
-                                                        epochs=self.epochs)
+            for opt in self.optimizers.values():
+                for g in opt.param_groups:
+                    g["lr"] = g["initial_lr"]
+            self._build_schedulers(epochs=self.epochs)
             with warnings.catch_warnings():
                 # replaying steps the optimizer already took; torch warns about the order otherwise
                 warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*", category=UserWarning)
                 for _ in range(self.pos.step if self.when == "batch" else self.pos.epoch):
-                    self.scheduler.step()
+                    self._step_schedulers()
 
     # -- files -----------------------------------------------------------------------------------
     def _write_config(self) -> None:
@@ -740,8 +793,8 @@ class Engine:
         return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
                 "step": pos.step, "elapsed_s": self._elapsed(),
                 "epochs": self.epochs, "epochs_planned": self.epochs_planned, "world": dist.world_size(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 # what differs across ranks: random states, and the loss sum over the rank's own shard
                 "ranks": dist.gather({"rng": _rng_state(), "loss_sum": pos.loss_sum}),
@@ -754,7 +807,7 @@ class Engine:
         state = ckpt.get("train_state")
         if not state:
             raise DltoolError(f"{self.run_dir / 'last.pt'} has no training state to resume from")
-        if "ranks" not in state:
+        if "ranks" not in state or "optimizers" not in state:
             raise DltoolError(f"{self.run_dir / 'last.pt'} was written by an older dltool and cannot be resumed",
                               "start the run again without --resume")
         if state["world"] != dist.world_size():
@@ -762,14 +815,16 @@ class Engine:
                               f"{dist.world_size()}", f"resume with --nproc {state['world']} (or the same torchrun layout)")
         try:
             self.raw_model.load_state_dict(ckpt["state_dict"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
         except (RuntimeError, ValueError, KeyError) as e:
             raise DltoolError(f"cannot resume {self.run_dir}: the checkpoint does not match these options ({e})",
                               "resume with the options of the original run (see its config.toml)") from None
         if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
             self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        for name, scheduler in self.schedulers.items():
+            if name in state["schedulers"]:
+                scheduler.load_state_dict(state["schedulers"][name])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         if state.get("task") is not None and hasattr(self.task, "load_state_dict"):

@@ -2,11 +2,14 @@
 encoder-decoder with skip connections built from them.
 
 Generic on purpose: segmentation uses `UNet` as it is; diffusion adds a time embedding by passing a
-per-sample vector `emb` that every DoubleConv adds to its features (`emb_dim` > 0), so the same
-blocks serve both.
+per-sample vector `emb` that every DoubleConv adds to its features (`emb_dim` > 0; `SinusoidalEmbedding`
+turns timesteps into such vectors), and normalises with GroupNorm (`groups` > 0) rather than BatchNorm,
+whose batch statistics mix the noise levels of a batch; so the same blocks serve both.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -14,18 +17,39 @@ import torch.nn as nn
 from dltool.nn.activations import activation
 
 
-class DoubleConv(nn.Module):
-    """(conv3x3 -> [BN] -> act) x 2; with emb_dim, a projected embedding is added between the two convs."""
+class SinusoidalEmbedding(nn.Module):
+    """Timesteps (N,) -> (N, dim) sines and cosines of geometrically spaced frequencies (Vaswani et al.;
+    the DDPM U-Net's time embedding)."""
 
-    def __init__(self, c_in: int, c_out: int, *, batch_norm: bool = True, act: str = "relu", emb_dim: int = 0):
+    def __init__(self, dim: int, max_period: float = 10_000.0):
         super().__init__()
+        if dim < 2 or dim % 2:
+            raise ValueError(f"SinusoidalEmbedding needs an even dim >= 2 (got {dim})")
+        freqs = torch.exp(-math.log(max_period) * torch.arange(dim // 2) / (dim // 2))
+        self.register_buffer("freqs", freqs, persistent=False)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = t.float()[:, None] * self.freqs[None]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class DoubleConv(nn.Module):
+    """(conv3x3 -> [norm] -> act) x 2; with emb_dim, a projected embedding is added between the two convs.
+    The norm is BatchNorm (batch_norm), GroupNorm with `groups` groups (groups > 0), or none."""
+
+    def __init__(self, c_in: int, c_out: int, *, batch_norm: bool = True, act: str = "relu", emb_dim: int = 0,
+                 groups: int = 0):
+        super().__init__()
+        normed = batch_norm or groups > 0
 
         def norm():
+            if groups:
+                return nn.GroupNorm(math.gcd(groups, c_out), c_out)
             return nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
 
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not normed)
         self.norm1, self.act1 = norm(), activation(act)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not batch_norm)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not normed)
         self.norm2, self.act2 = norm(), activation(act)
         self.emb = nn.Linear(emb_dim, c_out) if emb_dim else None
 
@@ -66,13 +90,14 @@ class UNet(nn.Module):
     size; `head` (a 1x1 conv to out_channels) makes the output."""
 
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 32, depth: int = 4,
-                 batch_norm: bool = True, dropout: float = 0.0, act: str = "relu", emb_dim: int = 0):
+                 batch_norm: bool = True, dropout: float = 0.0, act: str = "relu", emb_dim: int = 0,
+                 groups: int = 0):
         super().__init__()
         if width < 2 or depth < 1:
             raise ValueError(f"UNet needs width >= 2 and depth >= 1 (got width={width}, depth={depth})")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout {dropout} must be in [0, 1)")
-        kw = {"batch_norm": batch_norm, "act": act, "emb_dim": emb_dim}
+        kw = {"batch_norm": batch_norm and not groups, "act": act, "emb_dim": emb_dim, "groups": groups}
         chans = [width * 2**i for i in range(depth + 1)]
         self.multiple = 2**depth
         self.stem = DoubleConv(in_channels, chans[0], **kw)

@@ -274,7 +274,8 @@ def _autocast(device):
 
 
 @torch.inference_mode()
-def _run(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
+def infer(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
+    """uint8 images (N, C, S, S) -> logits, or with embed the forward_features (public: generate score uses it)."""
     outs = []
     for start in range(0, len(images), batch_size):
         x = lm.task.prepare(torch.from_numpy(images[start:start + batch_size]).to(device))
@@ -298,7 +299,7 @@ def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_
                          f"the model's classes are: {', '.join(lm.classes[:20])}")
     images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
     y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
-    y_pred = _run(lm, images, batch_size, dev).argmax(1).numpy()
+    y_pred = infer(lm, images, batch_size, dev).argmax(1).numpy()
     metrics = classification_metrics(y_true, y_pred, lm.classes)
     report_evaluation(metrics, out)
     return metrics
@@ -323,9 +324,9 @@ def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=2
         ids = {"path": [str(it.path) for it in items]}
         if has_truth:
             ids["true_label"] = [it.true_label or "" for it in items]
-        write_embeddings(ids, _run(lm, images, batch_size, dev, embed=True).numpy(), output, fmt)
+        write_embeddings(ids, infer(lm, images, batch_size, dev, embed=True).numpy(), output, fmt)
         return
-    records = topk_records(_run(lm, images, batch_size, dev).softmax(1), lm.classes, topk)
+    records = topk_records(infer(lm, images, batch_size, dev).softmax(1), lm.classes, topk)
     records = [{"path": str(it.path), **rec} for it, rec in zip(items, records)]
     for it, rec in zip(items, records):
         if it.true_label is not None:
