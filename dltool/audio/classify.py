@@ -22,6 +22,7 @@ from dltool.audio.models import MODELS, create_model, model_meta
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.export import Normalized, check_onnx_path, export_onnx
 from dltool.core.io import write_json
 from dltool.core.modelfile import load_model_file
 from dltool.core.train import Engine, EngineConfig, start_run
@@ -327,47 +328,23 @@ class _FromWaveform(torch.nn.Module):
 
     def __init__(self, lm: LoadedModel):
         super().__init__()
-        self.model, self.features = lm.model, lm.task.features
-        self.register_buffer("mean", lm.task.mean.detach().clone().cpu())
-        self.register_buffer("std", lm.task.std.detach().clone().cpu())
+        self.features = lm.task.features
+        self.classify = Normalized(lm.model, lm.task.mean.cpu(), lm.task.std.cpu())
 
     def forward(self, wave):
-        return self.model((self.features(wave) - self.mean) / self.std)
+        return self.classify(self.features(wave))
 
 
 def export(model_path, output) -> dict:
     """ONNX from the waveform (see _FromWaveform); a JSON spec beside it gives the input and the classes."""
-    from dltool.core.io import atomic_path
-
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise OptionError(f"cannot export to '{output.name}'", "name the file *.onnx")
+    output = check_onnx_path(output)
     lm = load(model_path, torch.device("cpu"))
-    module = _FromWaveform(lm).eval()
     sr = lm.preprocess["features"]["sr"]
     n_samples = int(round(lm.preprocess["duration"] * sr))
     example = torch.randn(2, n_samples) * 0.1
-    with atomic_path(output) as tmp:
-        _export_onnx(module, example, tmp)
-    spec = {"format": "onnx", "path": str(output), "from": "waveform",
-            "input": {"name": "waveform", "shape": ["N", n_samples], "dtype": "float32", "sample_rate": sr,
-                      "channels": 1, "range": [-1, 1]},
-            "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
-            "features": {"kind": lm.preprocess["feature_kind"], **lm.preprocess["features"]}}
-    write_json(output.with_name(output.name + ".json"), spec)
-    return spec
-
-
-def _export_onnx(module, example, path) -> None:
-    import io as _io
-    import logging
-    from contextlib import redirect_stdout
-
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    with redirect_stdout(_io.StringIO()):  # the exporter chats on stdout; stdout is for results
-        program = torch.onnx.export(module, (example,), input_names=["waveform"], output_names=["logits"],
-                                    dynamic_shapes={"wave": {0: batch}}, dynamo=True, verbose=False)
-    program.save(str(path))
-
-
+    return export_onnx(_FromWaveform(lm), example, output, {
+        "from": "waveform",
+        "input": {"name": "waveform", "shape": ["N", n_samples], "dtype": "float32", "sample_rate": sr,
+                  "channels": 1, "range": [-1, 1]},
+        "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
+        "features": {"kind": lm.preprocess["feature_kind"], **lm.preprocess["features"]}}, input_name="waveform")

@@ -61,3 +61,33 @@ def load_model_file(path: str | os.PathLike, task: str | None = None) -> dict:
         raise ModelFileError(f"'{path}' is a '{ckpt.get('task')}' model, not a '{task}' model",
                              "pass a model trained for this task")
     return ckpt
+
+
+def load_pretrained(model, path, arch: str, convert=None) -> None:
+    """Fill every parameter of `model` whose name and shape match, from a dltool model file of the same
+    arch or a plain state_dict of tensors (`convert` maps a foreign state_dict's names to ours, e.g.
+    torchvision's). Parameters under `head.` may stay freshly initialised (a head of another shape);
+    fewer than half the rest matching is refused, as weights of another architecture."""
+    import torch
+
+    from dltool.core.console import info
+
+    ckpt = load_checkpoint(path)
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        if ckpt.get("arch") != arch:
+            raise ModelFileError(f"--pretrained {path} is a '{ckpt.get('arch')}' model, not '{arch}'",
+                                 f"use --model {ckpt.get('arch')}")
+        source = ckpt["state_dict"]
+    elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        source = convert(ckpt) if convert else ckpt
+    else:
+        raise ModelFileError(f"--pretrained {path} is neither a dltool model nor a state_dict of tensors")
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    body = [k for k in own if not k.startswith("head.")]
+    loaded = [k for k in body if k in matched]
+    if len(loaded) < len(body) / 2:
+        raise ModelFileError(f"--pretrained {path}: only {len(loaded)} of {len(body)} backbone tensors match {arch}",
+                             "pass weights of the same architecture")
+    model.load_state_dict(matched, strict=False)
+    info(f"pretrained: loaded {len(matched)} tensors from {path}; {len(own) - len(matched)} left as initialised")

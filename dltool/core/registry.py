@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from dltool.core.errors import unknown_name
+from dltool.core.errors import OptionError, unknown_name
 
 
 @dataclass
@@ -38,8 +39,31 @@ class Registry:
     def create(self, name: str, **kwargs):
         return self.get(name).builder(**kwargs)
 
+    def takes(self, name: str) -> set[str]:
+        """The keyword arguments a builder takes (its signature is the one truth about them)."""
+        return set(inspect.signature(self.get(name).builder).parameters)
+
     def names(self, **where) -> list[str]:
         return [n for n, e in self._entries.items() if all(e.meta.get(k) == v for k, v in where.items())]
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def _flag(option: str, value) -> str:
+    return "--no-batch-norm" if option == "batch_norm" and not value else "--" + option.replace("_", "-")
+
+
+def arch_options(cfg, registry: Registry, options: tuple[str, ...]) -> dict:
+    """The architecture options (config field names among `options`) that `cfg.model`'s builder takes,
+    with their values. An option the model does not take is refused when the user changed it from its
+    default (its default is simply not passed), so a model can never silently ignore one."""
+    defaults = {f.name: f.default for f in fields(type(cfg))}
+    takes = registry.takes(cfg.model)
+    refused = [o for o in options if o not in takes and getattr(cfg, o) != defaults[o]]
+    if refused:
+        others = [m for m in registry.names() if set(refused) <= registry.takes(m)]
+        hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
+        raise OptionError(f"--model {cfg.model} does not take {', '.join(_flag(o, getattr(cfg, o)) for o in refused)}",
+                          hint)
+    return {o: getattr(cfg, o) for o in options if o in takes}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,10 @@ import torch.nn.functional as F
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.export import Normalized, export_onnx
 from dltool.core.io import write_json
-from dltool.core.modelfile import load_checkpoint, load_model_file
+from dltool.core.modelfile import load_model_file, load_pretrained
+from dltool.core.registry import arch_options
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.vision import data as vdata
 from dltool.vision.augment import augment, parse_ops
@@ -64,7 +65,7 @@ class TrainConfig:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
-        check_arch_options(self)  # before any data is read
+        arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
 
 
 # The `train` options that shape an architecture (TrainConfig field names). Which of them a model takes is
@@ -72,32 +73,8 @@ class TrainConfig:
 ARCH_OPTIONS = ("activation", "dropout", "batch_norm", "width")
 
 
-def _takes(model: str, registry=MODELS) -> set[str]:
-    return set(inspect.signature(registry.get(model).builder).parameters)
-
-
-def _flag(option: str, value) -> str:
-    return "--no-batch-norm" if option == "batch_norm" and not value else "--" + option.replace("_", "-")
-
-
-def check_arch_options(cfg, registry=MODELS, arch_options=ARCH_OPTIONS) -> None:
-    """Refuse an architecture option the model does not take when the user changed it from its default
-    (the default of an option a model does not take is simply not passed). Shared with `segment`."""
-    defaults = {f.name: f.default for f in fields(type(cfg))}
-    takes = _takes(cfg.model, registry)
-    refused = [o for o in arch_options if o not in takes and getattr(cfg, o) != defaults[o]]
-    if refused:
-        others = [m for m in registry.names() if set(refused) <= _takes(m, registry)]
-        hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
-        raise OptionError(f"--model {cfg.model} does not take {', '.join(_flag(o, getattr(cfg, o)) for o in refused)}",
-                          hint)
-
-
 def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_channels: int) -> dict:
-    check_arch_options(cfg)
-    takes = _takes(cfg.model)
-    return {"num_classes": num_classes, "in_channels": in_channels,
-            **{o: getattr(cfg, o) for o in ARCH_OPTIONS if o in takes}}
+    return {"num_classes": num_classes, "in_channels": in_channels, **arch_options(cfg, MODELS, ARCH_OPTIONS)}
 
 
 def _image_size(cfg: TrainConfig, paths) -> int:
@@ -171,28 +148,9 @@ def _torchvision_keys(state: dict) -> dict:
     return {f"backbone.{k}": v for k, v in state.items()}
 
 
-def _load_pretrained(model, path: Path, arch: str, registry=MODELS) -> None:
-    """Fill every parameter whose name and shape match: a dltool model file of the same arch, or a plain
-    torchvision state_dict (see _torchvision_keys). A head of another shape stays freshly initialised."""
-    ckpt = load_checkpoint(path)
-    if isinstance(ckpt, dict) and ckpt.get("format") == "dltool-model":
-        if ckpt.get("arch") != arch:
-            raise ModelFileError(f"--pretrained {path} is a '{ckpt.get('arch')}' model, not '{arch}'",
-                                 f"use --model {ckpt.get('arch')}")
-        source = ckpt["state_dict"]
-    elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        source = _torchvision_keys(ckpt) if arch in registry.names(torchvision=True) else ckpt
-    else:
-        raise ModelFileError(f"--pretrained {path} is neither a dltool model nor a state_dict of tensors")
-    own = model.state_dict()
-    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    body = [k for k in own if not k.startswith("head.")]
-    loaded = [k for k in body if k in matched]
-    if len(loaded) < len(body) / 2:
-        raise ModelFileError(f"--pretrained {path}: only {len(loaded)} of {len(body)} backbone tensors match {arch}",
-                             "pass weights of the same architecture")
-    model.load_state_dict(matched, strict=False)
-    info(f"pretrained: loaded {len(matched)} tensors from {path}; {len(own) - len(matched)} left as initialised")
+def torchvision_keys(arch: str, registry=MODELS):
+    """load_pretrained's name mapping for a plain state_dict: torchvision's names for a torchvision arch."""
+    return _torchvision_keys if arch in registry.names(torchvision=True) else None
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -257,7 +215,7 @@ def train(cfg: TrainConfig) -> dict:
         from dltool.core.train import init_weights
 
         init_weights(model, cfg.engine.init)
-        _load_pretrained(model, cfg.pretrained, cfg.model)
+        load_pretrained(model, cfg.pretrained, cfg.model, torchvision_keys(cfg.model))
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
     if preload:
@@ -436,19 +394,6 @@ def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=2
             emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
 
 
-class _Exportable(torch.nn.Module):
-    """Takes float images in [0, 1] (N, C, S, S), normalises, returns logits: ready to serve."""
-
-    def __init__(self, lm: LoadedModel):
-        super().__init__()
-        self.model = lm.model
-        self.register_buffer("mean", lm.task.mean.detach().clone())
-        self.register_buffer("std", lm.task.std.detach().clone())
-
-    def forward(self, x):
-        return self.model((x - self.mean) / self.std)
-
-
 def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:
     """ONNX files are device-independent; a TorchScript file keeps the device it was traced on
     (torch.jit.load(path, map_location=...) moves it)."""
@@ -460,38 +405,22 @@ def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:
                           "name the file *.onnx or *.ts, or pass --to onnx|torchscript")
     dev = resolve_device(device)
     lm = load(model_path, dev)
-    module = _Exportable(lm).eval()
+    module = Normalized(lm.model, lm.task.mean, lm.task.std).eval()
     size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
     example = torch.rand(2, channels, size, size, device=dev)
-    from dltool.core.io import atomic_path
-
-    with atomic_path(output) as tmp:
-        if fmt == "onnx":
-            _export_onnx(module, example, tmp)
-        else:
-            import warnings
-
-            with torch.inference_mode(), warnings.catch_warnings():
-                # TorchScript is deprecated upstream but is still what many C++/mobile servers load
-                warnings.simplefilter("ignore", FutureWarning)
-                traced = torch.jit.trace(module, example)
-            traced.save(str(tmp))
-    spec = {"format": fmt, "path": str(output), "input": {"name": "input", "shape": ["N", channels, size, size],
-                                                          "dtype": "float32", "range": [0, 1]},
+    spec = {"input": {"name": "input", "shape": ["N", channels, size, size], "dtype": "float32", "range": [0, 1]},
             "output": {"name": "logits", "shape": ["N", len(lm.classes)]}, "classes": lm.classes,
             "mode": lm.preprocess["mode"], "traced_on": str(dev)}
+    if fmt == "onnx":
+        return export_onnx(module, example, output, spec)
+    import warnings
+
+    from dltool.core.io import atomic_path
+
+    with atomic_path(output) as tmp, torch.inference_mode(), warnings.catch_warnings():
+        # TorchScript is deprecated upstream but is still what many C++/mobile servers load
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.trace(module, example).save(str(tmp))
+    spec = {"format": fmt, "path": str(output), **spec}
     write_json(output.with_name(output.name + ".json"), spec)
     return spec
-
-
-def _export_onnx(module, example, path) -> None:
-    import io
-    import logging
-    from contextlib import redirect_stdout
-
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    with redirect_stdout(io.StringIO()):  # the exporter chats on stdout; stdout is for results
-        program = torch.onnx.export(module, (example,), input_names=["input"], output_names=["logits"],
-                                    dynamic_shapes={"x": {0: batch}}, dynamo=True, verbose=False)
-    program.save(str(path))

@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.export import Normalized, check_onnx_path, export_onnx
 from dltool.core.io import atomic_path, write_json
-from dltool.core.modelfile import load_model_file
+from dltool.core.modelfile import load_model_file, load_pretrained
+from dltool.core.registry import arch_options
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.vision import data as vdata
 from dltool.vision import segdata
 from dltool.vision.augment import augment_with_mask, parse_ops
-from dltool.vision.classify import check_arch_options
 from dltool.vision.models import SEGMENTERS
 from dltool.vision.segdata import IGNORE
 
@@ -78,7 +79,7 @@ class TrainConfig:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
-        check_arch_options(self, SEGMENTERS, ARCH_OPTIONS)  # before any data is read
+        arch_options(self, SEGMENTERS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
 
 
 # -- losses and metrics ----------------------------------------------------------------------
@@ -217,7 +218,7 @@ def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
     from dltool.core.data import TensorBatches, stratified_split
-    from dltool.vision.classify import _load_pretrained
+    from dltool.vision.classify import torchvision_keys
 
     cfg.validate()
     device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
@@ -226,7 +227,7 @@ def train(cfg: TrainConfig) -> dict:
     val_pairs = segdata.scan_pairs(cfg.val) if cfg.val else None
     mode = vdata.decide_mode(pairs.images)
     in_channels = 1 if mode == "L" else 3
-    takes = {o: getattr(cfg, o) for o in ARCH_OPTIONS if o in _takes(cfg.model)}
+    takes = arch_options(cfg, SEGMENTERS, ARCH_OPTIONS)
     probe = SEGMENTERS.create(cfg.model, num_classes=2, in_channels=in_channels, **takes)
     size = _image_size(cfg, pairs.images, getattr(probe, "multiple", 1))
     if len(pairs.images) * (in_channels + 1) * size * size > PRELOAD_LIMIT_BYTES:
@@ -259,7 +260,7 @@ def train(cfg: TrainConfig) -> dict:
         from dltool.core.train import init_weights
 
         init_weights(model, cfg.engine.init)
-        _load_pretrained(model, cfg.pretrained, cfg.model, SEGMENTERS)
+        load_pretrained(model, cfg.pretrained, cfg.model, torchvision_keys(cfg.model, SEGMENTERS))
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
     def batches(x, y, batch_size, shuffle):
@@ -270,12 +271,6 @@ def train(cfg: TrainConfig) -> dict:
     val_batches = batches(v_images, v_masks, max(64, cfg.batch_size), False) if v_images is not None else None
     task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment), cfg.loss, weights)
     return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
-
-
-def _takes(model: str) -> set[str]:
-    from dltool.vision.classify import _takes as takes
-
-    return takes(model, SEGMENTERS)
 
 
 def _recipe(cfg: TrainConfig) -> dict:
@@ -442,20 +437,13 @@ def _save_png(im, path: Path) -> None:
 
 def export(model_path, output, device: str = "auto") -> dict:
     """ONNX: float images in [0, 1] (N, C, S, S) -> logits (N, K, S, S) at the training size S."""
-    from dltool.vision.classify import _export_onnx, _Exportable
-
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise OptionError(f"cannot export to '{output.name}'", "name the file *.onnx")
+    output = check_onnx_path(output)
     dev = resolve_device(device)
     lm = load(model_path, dev)
     size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
     example = torch.rand(2, channels, size, size, device=dev)
-    with atomic_path(output) as tmp:
-        _export_onnx(_Exportable(lm).eval(), example, tmp)
-    spec = {"format": "onnx", "path": str(output),
-            "input": {"name": "input", "shape": ["N", channels, size, size], "dtype": "float32", "range": [0, 1]},
-            "output": {"name": "logits", "shape": ["N", len(lm.classes), size, size]}, "classes": lm.classes,
-            "mode": lm.preprocess["mode"]}
-    write_json(output.with_name(output.name + ".json"), spec)
-    return spec
+    return export_onnx(Normalized(lm.model, lm.task.mean, lm.task.std), example, output,
+                       {"input": {"name": "input", "shape": ["N", channels, size, size], "dtype": "float32",
+                                  "range": [0, 1]},
+                        "output": {"name": "logits", "shape": ["N", len(lm.classes), size, size]},
+                        "classes": lm.classes, "mode": lm.preprocess["mode"]})
