@@ -12,7 +12,6 @@ Usage: python benchmarks/detect_predict.py [--model runs/x/model.pt] [--n 1000] 
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,15 +80,19 @@ def dltool_predict(model_path: Path, paths: list[Path], batch_size: int, out: Pa
 
 
 def peak_rss_mb(model_path: Path, paths: list[Path], out: Path) -> float:
-    """Peak RSS of one `dltool vision detect predict` process reading the paths on stdin."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "dltool", "vision", "detect", "predict", str(model_path), "-", "-o", str(out),
-                    "--device", "cpu", "--quiet"], input="\n".join(map(str, paths)) + "\n", text=True, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if after <= before:
-        raise RuntimeError("the child's peak was not above an earlier child's: run the small input first")
-    return after / 1024
+    """Peak RSS of one `dltool vision detect predict` process reading the paths on stdin (os.wait4 gives
+    that child's own resource usage)."""
+    listing = out.with_suffix(".txt")
+    listing.write_text("\n".join(map(str, paths)) + "\n")
+    with listing.open() as stdin:
+        child = subprocess.Popen([sys.executable, "-m", "dltool", "vision", "detect", "predict", str(model_path), "-",
+                                  "-o", str(out), "--device", "cpu", "--quiet"], stdin=stdin,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"dltool vision detect predict exited {child.returncode}")
+    return usage.ru_maxrss / 1024
 
 
 def main():
@@ -113,7 +116,7 @@ def main():
         hand_ips, ours_ips = a.n / min(hand), a.n / min(ours)
         print(f"hand loop: {hand_ips:.1f} images/s   dltool predict: {ours_ips:.1f} images/s   (best of {a.repeats})")
         print(f"ratio={ours_ips / hand_ips:.3f}")
-        rss_small = peak_rss_mb(model, small, tmp / "small.jsonl")  # the smaller first: ru_maxrss is a maximum
+        rss_small = peak_rss_mb(model, small, tmp / "small.jsonl")
         rss_big = peak_rss_mb(model, paths, tmp / "big.jsonl")
         print(f"peak RSS: {rss_small:.1f} MB on {a.n} images, {rss_big:.1f} MB on {a.big}")
         print(f"growth={rss_big / rss_small - 1:.3f}")
