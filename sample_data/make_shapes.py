@@ -6,6 +6,7 @@ Each split folder gets
   labels/NNNN.txt      YOLO boxes `cls cx cy w h` (normalised; cls 0 circle, 1 square, 2 triangle)
   annotations.json     the same boxes and the shapes' polygons in COCO form
   classes.txt          the mask classes, one per line (line number = pixel value)
+  data.yaml            `names:` of the YOLO classes (box class ids: no background), for detection
 
 1-6 objects per image, some small, some overlapping. Usage:
   python sample_data/make_shapes.py sample_data/shapes --train 240 --test 60 --size 64
@@ -75,6 +76,8 @@ def write_split(root: Path, n: int, size: int, seed: int) -> None:
     for sub in ("images", "masks", "labels"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "classes.txt").write_text("background\n" + "\n".join(SHAPES) + "\n")
+    # detection reads data.yaml first: its ids are the YOLO labels' (0 circle), not the masks' (1 circle)
+    (root / "data.yaml").write_text("names:\n" + "".join(f"  {i}: {s}\n" for i, s in enumerate(SHAPES)))
     coco = {"images": [], "annotations": [],
             "categories": [{"id": i + 1, "name": s} for i, s in enumerate(SHAPES)]}
     for i in range(n):

@@ -1,4 +1,4 @@
-"""dltool vision classify|segment train|eval|predict|export."""
+"""dltool vision classify|segment|detect train|eval|predict|export."""
 
 from __future__ import annotations
 
@@ -46,12 +46,16 @@ from dltool.cli.train_options import (
     task_config,
 )
 
-app = typer.Typer(help="Computer vision: image classification and segmentation.", no_args_is_help=True)
+app = typer.Typer(help="Computer vision: image classification, segmentation and object detection.",
+                  no_args_is_help=True)
 classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
 app.add_typer(classify, name="classify")
 segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
                       no_args_is_help=True)
 app.add_typer(segment, name="segment")
+detect = typer.Typer(help="Object detection (YOLO-style, Faster R-CNN): train, eval, predict, export.",
+                     no_args_is_help=True)
+app.add_typer(detect, name="detect")
 
 DataArg = Annotated[Path, typer.Argument(help="ImageFolder (root/<class>/*.png) or CSV with path,label.")]
 ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its run folder.")]
@@ -315,3 +319,152 @@ def segment_export(
     from dltool.vision import segment as task
 
     emit_object(task.export(model, output, device=device), "auto")
+
+
+# -- detect ----------------------------------------------------------------------------------------
+
+DetDataArg = Annotated[Path, typer.Argument(help="A split folder: YOLO (images/ + labels/*.txt), VOC (JPEGImages/ + Annotations/*.xml), or images for --coco.")]
+DetClassesOpt = Annotated[str | None, typer.Option("--classes", help="Class names a,b,c (YOLO ids / VOC names); default: data.yaml, classes.txt, or the data's own.")]
+CocoOpt = Annotated[Path | None, typer.Option("--coco", help="COCO instances.json; its file names are relative to DATA.")]
+SplitOpt = Annotated[str | None, typer.Option("--split", help="VOC: read the image list ImageSets/Main/NAME.txt.")]
+ConfOpt = Annotated[float, typer.Option("--conf", help="Keep detections scoring at least this.")]
+IouOpt = Annotated[float | None, typer.Option("--iou", help="NMS IoU threshold (default: the model's, 0.6).")]
+DetSkipOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images and bad label lines with a warning instead of failing.")]
+
+
+@detect.command("train")
+def detect_train(
+    data: DetDataArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="yolo|yolo_tiny|fasterrcnn|fasterrcnn_tiny")] = "yolo",
+    scale: Annotated[str, typer.Option("--scale", help="yolo only: model size n|s|m (Ultralytics' scales).")] = "n",
+    backbone: Annotated[str | None, typer.Option("--backbone", help="yolo: cnn|resnet18|resnet34|resnet50|mobilenet_v3_small|mobilenet_v3_large; fasterrcnn: mobilenet_v3_large_fpn|resnet50_fpn.")] = None,
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Letterbox size, a multiple of 32 (default: the images' median longer side, rounded up, within the model's range).")] = None,
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops, boxes follow each: flip,scale,colour,mosaic.")] = "flip,scale,colour",
+    classes: DetClassesOpt = None,
+    coco: CocoOpt = None,
+    split: SplitOpt = None,
+    iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold for validation; saved with the model.")] = 0.6,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file or a state_dict .pth.")] = None,
+    freeze_backbone: FreezeBackboneOpt = False,
+    unfreeze_after: UnfreezeAfterOpt = 0,
+    backbone_lr_scale: BackboneLrScaleOpt = 0.1,
+    skip_bad: DetSkipOpt = False,
+    epochs: EpochsOpt = 150,
+    batch_size: BatchSizeOpt = 8,
+    lr: LrOpt = 0.004,
+    optimizer: OptimizerOpt = "adamw",
+    scheduler: SchedulerOpt = "onecycle",
+    weight_decay: WeightDecayOpt = 0.0005,
+    clip_norm: ClipNormOpt = 10.0,
+    clip_value: ClipValueOpt = None,
+    init: InitOpt = "default",
+    early_stop: EarlyStopOpt = 0,
+    val_split: ValSplitOpt = 0.1,
+    val: ValDirOpt = None,
+    out: OutDirOpt = None,
+    force: ForceOpt = False,
+    resume: ResumeOpt = False,
+    save_every: SaveEveryOpt = 0,
+    time_limit: TimeLimitOpt = None,
+    tensorboard: TensorboardOpt = False,
+    amp: AmpOpt = True,
+    compile: CompileOpt = False,
+    nproc: NprocOpt = 1,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Train a detector; validation mAP@0.5 picks the best epoch. The data is held in memory (up to 2 GiB).
+
+    Example: dltool vision detect train sample_data/shapes/train --out runs/shapes-detect
+    """
+    options = dict(locals())
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.output import emit_object
+    from dltool.vision import detect as task
+
+    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+
+
+@detect.command("eval")
+def detect_eval(
+    model: ModelArg,
+    data: DetDataArg,
+    conf: ConfOpt = 0.25,
+    iou: IouOpt = None,
+    classes: DetClassesOpt = None,
+    coco: CocoOpt = None,
+    split: SplitOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json, pr_curve.png and confusion.png here.")] = None,
+    batch_size: InferBatchOpt = 32,
+    skip_bad: DetSkipOpt = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Evaluate a detector: COCO mAP@0.5 and mAP@0.5:0.95, per-class AP, precision and recall at --conf.
+
+    Example: dltool vision detect eval runs/shapes-detect/model.pt sample_data/shapes/test
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.output import emit_object
+    from dltool.vision import detect as task
+
+    emit_object(task.evaluate(model, data, conf=conf, iou=iou, out=out, batch_size=batch_size, classes=classes,
+                              coco=coco, split=split, device=device, skip_bad=skip_bad), fmt)
+
+
+@detect.command("predict")
+def detect_predict(
+    model: ModelArg,
+    inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders (DIR/images of a YOLO folder); '-' or nothing: paths on stdin.")] = None,
+    output: OutFileOpt = "-",
+    conf: ConfOpt = 0.25,
+    iou: IouOpt = None,
+    save_vis: Annotated[Path | None, typer.Option("--save-vis", help="Also draw the boxes, labels and scores on the images here.")] = None,
+    save_txt: Annotated[Path | None, typer.Option("--save-txt", help="Also write YOLO-format predictions (cls cx cy w h conf) here, one .txt per image.")] = None,
+    coco_json: Annotated[Path | None, typer.Option("--coco-json", help="Also write the detections as a COCO results file.")] = None,
+    batch_size: InferBatchOpt = 16,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Detect objects; JSON Lines {path, width, height, boxes: [{label, score, box: [x1,y1,x2,y2]}]}, in pixels.
+
+    Images stream through a batch at a time.
+
+    Example: dltool vision detect predict runs/shapes-detect/model.pt sample_data/shapes/test > boxes.jsonl
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.vision import detect as task
+
+    task.predict(model, inputs or ["-"], output=output, conf=conf, iou=iou, batch_size=batch_size, save_vis=save_vis,
+                 save_txt=save_txt, coco_json=coco_json, device=device, skip_bad=skip_bad, fmt=fmt)
+
+
+@detect.command("export")
+def detect_export(
+    model: ModelArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx")],
+    nms: Annotated[bool, typer.Option("--nms", help="Include class-wise NMS: one row per kept detection.")] = False,
+    conf: Annotated[float, typer.Option("--conf", help="With --nms: the score threshold built into the graph.")] = 0.25,
+    iou: IouOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Export a YOLO detector to ONNX with its decoding: images in [0, 1] -> boxes and class scores (or, with
+    --nms, the kept detections).
+
+    Example: dltool vision detect export runs/shapes-detect/model.pt -o shapes.onnx --nms --device cpu
+    """
+    apply_console_options(quiet=quiet)
+    from dltool.core.output import emit_object
+    from dltool.vision import detect as task
+
+    emit_object(task.export(model, output, nms=nms, conf=conf, iou=iou, device=device), "auto")

@@ -38,8 +38,10 @@ def check_onnx_path(output) -> Path:
 
 
 def write_onnx(module: torch.nn.Module, example: torch.Tensor, path, *, input_name: str = "input",
-               output_names: tuple[str, ...] = ("logits",)) -> None:
-    """torch.onnx (dynamo) export of `module` on `example`, its first dimension dynamic (the batch)."""
+               output_names: tuple[str, ...] = ("logits",), translations: dict | None = None) -> None:
+    """torch.onnx (dynamo) export of `module` on `example`, its first dimension dynamic (the batch).
+    `translations`: ONNX (onnxscript) functions for operators the exporter has none for, such as
+    torchvision's nms (torch.onnx.export's custom_translation_table)."""
     import io
     import logging
     from contextlib import redirect_stdout
@@ -50,17 +52,17 @@ def write_onnx(module: torch.nn.Module, example: torch.Tensor, path, *, input_na
     with redirect_stdout(io.StringIO()):  # the exporter chats on stdout; stdout is for results
         program = torch.onnx.export(module.eval(), (example,), input_names=[input_name],
                                     output_names=list(output_names), dynamic_shapes={arg: {0: batch}},
-                                    dynamo=True, verbose=False)
+                                    dynamo=True, verbose=False, custom_translation_table=translations)
     program.save(str(path))
 
 
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, output, spec: dict, *, input_name: str = "input",
-                output_names: tuple[str, ...] = ("logits",)) -> dict:
+                output_names: tuple[str, ...] = ("logits",), translations: dict | None = None) -> dict:
     """Write OUTPUT.onnx atomically and OUTPUT.onnx.json (the spec: inputs, outputs, classes...) beside it;
     returns the spec with its format and path."""
     output = check_onnx_path(output)
     with atomic_path(output) as tmp:
-        write_onnx(module, example, tmp, input_name=input_name, output_names=output_names)
+        write_onnx(module, example, tmp, input_name=input_name, output_names=output_names, translations=translations)
     spec = {"format": "onnx", "path": str(output), **spec}
     write_json(output.with_name(output.name + ".json"), spec)
     return spec

@@ -85,6 +85,28 @@ VISION_SEGMENT = TrainCommand(
     _segmenter_learned, interrupt_at=8, printed_once=_one_summary)  # 22 training images: 6 steps an epoch
 
 
+# -- vision detect ------------------------------------------------------------------------------------
+
+def _detect_folder(base: Path) -> Path:
+    from tests.vision.seg_data import write_shapes
+
+    return write_shapes(base / "train", 24, seed=0, size=64)
+
+
+def _detector_learned(cli, data: Path, run: Path) -> None:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]  # 4 short epochs: the loss falls, slowly (see test_detect)
+    r = cli("vision", "detect", "eval", run / "model.pt", data, "--device", "cpu", "--format", "json")
+    assert r.code == 0, r.stderr
+    assert 0 <= json.loads(r.stdout)["map50"] <= 1  # a loadable model (few steps: no mAP bar)
+
+
+VISION_DETECT = TrainCommand(
+    ("vision", "detect", "train"), _detect_folder,
+    ("--model", "yolo_tiny", "--epochs", "4", "--batch-size", "4", "--lr", "0.01", "--device", "cpu", "--quiet"),
+    _detector_learned, interrupt_at=8, printed_once=_one_summary)  # 22 training images: 6 steps an epoch
+
+
 # -- feature tables: reduce autoencoder, cluster deep ------------------------------------------------
 
 def _write_table(path: Path, X, labels) -> Path:
@@ -207,9 +229,6 @@ TEXT_PRETRAIN = TrainCommand(
     _masked_loss_fell, interrupt_at=7, printed_once=_one_summary)  # 72 training texts: 5 steps an epoch
 
 
-TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, VISION_SEGMENT, REDUCE_AUTOENCODER,
-                                                               CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
-                                                               TEXT_PRETRAIN)}
 # -- generate ----------------------------------------------------------------------------------------
 
 def _generate_digits(base: Path) -> Path:
@@ -287,6 +306,6 @@ GENERATE_PIXELCNN = TrainCommand(
     _pixelcnn_learned, interrupt_at=6, printed_once=_one_summary)
 
 
-TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (VISION_CLASSIFY, VISION_SEGMENT, REDUCE_AUTOENCODER,
-                                                               CLUSTER_DEEP, AUDIO_CLASSIFY, GENERATE_VAE,
-                                                               GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN)}
+TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
+    VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
+    TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN)}

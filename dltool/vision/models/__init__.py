@@ -12,6 +12,9 @@ from dltool.core.registry import Registry
 MODELS = Registry("model")
 #: segmentation networks: forward(x) -> logits (N, classes, H, W) at the input's size; a `head` submodule
 SEGMENTERS = Registry("segmentation model")
+#: detectors: forward(x, targets) -> training loss; detect(x, conf, iou, max_det) -> per image (boxes, scores,
+#: labels) in pixels of x; a `head` submodule (everything else is the backbone, for --freeze-backbone)
+DETECTORS = Registry("detection model")
 
 
 def create_model(name: str, **kwargs):
@@ -27,4 +30,4 @@ def list_models() -> list[str]:
 
 
 # importing the families registers them
-from dltool.vision.models import cnn, lenet, seg_tv, seg_unet, tv  # noqa: E402,F401
+from dltool.vision.models import cnn, det_frcnn, det_yolo, lenet, seg_tv, seg_unet, tv  # noqa: E402,F401

@@ -1,0 +1,408 @@
+"""Detection data: YOLO, Pascal VOC and COCO folders; letterboxing; box-aware batched augmentation.
+
+Formats (one folder per split):
+  YOLO  DIR/images/*.jpg|png, DIR/labels/<stem>.txt of `cls cx cy w h` (normalised). Class names from
+        --classes a,b,c, else a data.yaml with `names:` in DIR or its parent, else DIR/classes.txt (one
+        per line), else the ids themselves. An image without a label file is a background image.
+  VOC   DIR/Annotations/*.xml (or annotations/) with the images in DIR/JPEGImages/ (or images/);
+        --split NAME reads the stems of DIR/ImageSets/Main/NAME.txt. Class names from --classes, else
+        classes.txt, else the names found, sorted.
+  COCO  --coco instances.json, file names relative to DIR; class names from its categories.
+A bad label (a malformed line, a class id out of range, a box outside the image, a class not in the
+list) is an error naming its file and line; --skip-bad skips it with a warning instead.
+
+Boxes are float (x1, y1, x2, y2) in pixels. Training images are letterboxed: scaled so the longer side
+is S, padded right and bottom with grey to S x S, so a box maps back by dividing by the scale.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dltool.core.console import warn
+from dltool.core.errors import InputError, unknown_name
+from dltool.core.io import input_path
+from dltool.vision import data as vdata
+
+PAD_VALUE = 114  # the letterbox grey (Ultralytics' value)
+AUGMENT_OPS = ("flip", "scale", "colour", "mosaic")
+EDGE_TOLERANCE = 0.01  # normalised: a box may overhang the image by this much (then it is clipped)
+
+
+@dataclass
+class Sample:
+    path: Path
+    boxes: np.ndarray   # (n, 4) float32 x1 y1 x2 y2, pixels of the original image
+    labels: np.ndarray  # (n,) int64 class ids
+
+
+@dataclass
+class Dataset:
+    samples: list[Sample]
+    classes: list[str]
+
+
+class _Reporter:
+    """A bad label: an error, or a warning and the label skipped under --skip-bad."""
+
+    def __init__(self, skip_bad: bool):
+        self.skip_bad = skip_bad
+
+    def bad(self, where: str, what: str, fix: str) -> None:
+        if not self.skip_bad:
+            raise InputError(f"{where}: {what}", f"{fix}, or pass --skip-bad to skip bad labels")
+        warn(f"skipping the label at {where}: {what}")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and vdata.is_image_file(p))
+
+
+def _no_images(folder: Path) -> InputError:
+    return InputError(f"no images found in '{folder}'",
+                      f"put the images there ({', '.join(sorted(vdata.IMAGE_EXTENSIONS))})")
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # unreadable: reported (or skipped) when decoded
+        return None
+
+
+def scan(data, *, classes: list[str] | None = None, coco: Path | None = None, split: str | None = None,
+         skip_bad: bool = False) -> Dataset:
+    """Read a split folder in whichever format it is in."""
+    root = input_path(data, "data")
+    if not root.is_dir():
+        raise InputError(f"'{data}' is not a folder", "pass a detection folder (YOLO images/ + labels/, VOC, or "
+                                                      "an images folder with --coco instances.json)")
+    report = _Reporter(skip_bad)
+    if coco is not None:
+        return _read_coco(root, input_path(coco, "--coco"), report)
+    if any((root / d).is_dir() for d in ("Annotations", "annotations")):
+        return _read_voc(root, classes, split, report)
+    if (root / "images").is_dir():
+        return _read_yolo(root, classes, report)
+    raise InputError(f"'{data}' is not a detection folder",
+                     "expected DIR/images + DIR/labels (YOLO), DIR/JPEGImages + DIR/Annotations (VOC), "
+                     "or --coco instances.json")
+
+
+# -- YOLO ------------------------------------------------------------------------------------------
+
+def _yaml_names(root: Path) -> list[str] | None:
+    for folder in (root, root.parent):
+        path = folder / "data.yaml"
+        if path.exists():
+            import yaml
+
+            try:
+                names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
+            except yaml.YAMLError as e:
+                raise InputError(f"'{path}' is not valid YAML ({str(e).splitlines()[0]})") from None
+            if isinstance(names, dict):  # {0: a, 1: b}
+                names = [names[k] for k in sorted(names)]
+            if not isinstance(names, list) or not names:
+                raise InputError(f"'{path}' has no `names:` list", "add names: [a, b, ...] or names: {0: a, ...}")
+            return [str(n) for n in names]
+    return None
+
+
+def _lines_classes(path: Path) -> list[str] | None:
+    if not path.exists():
+        return None
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _read_yolo(root: Path, classes, report: _Reporter) -> Dataset:
+    images = _image_files(root / "images")
+    if not images:
+        raise _no_images(root / "images")
+    names = classes or _yaml_names(root) or _lines_classes(root / "classes.txt")
+    samples, top = [], -1
+    for path in images:
+        label_file = root / "labels" / f"{path.stem}.txt"
+        boxes, labels = [], []
+        lines = label_file.read_text(encoding="utf-8").splitlines() if label_file.exists() else []
+        size = _image_size(path) if lines else None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"'{label_file}' line {n}"
+            parts = line.split()
+            try:
+                cls, values = int(parts[0]), [float(v) for v in parts[1:]]
+                if len(values) != 4 or not np.isfinite(values).all():
+                    raise ValueError
+            except (ValueError, IndexError):
+                report.bad(where, f"'{line.strip()[:60]}' is not `cls cx cy w h`", "fix the line")
+                continue
+            if cls < 0 or (names is not None and cls >= len(names)):
+                report.bad(where, f"class id {cls} is out of range (the {len(names or [])} classes are 0-"
+                           f"{len(names or []) - 1})", "fix the id, or list every class (data.yaml, --classes)")
+                continue
+            cx, cy, w, h = values
+            x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+            if w <= 0 or h <= 0 or min(x1, y1) < -EDGE_TOLERANCE or max(x2, y2) > 1 + EDGE_TOLERANCE:
+                report.bad(where, f"the box {cx:g} {cy:g} {w:g} {h:g} lies outside the image (coordinates are "
+                           "normalised to 0-1)", "fix the box")
+                continue
+            if size is None:
+                continue  # unreadable image: decoding reports it
+            W, H = size
+            boxes.append([max(0, x1) * W, max(0, y1) * H, min(1, x2) * W, min(1, y2) * H])
+            labels.append(cls)
+            top = max(top, cls)
+        samples.append(_sample(path, boxes, labels))
+    return Dataset(samples, names or [str(i) for i in range(top + 1)] or ["0"])
+
+
+def _sample(path: Path, boxes, labels) -> Sample:
+    return Sample(path, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))
+
+
+# -- Pascal VOC ------------------------------------------------------------------------------------
+
+def _read_voc(root: Path, classes, split, report: _Reporter) -> Dataset:
+    import xml.etree.ElementTree as ET
+
+    ann_dir = root / "Annotations" if (root / "Annotations").is_dir() else root / "annotations"
+    img_dir = root / "JPEGImages" if (root / "JPEGImages").is_dir() else root / "images"
+    xmls = sorted(ann_dir.glob("*.xml"))
+    if split is not None:
+        listing = root / "ImageSets" / "Main" / f"{split}.txt"
+        if not listing.exists():
+            raise InputError(f"--split {split}: '{listing}' does not exist", "name a split listed in ImageSets/Main")
+        stems = [line.split()[0] for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+        xmls = [ann_dir / f"{s}.xml" for s in stems]
+    by_stem = {p.stem: p for p in _image_files(img_dir)}
+    if not by_stem:
+        raise _no_images(img_dir)
+    names = classes or _lines_classes(root / "classes.txt")
+    parsed = []
+    for xml in xmls:
+        try:
+            tree = ET.parse(xml).getroot()
+        except (ET.ParseError, OSError) as e:
+            report.bad(f"'{xml}'", f"not readable VOC XML ({e})", "fix the file")
+            continue
+        filename = tree.findtext("filename") or ""
+        path = by_stem.get(Path(filename).stem) or by_stem.get(xml.stem)
+        if path is None:
+            report.bad(f"'{xml}'", f"its image '{filename}' is not in '{img_dir}'", "add the image")
+            continue
+        W, H = int(float(tree.findtext("size/width") or 0)), int(float(tree.findtext("size/height") or 0))
+        if not (W and H):
+            W, H = _image_size(path) or (0, 0)
+        objects = []
+        for k, obj in enumerate(tree.iter("object"), 1):
+            where = f"'{xml}' object {k}"
+            name = (obj.findtext("name") or "").strip()
+            try:
+                x1, y1, x2, y2 = (float(obj.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax"))
+            except (TypeError, ValueError):
+                report.bad(where, "has no numeric bndbox xmin/ymin/xmax/ymax", "fix the object")
+                continue
+            if names is not None and name not in names:
+                report.bad(where, f"names the class '{name}', not in the class list ({', '.join(names)})",
+                           "add it to --classes / classes.txt, or fix the name")
+                continue
+            tol = EDGE_TOLERANCE * max(W, H)
+            if not (x2 > x1 and y2 > y1) or min(x1, y1) < -tol or x2 > W + tol or y2 > H + tol:
+                report.bad(where, f"the box {x1:g},{y1:g},{x2:g},{y2:g} lies outside the {W}x{H} image", "fix the box")
+                continue
+            objects.append((name, [max(0, x1), max(0, y1), min(W, x2), min(H, y2)]))
+        parsed.append((path, objects))
+    if not parsed:
+        raise InputError(f"no annotations found in '{ann_dir}'", "put one VOC .xml per image there")
+    names = names or sorted({name for _, objs in parsed for name, _ in objs})
+    index = {n: i for i, n in enumerate(names)}
+    samples = [_sample(p, [b for _, b in objs], [index[n] for n, _ in objs]) for p, objs in parsed]
+    return Dataset(samples, list(names))
+
+
+# -- COCO ------------------------------------------------------------------------------------------
+
+def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
+    try:
+        doc = json.loads(coco.read_text(encoding="utf-8"))
+        images, anns, cats = doc["images"], doc.get("annotations", []), doc["categories"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise InputError(f"--coco {coco} is not a COCO instances file ({type(e).__name__}: {str(e)[:80]})",
+                         "it needs images, annotations and categories") from None
+    if not images:
+        raise _no_images(root)
+    cats = sorted(cats, key=lambda c: c["id"])
+    index = {c["id"]: i for i, c in enumerate(cats)}
+    per_image: dict = {im["id"]: ([], []) for im in images}
+    for k, a in enumerate(anns):
+        where = f"'{coco}' annotation {a.get('id', k)}"
+        try:
+            x, y, w, h = (float(v) for v in a["bbox"])
+            image = per_image[a["image_id"]]
+        except (KeyError, TypeError, ValueError):
+            report.bad(where, "has no bbox [x, y, w, h] or names an unknown image_id", "fix the annotation")
+            continue
+        if a.get("category_id") not in index:
+            report.bad(where, f"names the category id {a.get('category_id')}, not in its categories", "fix it")
+            continue
+        image[0].append([x, y, x + w, y + h])
+        image[1].append(index[a["category_id"]])
+    samples = []
+    for im in images:
+        path = root / im["file_name"]
+        if not path.exists():
+            raise InputError(f"--coco {coco}: image '{path}' does not exist",
+                             "pass the images folder the file names are relative to")
+        W, H = im.get("width"), im.get("height")
+        boxes, labels = per_image[im["id"]]
+        keep_b, keep_l = [], []
+        for b, lab in zip(boxes, labels):
+            if W and H and (b[2] <= b[0] or b[3] <= b[1] or b[0] < -1 or b[1] < -1 or b[2] > W + 1 or b[3] > H + 1):
+                report.bad(f"'{coco}' image {im['id']}", f"the box {b} lies outside the {W}x{H} image", "fix it")
+                continue
+            keep_b.append([max(0, b[0]), max(0, b[1]), min(W or b[2], b[2]), min(H or b[3], b[3])])
+            keep_l.append(lab)
+        samples.append(_sample(path, keep_b, keep_l))
+    return Dataset(samples, [str(c["name"]) for c in cats])
+
+
+# -- letterbox and tensors -------------------------------------------------------------------------
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """uint8 (C, H, W) -> (C, size, size), scaled to fit and padded right/bottom; returns the scale."""
+    from PIL import Image
+
+    c, h, w = image.shape
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = np.full((c, size, size), PAD_VALUE, np.uint8)
+    if (nh, nw) == (h, w):
+        out[:, :h, :w] = image
+    else:
+        pil = Image.fromarray(image[0] if c == 1 else image.transpose(1, 2, 0))
+        resized = np.asarray(pil.resize((nw, nh), Image.BILINEAR))
+        out[:, :nh, :nw] = resized[None] if c == 1 else resized.transpose(2, 0, 1)
+    return out, scale
+
+
+def pad_targets(samples_boxes: list[np.ndarray], samples_labels: list[np.ndarray], scales) -> np.ndarray:
+    """(N, M, 5) float32 rows of [cls, x1, y1, x2, y2] in letterboxed pixels, cls -1 for padding, M the
+    most boxes any image has: a fixed shape, so the engine's batching and sharding take it as it is."""
+    m = max([len(b) for b in samples_boxes] + [1])
+    out = np.zeros((len(samples_boxes), m, 5), np.float32)
+    out[:, :, 0] = -1
+    for i, (b, lab, s) in enumerate(zip(samples_boxes, samples_labels, scales)):
+        out[i, :len(b), 0] = lab
+        out[i, :len(b), 1:] = b * s
+    return out
+
+
+def parse_augment(spec: str | None) -> tuple[str, ...]:
+    ops = tuple(s.strip() for s in (spec or "").split(",") if s.strip())
+    for op in ops:
+        if op not in AUGMENT_OPS:
+            raise unknown_name("--augment op", op, AUGMENT_OPS)
+    return ops
+
+
+# -- box-aware augmentation (batched, on the device; images float in [0, 1]) -----------------------
+
+def augment(x, targets, ops: tuple[str, ...]):
+    """-> (x, targets): every geometric op moves the boxes with the pixels; a box that leaves the image
+    (or keeps under a fifth of its area inside) becomes padding."""
+    for op in ops:
+        if op == "flip":
+            x, targets = _flip(x, targets)
+        elif op == "scale":
+            x, targets = _scale(x, targets)
+        elif op == "colour":
+            from dltool.vision.augment import augment as colour
+
+            x = colour(x, ("contrast", "saturation", "gamma"))
+        elif op == "mosaic":
+            x, targets = _mosaic(x, targets)
+    return x, targets
+
+
+def _flip(x, t):
+    import torch
+
+    size = x.shape[-1]
+    chosen = torch.rand(x.shape[0], device=x.device) < 0.5
+    flipped = t.clone()
+    flipped[..., 1], flipped[..., 3] = size - t[..., 3], size - t[..., 1]
+    return (torch.where(chosen[:, None, None, None], x.flip(-1), x),
+            torch.where(chosen[:, None, None], flipped, t))
+
+
+def _keep_inside(t, before_area, size: float):
+    """Clip boxes to the image; those with little left inside become padding."""
+    import torch
+
+    t = t.clone()
+    t[..., 1:] = t[..., 1:].clamp(0, size)
+    area = (t[..., 3] - t[..., 1]).clamp_min(0) * (t[..., 4] - t[..., 2]).clamp_min(0)
+    gone = (area < 0.2 * before_area) | (t[..., 3] - t[..., 1] < 2) | (t[..., 4] - t[..., 2] < 2)
+    t[..., 0] = torch.where(gone, torch.full_like(t[..., 0], -1), t[..., 0])
+    return t
+
+
+def _scale(x, t):
+    """Random zoom 0.6-1.4x about a random point (a scale/crop): pixels and boxes alike, grey outside."""
+    import torch
+    import torch.nn.functional as F
+
+    n, size = x.shape[0], x.shape[-1]
+    s = torch.empty(n, device=x.device).uniform_(0.6, 1.4)
+    shift = torch.empty(n, 2, device=x.device).uniform_(-1, 1) * (1 - s).abs()[:, None]  # normalised, -1..1
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / s  # output (normalised) u maps to input (u - shift) / s
+    theta[:, :, 2] = -shift / s[:, None]
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x - PAD_VALUE / 255, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = out + PAD_VALUE / 255
+    before = (t[..., 3] - t[..., 1]) * (t[..., 4] - t[..., 2]) * (s ** 2)[:, None]
+    moved = t.clone()
+    half = size / 2
+    for k, axis in ((1, 0), (2, 1), (3, 0), (4, 1)):  # pixel p -> ((p / half - 1) * s + shift + 1) * half
+        moved[..., k] = ((t[..., k] / half - 1) * s[:, None] + shift[:, axis, None] + 1) * half
+    return out, _keep_inside(moved, before, size)
+
+
+def _mosaic(x, t):
+    """Half the images become a 2x2 mosaic of four images of the batch at half size (YOLOv4's mosaic),
+    their boxes halved and moved to their quarter."""
+    import torch
+    import torch.nn.functional as F
+
+    n, size = x.shape[0], x.shape[-1]
+    if n < 2:
+        return x, t
+    half = size // 2
+    small = F.interpolate(x, size=(half, half), mode="bilinear", align_corners=False, antialias=True)
+    picks = torch.stack([torch.arange(n, device=x.device)] + [torch.randint(0, n, (n,), device=x.device)
+                                                                for _ in range(3)], 1)  # (n, 4)
+    out = torch.full_like(x, PAD_VALUE / 255)
+    m = t.shape[1]
+    tiles = torch.full((n, 4 * m, 5), -1.0, device=t.device, dtype=t.dtype)
+    for q, (oy, ox) in enumerate(((0, 0), (0, half), (half, 0), (half, half))):
+        out[:, :, oy:oy + half, ox:ox + half] = small[picks[:, q]]
+        part = t[picks[:, q]].clone()
+        part[..., 1:] = part[..., 1:] * (half / size) + torch.tensor([ox, oy, ox, oy], device=t.device, dtype=t.dtype)
+        part[..., 0] = torch.where(t[picks[:, q]][..., 0] < 0, -1.0, part[..., 0])
+        tiles[:, q * m:(q + 1) * m] = part
+    chosen = torch.rand(n, device=x.device) < 0.5
+    plain = torch.cat([t, torch.full((n, 3 * m, 5), -1.0, device=t.device, dtype=t.dtype)], 1)
+    tiles = _keep_inside(tiles, (tiles[..., 3] - tiles[..., 1]) * (tiles[..., 4] - tiles[..., 2]), size)
+    return (torch.where(chosen[:, None, None, None], out, x), torch.where(chosen[:, None, None], tiles, plain))

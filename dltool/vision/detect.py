@@ -1,0 +1,509 @@
+"""Object detection: train, evaluate (COCO mAP), predict (JSON Lines, drawings, YOLO txt, COCO json), export.
+
+Images are letterboxed to a square of --img-size (default: the median longer side of the training
+images, rounded up to a multiple of 32, within the model's range: 64 for the shapes set), the boxes
+with them. Training holds the letterboxed set in memory and augments whole batches on the device
+(dltool.vision.detdata.augment). Evaluation and prediction letterbox each image the same way and map
+the boxes back to its own pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dltool.core.console import info
+from dltool.core.device import resolve_device
+from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.io import atomic_open, atomic_path, write_json
+from dltool.core.modelfile import load_model_file
+from dltool.core.registry import arch_options
+from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.vision import data as vdata
+from dltool.vision import detdata, detmetrics
+from dltool.vision.models import DETECTORS
+
+TASK = "vision-detect"
+ARCH_OPTIONS = ("scale", "backbone")
+PRELOAD_LIMIT_BYTES = 2 * 1024**3
+EVAL_CONF = 0.001  # mAP ranks every detection down to this score (COCO practice)
+MAX_DET = 100
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    engine: EngineConfig
+    model: str = "yolo"
+    scale: str = "n"
+    backbone: str | None = None
+    img_size: int | None = None
+    augment: str | None = "flip,scale,colour"
+    classes: str | None = None
+    coco: Path | None = None
+    split: str | None = None
+    iou: float = 0.6
+    pretrained: Path | None = None
+    skip_bad: bool = False
+    batch_size: int = 8
+    val_split: float = 0.1
+    val: Path | None = None
+    out: Path | None = None
+    force: bool = False
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        self.engine.validate()
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        if not 0 <= self.val_split < 1:
+            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        meta = DETECTORS.get(self.model).meta
+        if self.img_size is not None and (self.img_size < meta["min_size"] or self.img_size % 32):
+            raise OptionError(f"--img-size {self.img_size} must be a multiple of 32, at least {meta['min_size']} "
+                              f"for {self.model}", f"use --img-size {max(meta['min_size'], self.img_size // 32 * 32)}")
+        _check_iou(self.iou)
+        if self.engine.freezes and self.pretrained is None:
+            flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
+            raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
+        detdata.parse_augment(self.augment)
+        arch_options(self, DETECTORS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
+
+
+def _check_iou(iou: float) -> None:
+    if not 0 < iou <= 1:
+        raise OptionError(f"--iou {iou} must be in (0, 1]")
+
+
+def _check_conf(conf: float) -> None:
+    if not 0 <= conf < 1:
+        raise OptionError(f"--conf {conf} must be in [0, 1)")
+
+
+def class_list(spec: str | None) -> list[str] | None:
+    if spec is None:
+        return None
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names or len(set(names)) != len(names):
+        raise OptionError(f"--classes {spec!r} must name distinct classes, comma-separated", "e.g. --classes cat,dog")
+    return names
+
+
+# -- the task --------------------------------------------------------------------------------------
+
+class DetectTask:
+    """What the engine needs to train a detector (see dltool.core.train). Validation matches each image's
+    detections to its boxes (detmetrics.match): the matches, not means, are what combine over ranks."""
+
+    monitor = "map50"
+    monitor_mode = "max"
+    channels_last = True
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
+                 augment_ops: tuple[str, ...] = (), iou: float = 0.6):
+        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        self.augment_ops, self.iou, self.device = augment_ops, iou, device
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(preprocess["mean"], device=device).view(shape)
+        self.std = torch.tensor(preprocess["std"], device=device).view(shape)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def loss(self, model, batch):
+        x, targets = batch
+        x = x.float().div_(255)
+        if self.augment_ops:
+            x, targets = detdata.augment(x, targets, self.augment_ops)
+        return model(self.normalise(x), targets)
+
+    def evaluate(self, model, batches) -> dict:
+        from dltool.core import distributed as dist
+
+        k = len(self.classes)
+        matches = detmetrics.Matches.empty(k)
+        for x, targets in batches:
+            dets = model.detect(self.normalise(x.float().div_(255)), EVAL_CONF, self.iou, MAX_DET)
+            for (b, s, lab), t in zip(dets, targets.cpu().numpy()):
+                t = t[t[:, 0] >= 0]
+                matches = matches + detmetrics.match(b.float().cpu().numpy(), s.float().cpu().numpy(),
+                                                     lab.cpu().numpy(), t[:, 1:], t[:, 0].astype(np.int64), k)
+        metrics = self._metrics(matches)
+        if dist.world_size() > 1:  # the matches travel to combine_metrics only when there are ranks to combine
+            metrics["matches"] = matches.to_lists()
+        return metrics
+
+    def combine_metrics(self, parts) -> dict:
+        total = detmetrics.Matches.empty(len(self.classes))
+        for m, _ in parts:
+            total = total + detmetrics.Matches.from_lists(m["matches"])
+        return self._metrics(total)
+
+    def _metrics(self, matches) -> dict:
+        s = detmetrics.summarise(matches, self.classes, conf=0.25)
+        return {"map50": s["map50"], "map": s["map"]}
+
+    def payload(self, model) -> dict:
+        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
+                "classes": self.classes, "preprocess": self.preprocess}
+
+
+# -- training --------------------------------------------------------------------------------------
+
+def _image_size(cfg: TrainConfig, paths) -> int:
+    if cfg.img_size is not None:
+        return cfg.img_size
+    meta = DETECTORS.get(cfg.model).meta
+    native = -(-vdata.native_size(paths) // 32) * 32
+    return max(meta["min_size"], min(native, meta["size"]))
+
+
+@dataclass
+class Letterboxed:
+    images: np.ndarray   # (N, 3, S, S) uint8
+    targets: np.ndarray  # (N, M, 5) float32
+    paths: list[Path]
+
+
+def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool) -> Letterboxed:
+    paths = [s.path for s in ds.samples]
+    if len(paths) * 3 * size * size > PRELOAD_LIMIT_BYTES:
+        raise InputError(f"the data decodes to more than 2 GiB at {size}x{size}; detect train holds its data in "
+                         "memory", "train on fewer images or pass a smaller --img-size")
+    images, kept = vdata.decode_list(paths, None, "RGB", skip_bad=skip_bad)
+    boxed, scales = [], []
+    for im in images:
+        lb, scale = detdata.letterbox(im, size)
+        boxed.append(lb)
+        scales.append(scale)
+    samples = [ds.samples[i] for i in kept]
+    targets = detdata.pad_targets([s.boxes for s in samples], [s.labels for s in samples], scales)
+    return Letterboxed(np.stack(boxed), targets, [s.path for s in samples])
+
+
+def _scan(cfg_data, cfg: TrainConfig, classes):
+    return detdata.scan(cfg_data, classes=classes, coco=cfg.coco if cfg_data == cfg.data else None,
+                        split=cfg.split, skip_bad=cfg.skip_bad)
+
+
+def train(cfg: TrainConfig) -> dict:
+    from dataclasses import replace
+
+    from dltool.core.data import TensorBatches, stratified_split
+
+    cfg.validate()
+    names = class_list(cfg.classes)
+    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+                                options=_recipe(cfg))
+    ds = _scan(cfg.data, cfg, names)
+    size = _image_size(cfg, [s.path for s in ds.samples])
+    data = letterbox_set(ds, size, cfg.skip_bad)
+    if cfg.val is not None:
+        val = letterbox_set(_scan(cfg.val, cfg, ds.classes), size, cfg.skip_bad)
+        tr_idx, v_images, v_targets = np.arange(len(data.images)), val.images, val.targets
+    else:
+        tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
+        v_images, v_targets = (data.images[va_idx], data.targets[va_idx]) if va_idx is not None else (None, None)
+    pixels = data.images[tr_idx].reshape(len(tr_idx), 3, -1).transpose(1, 0, 2).reshape(3, -1)
+    sample = pixels[:, :: max(1, pixels.shape[1] // 2_000_000)].astype(np.float32) / 255
+    preprocess = {"img_size": size, "mode": "RGB", "mean": sample.mean(1).tolist(),
+                  "std": np.maximum(sample.std(1), 1e-3).tolist(), "iou": cfg.iou}
+    n_boxes = int((data.targets[tr_idx, :, 0] >= 0).sum())
+    info(f"data: {len(tr_idx)} training images ({n_boxes} boxes), {0 if v_images is None else len(v_images)} "
+         f"validation, {len(ds.classes)} classes, letterboxed to {size}x{size}")
+
+    chosen = {o: v for o, v in arch_options(cfg, DETECTORS, ARCH_OPTIONS).items() if v is not None}
+    arch_kwargs = {"num_classes": len(ds.classes), "in_channels": 3, **chosen,
+                   **({"img_size": size} if "img_size" in DETECTORS.takes(cfg.model) else {})}
+    model = DETECTORS.create(cfg.model, **arch_kwargs)
+    engine_cfg = cfg.engine
+    if cfg.pretrained is not None:
+        from dltool.core.modelfile import load_pretrained
+        from dltool.core.train import init_weights
+
+        init_weights(model, cfg.engine.init)
+        load_pretrained(model, cfg.pretrained, cfg.model)
+        engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
+
+    def batches(x, t, batch_size, shuffle):
+        return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)), batch_size,
+                             shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
+
+    train_batches = batches(data.images[tr_idx], data.targets[tr_idx], cfg.batch_size, True)
+    val_batches = batches(v_images, v_targets, max(32, cfg.batch_size), False) if v_images is not None else None
+    task = DetectTask(cfg.model, arch_kwargs, ds.classes, preprocess, device, detdata.parse_augment(cfg.augment),
+                      cfg.iou)
+    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+
+
+def _recipe(cfg: TrainConfig) -> dict:
+    return {**cfg.options, "data": str(cfg.data)}
+
+
+# -- inference -------------------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    task: DetectTask
+    classes: list[str]
+    preprocess: dict
+
+
+def load(path, device) -> LoadedModel:
+    ckpt = load_model_file(path, task=TASK)
+    try:
+        model = DETECTORS.create(ckpt["arch"], **ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model.to(device).eval()
+    task = DetectTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
+    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+
+
+@torch.inference_mode()
+def detect_images(lm: LoadedModel, images: list[np.ndarray], device, *, conf: float, iou: float):
+    """uint8 (C, H, W) images at their own size -> per image (boxes (D, 4) in its pixels, scores, labels)."""
+    size = lm.preprocess["img_size"]
+    boxed, scales = zip(*(detdata.letterbox(im, size) for im in images))
+    x = lm.task.normalise(torch.from_numpy(np.stack(boxed)).to(device).float().div_(255))
+    out = []
+    for (b, s, lab), scale, im in zip(lm.model.detect(x, conf, iou, MAX_DET), scales, images):
+        b = (b.float() / scale).cpu().numpy()
+        b[:, 0::2] = b[:, 0::2].clip(0, im.shape[2])
+        b[:, 1::2] = b[:, 1::2].clip(0, im.shape[1])
+        out.append((b, s.float().cpu().numpy(), lab.cpu().numpy().astype(np.int64)))
+    return out
+
+
+def _decoded_chunks(paths: list[Path], batch_size: int, skip_bad: bool):
+    """(indices, images) a batch at a time, so memory holds one batch of images, not the whole input."""
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        try:
+            images, kept = vdata.decode_list(chunk, None, "RGB", skip_bad=skip_bad)
+        except InputError:
+            if skip_bad:  # every image of this batch was unreadable (each was warned about)
+                continue
+            raise
+        yield [start + i for i in kept], images
+
+
+def evaluate(model_path, data, *, conf=0.25, iou=None, out=None, batch_size=32, classes=None, coco=None, split=None,
+             device="auto", skip_bad=False) -> dict:
+    _check_conf(conf)
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
+    _check_iou(iou)
+    ds = detdata.scan(data, classes=class_list(classes) or lm.classes, coco=coco, split=split, skip_bad=skip_bad)
+    if len(ds.classes) != len(lm.classes):
+        raise InputError(f"'{data}' has {len(ds.classes)} classes ({', '.join(ds.classes[:8])}); the model has "
+                         f"{len(lm.classes)} ({', '.join(lm.classes[:8])})", "evaluate on data with the model's classes")
+    k = len(lm.classes)
+    matches = detmetrics.Matches.empty(k)
+    dets, truths = [], []
+    for idx, images in _decoded_chunks([s.path for s in ds.samples], batch_size, skip_bad):
+        for i, d in zip(idx, detect_images(lm, images, dev, conf=EVAL_CONF, iou=iou)):
+            s = ds.samples[i]
+            matches = matches + detmetrics.match(*d, s.boxes, s.labels, k)
+            dets.append(d)
+            truths.append((s.boxes, s.labels))
+    summary = detmetrics.summarise(matches, lm.classes, conf)
+    cm = detmetrics.confusion(dets, truths, k, conf)
+    metrics = {"map50": summary["map50"], "map": summary["map"], "precision": summary["precision"],
+               "recall": summary["recall"], "conf": conf, "iou": iou, "n": len(dets),
+               "boxes": int(matches.n_gt.sum()), "classes": lm.classes, "per_class": summary["per_class"],
+               "confusion_matrix": cm.tolist()}
+    if out is not None:
+        out = Path(out)
+        write_json(out / "metrics.json", metrics)
+        _plot_pr(matches, lm.classes, out / "pr_curve.png")
+        _plot_confusion(cm, lm.classes + ["background"], out / "confusion.png")
+    return metrics
+
+
+def _plot_pr(matches, classes, path: Path) -> None:
+    from dltool.core.plots import figure, save_figure
+
+    fig, ax = figure()
+    for c, name in enumerate(classes):
+        r = detmetrics.average_precision(matches, c)
+        if r is not None:
+            ax.plot(r[2], np.maximum.accumulate(r[1][::-1])[::-1], label=f"{name} AP50 {r[0][0]:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall at IoU 0.5")
+    ax.legend(loc="lower left")
+    save_figure(fig, path)
+
+
+def _plot_confusion(cm, labels, path: Path) -> None:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    from dltool.core.plots import figure, save_figure
+
+    fig, ax = figure(figsize=(max(4, len(labels) * 0.7), max(4, len(labels) * 0.7)))
+    ConfusionMatrixDisplay(cm, display_labels=labels).plot(ax=ax, colorbar=False)
+    ax.set(xlabel="predicted", ylabel="true")
+    save_figure(fig, path)
+
+
+def _prediction_inputs(inputs) -> list[str]:
+    """A YOLO folder (DIR/images/...) or a VOC one (DIR/JPEGImages) stands for its images."""
+    out = []
+    for raw in inputs:
+        sub = next((Path(raw) / d for d in ("images", "JPEGImages") if raw != "-" and (Path(raw) / d).is_dir()), None)
+        out.append(str(sub) if sub is not None else raw)
+    return out
+
+
+def predict(model_path, inputs, *, output="-", conf=0.25, iou=None, batch_size=16, save_vis=None, save_txt=None,
+            coco_json=None, device="auto", skip_bad=False, fmt="auto") -> None:
+    """Streams: one batch of images is decoded, detected and written before the next is read."""
+    from dltool.core.output import emit_records
+
+    _check_conf(conf)
+    if batch_size < 1:
+        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
+    _check_iou(iou)
+    paths = [it.path for it in vdata.scan_inputs(_prediction_inputs(inputs))]
+    coco_results = [] if coco_json is not None else None
+
+    def records():
+        for idx, images in _decoded_chunks(paths, batch_size, skip_bad):
+            for i, im, (b, s, lab) in zip(idx, images, detect_images(lm, images, dev, conf=conf, iou=iou)):
+                path = paths[i]
+                h, w = im.shape[1:]
+                boxes = [{"label": lm.classes[c], "score": round(float(sc), 5),
+                          "box": [round(float(v), 2) for v in box]} for box, sc, c in zip(b, s, lab)]
+                if save_vis is not None:
+                    _draw(im, boxes, Path(save_vis) / f"{path.stem}.png")
+                if save_txt is not None:
+                    _write_yolo_txt(b, s, lab, w, h, Path(save_txt) / f"{path.stem}.txt")
+                if coco_results is not None:
+                    coco_results.extend({"image_id": path.stem, "file_name": str(path), "category_id": int(c) + 1,
+                                         "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
+                                                  round(float(y2 - y1), 2)], "score": round(float(sc), 5)}
+                                        for (x1, y1, x2, y2), sc, c in zip(b, s, lab))
+                yield {"path": str(path), "width": int(w), "height": int(h), "boxes": boxes}
+
+    if output == "-":
+        emit_records(records(), fmt)
+    else:
+        with atomic_open(output) as f:
+            emit_records(records(), "jsonl" if fmt == "auto" else fmt, stream=f)
+    if coco_results is not None:
+        write_json(coco_json, coco_results)
+
+
+def _write_yolo_txt(boxes, scores, labels, w: int, h: int, path: Path) -> None:
+    """Ultralytics' save_txt with save_conf: `cls cx cy w h conf`, normalised."""
+    lines = [f"{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.5f}"
+             for (x1, y1, x2, y2), s, c in zip(boxes, scores, labels)]
+    with atomic_open(path) as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def _draw(image: np.ndarray, boxes: list[dict], path: Path) -> None:
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(image.transpose(1, 2, 0))
+    draw = ImageDraw.Draw(im)
+    for b in boxes:
+        colour = tuple(int(255 * v) for v in colormaps["tab10"](hash(b["label"]) % 10)[:3])
+        draw.rectangle(b["box"], outline=colour, width=max(1, round(max(im.size) / 200)))
+        draw.text((b["box"][0] + 1, b["box"][1] + 1), f"{b['label']} {b['score']:.2f}", fill=colour)
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+# -- export ----------------------------------------------------------------------------------------
+
+class _Decoded(torch.nn.Module):
+    """Float images in [0, 1] (N, 3, S, S) -> boxes (N, A, 4) in pixels of the letterboxed input and class
+    scores (N, A, K): the whole YOLO decoding, so a server only thresholds (or, with nms, nothing)."""
+
+    def __init__(self, lm: LoadedModel):
+        super().__init__()
+        self.model = lm.model
+        self.register_buffer("mean", lm.task.mean.detach().clone())
+        self.register_buffer("std", lm.task.std.detach().clone())
+
+    def forward(self, x):
+        return self.model.scores((x - self.mean) / self.std)
+
+
+class _WithNMS(_Decoded):
+    """... then class-wise NMS over the batch: rows [image, x1, y1, x2, y2, score, class] (ONNX NonMaxSuppression),
+    boxes clipped to the input."""
+
+    def __init__(self, lm: LoadedModel, conf: float, iou: float):
+        super().__init__(lm)
+        self.conf, self.iou, self.size = conf, iou, lm.preprocess["img_size"]
+
+    def forward(self, x):
+        from torchvision.ops import nms
+
+        boxes, scores = super().forward(x)
+        best, label = scores.max(-1)
+        n, a = best.shape
+        image = torch.arange(n, device=x.device)[:, None].expand(n, a).reshape(-1)
+        flat_boxes, flat_best, flat_label = boxes.clamp(0, self.size).reshape(-1, 4), best.reshape(-1), label.reshape(-1)
+        # batched_nms's trick, written out: each (image, class) group is moved apart so that one NMS never
+        # suppresses across groups (batched_nms itself branches on the count, which export cannot trace);
+        # the score threshold comes after NMS for the same reason
+        group = (flat_label + image * scores.shape[-1]).to(flat_boxes.dtype)
+        chosen = nms(flat_boxes + (group * (self.size + 1))[:, None], flat_best, self.iou)
+        chosen = chosen[flat_best[chosen] >= self.conf]
+        return torch.cat([image[chosen, None].float(), flat_boxes[chosen], flat_best[chosen, None],
+                          flat_label[chosen, None].float()], 1)
+
+
+def _nms_to_onnx(boxes, scores, iou_threshold: float):
+    """torchvision's nms as ONNX NonMaxSuppression (one batch, one class): kept indices, best score first."""
+    from onnxscript import opset18 as op
+
+    selected = op.NonMaxSuppression(op.Unsqueeze(boxes, [0]), op.Unsqueeze(scores, [0, 1]),
+                                    op.Constant(value_ints=[1 << 30]), op.Constant(value_floats=[iou_threshold]))
+    return op.Reshape(op.Slice(selected, [2], [3], [1]), [-1])
+
+
+def export(model_path, output, *, nms: bool = False, conf: float = 0.25, iou: float | None = None,
+           device: str = "auto") -> dict:
+    from dltool.core.export import check_onnx_path, export_onnx
+
+    output = check_onnx_path(output)
+    _check_conf(conf)
+    dev = resolve_device(device)
+    lm = load(model_path, dev)
+    if not hasattr(lm.model, "scores"):
+        raise OptionError(f"export covers the yolo models; '{lm.task.arch}' (torchvision's Faster R-CNN) does not "
+                          "export to ONNX with its decoding here", "train --model yolo to serve through ONNX")
+    iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
+    _check_iou(iou)
+    size = lm.preprocess["img_size"]
+    example = torch.rand(2, 3, size, size, device=dev)
+    module = (_WithNMS(lm, conf, iou) if nms else _Decoded(lm)).eval()
+    names = ("detections",) if nms else ("boxes", "scores")
+    outputs = ({"detections": {"shape": ["D", 7], "columns": ["image", "x1", "y1", "x2", "y2", "score", "class"]}}
+               if nms else {"boxes": {"shape": ["N", "A", 4]}, "scores": {"shape": ["N", "A", len(lm.classes)]}})
+    spec = {"input": {"name": "input", "shape": ["N", 3, size, size], "dtype": "float32", "range": [0, 1],
+                      "letterbox": "scale the longer side to the size, pad right and bottom with grey 114"},
+            "output": outputs, "classes": lm.classes, "nms": nms, **({"conf": conf, "iou": iou} if nms else {})}
+    import warnings
+
+    import torchvision.ops  # noqa: F401 (registers torch.ops.torchvision)
+
+    translations = {torch.ops.torchvision.nms.default: _nms_to_onnx} if nms else None
+    with warnings.catch_warnings():  # torchvision's nms meta kernel warns about a torch API it calls
+        warnings.simplefilter("ignore", FutureWarning)
+        return export_onnx(module, example, output, spec, output_names=names, translations=translations)
