@@ -25,6 +25,7 @@ from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
 from dltool.core.io import write_json
 from dltool.core.modelfile import load_model_file
+from dltool.core.registry import arch_options
 from dltool.core.train import Engine, EngineConfig, start_run
 
 TASK = "audio-classify"
@@ -77,25 +78,17 @@ class TrainConfig:
         io.check_load_options(self.sr, self.duration)
         self.feature_config().validate()
         parse_ops(self.augment)
+        arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take, before any audio is read
         if self.engine.freezes:
             raise OptionError("--freeze-backbone/--unfreeze-after need pretrained weights, which audio "
                               "classify does not load yet", "drop the option")
 
 
+ARCH_OPTIONS = ("activation", "dropout", "width")
+
+
 def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_features: int) -> dict:
-    kw = {"num_classes": num_classes, "in_features": in_features}
-    if model_meta(cfg.model).get("configurable"):
-        kw.update(activation=cfg.activation, dropout=cfg.dropout)
-        if cfg.width is not None:
-            kw["width"] = cfg.width
-        return kw
-    changed = [o for o, v, d in (("--activation", cfg.activation, "relu"), ("--dropout", cfg.dropout, 0.25),
-                                 ("--width", cfg.width, None)) if v != d]
-    if changed:
-        configurable = ", ".join(MODELS.names(configurable=True))
-        raise OptionError(f"{', '.join(changed)} do not apply to --model {cfg.model}",
-                          f"drop them or use one of: {configurable}")
-    return kw
+    return {"num_classes": num_classes, "in_features": in_features, **arch_options(cfg, MODELS, ARCH_OPTIONS)}
 
 
 class AudioClassifyTask:
