@@ -36,7 +36,7 @@ FEATURES = ("logmel", "mfcc")
 class TrainConfig:
     data: Path
     engine: EngineConfig
-    model: str = "cnn"
+    model: str = "conv1d"  # with the augmentation below: the best on voices never heard in training (README)
     feature_type: str | None = None  # --features; default: the model's (logmel for CNNs, mfcc for sequence models)
     sr: int = 16000
     duration: float = 1.0
@@ -44,13 +44,13 @@ class TrainConfig:
     hop: int | None = None
     n_mels: int = 64
     n_mfcc: int = 20
-    augment: str | None = None
+    augment: str | None = "shift,freqmask,timemask"
     activation: str = "relu"
     dropout: float = 0.25
     width: int | None = None
     skip_bad: bool = False
     batch_size: int = 32
-    val_split: float = 0.1
+    val_split: float = 0.0  # every training voice counts: the test voices are new ones (README)
     val: Path | None = None
     out: Path | None = None
     force: bool = False
