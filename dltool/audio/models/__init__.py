@@ -2,8 +2,9 @@
 device by the task, and exposes forward_features(x) -> (N, D) and a `head`, so the same network
 classifies and embeds (`predict --embed`).
 
-Each entry's meta says the features it expects by default (`features`: "logmel" or "mfcc") and whether
---activation/--dropout/--width apply (`configurable`).
+Each entry's meta says the features it expects by default (`features`: "logmel" or "mfcc"); a builder's
+signature says which of --activation/--dropout/--width it takes (dltool.core.registry.arch_options), a
+`width` of None meaning the model's own.
 """
 
 from __future__ import annotations

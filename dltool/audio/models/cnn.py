@@ -41,16 +41,15 @@ class MelCNN(nn.Module):
         return self.head(self.dropout(self.forward_features(x)))
 
 
-@MODELS.register("cnn", features="logmel", configurable=True)
-def cnn(*, num_classes: int, in_features: int, width: int = 16, activation: str = "relu",
+@MODELS.register("cnn", features="logmel")
+def cnn(*, num_classes: int, in_features: int, width: int | None = None, activation: str = "relu",
         dropout: float = 0.25) -> MelCNN:
-    return MelCNN(num_classes=num_classes, in_features=in_features, width=width, depth=3,
+    return MelCNN(num_classes=num_classes, in_features=in_features, width=16 if width is None else width, depth=3,
                   activation_name=activation, dropout=dropout)
 
 
-@MODELS.register("cnn_tiny", features="logmel", configurable=True)
-def cnn_tiny(*, num_classes: int, in_features: int, width: int = 16, activation: str = "relu",
-             dropout: float = 0.25) -> MelCNN:
-    """For tests: one narrow block."""
+@MODELS.register("cnn_tiny", features="logmel")
+def cnn_tiny(*, num_classes: int, in_features: int, activation: str = "relu", dropout: float = 0.25) -> MelCNN:
+    """For tests: one narrow block (width 4, fixed: it takes no --width)."""
     return MelCNN(num_classes=num_classes, in_features=in_features, width=4, depth=1,
                   activation_name=activation, dropout=dropout)

@@ -25,14 +25,14 @@ class MelResNet(nn.Module):
         return self.head(self.forward_features(x))
 
 
-@MODELS.register("resnet18", features="logmel", configurable=False)
+@MODELS.register("resnet18", features="logmel")
 def resnet18(*, num_classes: int, in_features: int) -> MelResNet:
     from torchvision.models import resnet18 as tv_resnet18
 
     return MelResNet(tv_resnet18, num_classes=num_classes, in_features=in_features)
 
 
-@MODELS.register("resnet_tiny", features="logmel", configurable=False)
+@MODELS.register("resnet_tiny", features="logmel")
 def resnet_tiny(*, num_classes: int, in_features: int) -> MelResNet:
     """For tests: torchvision's ResNet with one basic block per stage."""
     from torchvision.models.resnet import BasicBlock, ResNet
