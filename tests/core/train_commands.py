@@ -220,12 +220,13 @@ TEXT_CLASSIFY = TrainCommand(
 
 def _masked_loss_fell(cli, data: Path, run: Path) -> None:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    # from ln(vocabulary) (3.34 here) to about 2.5 in 20 epochs, under --nproc 2 too; 4 epochs moved it by noise
+    assert rows[-1]["val_loss"] < 0.9 * rows[0]["val_loss"]
 
 
 TEXT_PRETRAIN = TrainCommand(
     ("text", "classify", "pretrain"), _two_topic_texts,
-    ("--model", "bert_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--quiet"),
+    ("--model", "bert_tiny", "--epochs", "20", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--quiet"),
     _masked_loss_fell, interrupt_at=7, printed_once=_one_summary)  # 72 training texts: 5 steps an epoch
 
 
