@@ -458,8 +458,9 @@ def detect_export(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Export a YOLO detector to ONNX with its decoding: images in [0, 1] -> boxes and class scores (or, with
-    --nms, the kept detections).
+    """Export a YOLO detector to ONNX, decoding included.
+
+    The graph takes images in [0, 1] and returns boxes and class scores; with --nms, the kept detections.
 
     Example: dltool vision detect export runs/shapes-detect/model.pt -o shapes.onnx --nms --device cpu
     """
