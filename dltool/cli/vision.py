@@ -434,9 +434,10 @@ def detect_predict(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Detect objects; JSON Lines {path, width, height, boxes: [{label, score, box: [x1,y1,x2,y2]}]}, in pixels.
+    """Detect objects in images, as JSON Lines of boxes in the image's pixels.
 
-    Images stream through a batch at a time.
+    Each line is {path, width, height, boxes: [{label, score, box: [x1,y1,x2,y2]}]}. Images stream
+    through a batch at a time.
 
     Example: dltool vision detect predict runs/shapes-detect/model.pt sample_data/shapes/test > boxes.jsonl
     """
