@@ -265,6 +265,13 @@ def work(spec: Spec, ref: StudyRef, worker: int = 0) -> None:
             info(f"timeout: {spec.timeout:g} s spent")
             break
         trial = study.ask()
+        # two workers can pass the check above at once; the storage numbers trials atomically, so the one
+        # whose trial lies beyond the budget, counting the trials ahead of it, gives it up
+        ahead = _counted(t for t in study.get_trials(deepcopy=False) if t.number < trial.number)
+        if ahead >= limit:
+            trial.set_user_attr("lost", "over the budget: another worker took the last trial")
+            study.tell(trial, state=TrialState.FAIL)
+            break
         if spec.sampler == "grid" and "grid_point" not in trial.user_attrs:
             trial.set_user_attr("lost", "another worker took the last grid point")
             study.tell(trial, state=TrialState.FAIL)

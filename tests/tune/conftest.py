@@ -50,5 +50,11 @@ def trials_of(folder: Path):
     return load_study(ref.storage, ref.name).get_trials(deepcopy=False)
 
 
+def trials_run(folder: Path):
+    """trials_of without the trials a worker gave up unrun (marked `lost`: two workers asked for the last
+    trial of the budget at once, see dltool.tune.study.work)."""
+    return [t for t in trials_of(folder) if not str(t.user_attrs.get("lost", "")).startswith("over the budget")]
+
+
 def one_json(stdout: str) -> dict:
     return json.loads(stdout)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tune.conftest import kmeans_chain, one_json, trials_of, write_spec
+from tests.tune.conftest import kmeans_chain, one_json, trials_run, write_spec
 
 
 def _pg_bin() -> Path | None:
@@ -67,7 +67,7 @@ def test_two_workers_share_one_study_in_postgresql(cli, tmp_path, blob_table, po
     assert r.code == 0, r.stderr
     summary = one_json(r.stdout)
     assert summary["storage"] == postgres_url and summary["complete"] == 4
-    trials = trials_of(tmp_path / "st")  # read back from the database
+    trials = trials_run(tmp_path / "st")  # read back from the database
     assert len({t.params["tol"] for t in trials}) == 4 and all(t.state.name == "COMPLETE" for t in trials)
     # a second machine would join the same way: by name and URL, without the first one's folder
     shown = cli("tune", "show", "pg", "--storage", postgres_url, "--format", "json", "--no-plots")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.cluster.conftest import assert_error
-from tests.tune.conftest import kmeans_chain, one_json, trials_of, write_spec
+from tests.tune.conftest import kmeans_chain, one_json, trials_of, trials_run, write_spec
 
 #: algorithm selection: the command word is a parameter, and each algorithm has its own branch
 TREE = {"algorithm": {"type": "categorical", "choices": ["kmeans", "gmm"]},
@@ -148,7 +148,7 @@ def test_two_workers_on_one_journal_complete_twenty_distinct_trials(cli, tmp_pat
     r = cli("tune", "run", spec, "--out", tmp_path / "w", "--workers", "2", "--quiet")
     assert r.code == 0, r.stderr
     assert "not reproducible" in r.stderr
-    trials = trials_of(tmp_path / "w")
+    trials = trials_run(tmp_path / "w")
     assert len(trials) == 20 and all(t.state.name == "COMPLETE" for t in trials)
     assert len({t.params["tol"] for t in trials}) == 20
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both worked
