@@ -344,7 +344,7 @@ def detect_train(
     coco: CocoOpt = None,
     split: SplitOpt = None,
     iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold for validation; saved with the model.")] = 0.6,
-    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file or a state_dict .pth.")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file, torchvision's Faster R-CNN state_dict, or for yolo --backbone the torchvision network's.")] = None,
     freeze_backbone: FreezeBackboneOpt = False,
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,

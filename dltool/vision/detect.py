@@ -227,7 +227,7 @@ def train(cfg: TrainConfig) -> dict:
         from dltool.core.train import init_weights
 
         init_weights(model, cfg.engine.init)
-        load_pretrained(model, cfg.pretrained, cfg.model)
+        load_pretrained(model, cfg.pretrained, cfg.model, convert=model.torchvision_keys)
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
     def batches(x, t, batch_size, shuffle):

@@ -331,6 +331,37 @@ def test_fasterrcnn_trains_and_predicts(cli, det_shapes, tmp_path):
     assert r.code == 1 and "export covers the yolo models" in r.stderr and not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize("model, backbone", [("fasterrcnn_tiny", None), ("yolo", "resnet18")])
+def test_pretrained_takes_torchvision_files_and_a_frozen_backbone_keeps_them(cli, det_shapes, tmp_path, model, backbone):
+    """--pretrained reads torchvision's own state_dicts: a Faster R-CNN's (here with another class count, as
+    its COCO weights have: the box predictor stays fresh) and, for yolo --backbone, the classification
+    network's; --freeze-backbone then trains the rest and leaves every loaded backbone tensor as it was."""
+    import torchvision
+
+    from dltool.vision.models import DETECTORS
+
+    torch.manual_seed(1)
+    if model == "fasterrcnn_tiny":
+        theirs = DETECTORS.create(model, num_classes=7).net.state_dict()  # torchvision's own names
+        ours = {"net." + k: v for k, v in theirs.items() if k.startswith("backbone.")}
+    else:
+        theirs = torchvision.models.resnet18(weights=None).state_dict()
+        ours = {"backbone.layers.0.0.weight": theirs["conv1.weight"], "backbone.layers.2.1.bn2.running_var":
+                theirs["layer4.1.bn2.running_var"], "backbone.layers.1.0.conv1.weight": theirs["layer3.0.conv1.weight"]}
+    torch.save(theirs, tmp_path / "theirs.pth")
+    data = _copy(det_shapes[0], tmp_path / "data", n=4)
+    extra = ["--backbone", backbone] if backbone else []
+    r = cli("vision", "detect", "train", data, "--out", tmp_path / "run", "--model", model, *extra, "--pretrained",
+            tmp_path / "theirs.pth", "--freeze-backbone", "--epochs", "1", "--batch-size", "2", "--val-split", "0",
+            "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert "pretrained: loaded" in r.stderr
+    got = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["state_dict"]
+    assert ours and all(torch.equal(got[k], v) for k, v in ours.items())
+    if model == "fasterrcnn_tiny":  # the 7-class predictor was left out: ours has our 3 classes + background
+        assert got["net.roi_heads.box_predictor.cls_score.weight"].shape[0] == 4
+
+
 def test_yolo_options_are_refused_by_models_without_them(cli, det_shapes, tmp_path):
     r = cli("vision", "detect", "train", det_shapes[0], "--model", "yolo_tiny", "--scale", "m", "--out", tmp_path / "r")
     assert r.code == 1 and "does not take --scale" in r.stderr and not (tmp_path / "r").exists()

@@ -27,6 +27,16 @@ class FasterRCNN(nn.Module):
         wanted = [{"boxes": t[t[:, 0] >= 0, 1:], "labels": t[t[:, 0] >= 0, 0].long() + 1} for t in targets]
         return sum(self.net(list(x), wanted).values())
 
+    def torchvision_keys(self, state_dict: dict) -> dict:
+        """load_pretrained's mapping for a plain state_dict: torchvision's own Faster R-CNN names (e.g. its
+        COCO weights) are ours under `net.`, and the box head's again under `head.` (the same modules)."""
+        if not any(k.startswith(("backbone.", "rpn.", "roi_heads.")) for k in state_dict):
+            return state_dict
+        out = {"net." + k: v for k, v in state_dict.items()}
+        out.update({"head." + k.removeprefix("roi_heads."): v for k, v in state_dict.items()
+                    if k.startswith("roi_heads.")})
+        return out
+
     @torch.no_grad()
     def detect(self, x, conf: float, iou: float, max_det: int = 100):
         heads = self.net.roi_heads

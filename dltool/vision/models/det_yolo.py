@@ -1,9 +1,11 @@
 """Our YOLO-style detector: a convolutional backbone, an FPN neck, and a grid head per scale.
 
 Backbone: our small CNN (conv-BN-SiLU, stride-2 stages with a residual block each) or a torchvision
-ResNet / MobileNet (`--backbone`, weights=None). Neck: a feature pyramid (top-down, upsample + add) over
-strides 8, 16 and 32. Head: per cell and scale, objectness, 4 box values and class scores, anchor-free:
-the box centre is the cell centre plus an offset of up to +-2 cells (sigmoid), its size exp(t) strides.
+ResNet / MobileNet (`--backbone`, weights=None; `--pretrained` takes torchvision's own weight files for
+it). Neck: a feature pyramid (top-down, upsample + add) over strides 8, 16 and 32. Head: per cell and
+scale, objectness, 4 box values and class scores, anchor-free: the box centre is the cell centre plus an
+offset of up to +-2 cells (sigmoid), its size exp(t) strides. The neck belongs to the head module, so
+--freeze-backbone trains both.
 
 Target assignment (for small and crowded objects): a cell is positive for a box on every scale when it
 holds the box centre, or when its centre lies inside the box and within 2 cells of the box centre
@@ -92,6 +94,11 @@ class TorchvisionBackbone(nn.Module):
             ends = [i + 1 for _, i in cuts]
             layers = [feats[a:b] for a, b in zip([0] + ends[:-1], ends)]
         self.layers = nn.ModuleList(layers)
+        # torchvision's name of each tensor we kept -> ours, found by identity (the layers are the same
+        # modules), so that --pretrained takes the user's ImageNet classification weights as they are
+        ours = {id(t): name for name, t in self.state_dict(keep_vars=True).items()}
+        self.torchvision_names = {name: ours[id(t)] for name, t in net.state_dict(keep_vars=True).items()
+                                  if id(t) in ours}
         if in_channels != 3:
             first = next(m for m in self.modules() if isinstance(m, nn.Conv2d))
             first.weight = nn.Parameter(first.weight.detach().mean(1, keepdim=True).repeat(1, in_channels, 1, 1))
@@ -111,20 +118,32 @@ class TorchvisionBackbone(nn.Module):
 
 
 class Head(nn.Module):
-    """Per scale: 3x3 conv then a 1x1 to objectness + 4 box values + classes. Priors as YOLO/RetinaNet:
-    objectness starts at 1%, so early training is not swamped by thousands of easy negatives."""
+    """The neck and the grid head, everything after the backbone (so --freeze-backbone trains them alone,
+    and --pretrained backbone weights leave them fresh). Neck: a feature pyramid (top-down, upsample +
+    add) over the backbone's stride 8, 16 and 32 maps. Per scale: a 3x3 conv, then a 1x1 to objectness
+    + 4 box values + classes. Priors as YOLO/RetinaNet: objectness starts at 1%, so early training is
+    not swamped by thousands of easy negatives."""
 
-    def __init__(self, c: int, num_classes: int, n_scales: int):
+    def __init__(self, channels: tuple[int, ...], neck: int, num_classes: int):
         super().__init__()
-        self.convs = nn.ModuleList(conv(c, c) for _ in range(n_scales))
-        self.preds = nn.ModuleList(nn.Conv2d(c, 5 + num_classes, 1) for _ in range(n_scales))
+        self.lateral = nn.ModuleList(nn.Conv2d(c, neck, 1) for c in channels)
+        self.smooth = nn.ModuleList(conv(neck, neck) for _ in channels)
+        self.convs = nn.ModuleList(conv(neck, neck) for _ in channels)
+        self.preds = nn.ModuleList(nn.Conv2d(neck, 5 + num_classes, 1) for _ in channels)
         for p in self.preds:
             nn.init.zeros_(p.bias)
             p.bias.data[0] = -4.6
             p.bias.data[5:] = -2.0
 
     def forward(self, feats):
-        return [p(c(f)) for f, c, p in zip(feats, self.convs, self.preds)]
+        up, fused = None, []
+        for f, lat, smooth in zip(reversed(feats), reversed(self.lateral), reversed(self.smooth)):
+            y = lat(f)
+            if up is not None:
+                y = y + F.interpolate(up, size=y.shape[-2:], mode="nearest")
+            up = y
+            fused.append(smooth(y))
+        return [p(c(f)) for f, c, p in zip(reversed(fused), self.convs, self.preds)]
 
 
 class YOLO(nn.Module):
@@ -133,23 +152,12 @@ class YOLO(nn.Module):
         self.num_classes = num_classes
         self.backbone = (SmallCNN(in_channels, width, blocks) if backbone == "cnn"
                          else TorchvisionBackbone(backbone, in_channels))
-        self.lateral = nn.ModuleList(nn.Conv2d(c, neck, 1) for c in self.backbone.channels)
-        self.smooth = nn.ModuleList(conv(neck, neck) for _ in self.backbone.channels)
-        self.head = Head(neck, num_classes, len(STRIDES))
+        self.head = Head(self.backbone.channels, neck, num_classes)
         self.strides = STRIDES
 
     def raw(self, x) -> torch.Tensor:
         """(N, A, 5 + K) over every cell of every scale, finest first."""
-        feats = self.backbone(x)
-        up = None
-        fused = []
-        for f, lat, smooth in zip(reversed(feats), reversed(self.lateral), reversed(self.smooth)):
-            y = lat(f)
-            if up is not None:
-                y = y + F.interpolate(up, size=y.shape[-2:], mode="nearest")
-            up = y
-            fused.append(smooth(y))
-        outs = self.head(list(reversed(fused)))
+        outs = self.head(self.backbone(x))
         return torch.cat([o.flatten(2) for o in outs], 2).transpose(1, 2)
 
     def cells(self, size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,6 +176,14 @@ class YOLO(nn.Module):
         xy = centre + (raw[..., 1:3].sigmoid() * 2 - 1) * OFFSET_RANGE * stride[:, None]
         wh = raw[..., 3:5].clamp(max=6).exp() * stride[:, None]
         return torch.cat([xy - wh / 2, xy + wh / 2], -1), raw[..., 0], raw[..., 5:]
+
+    def torchvision_keys(self, state_dict: dict) -> dict:
+        """load_pretrained's mapping for a plain state_dict: a torchvision backbone's own weights (e.g.
+        resnet18's ImageNet file) land in our backbone; anything else is taken by our own names."""
+        names = getattr(self.backbone, "torchvision_names", {})
+        if not any(k in names for k in state_dict):
+            return state_dict
+        return {"backbone." + names[k]: v for k, v in state_dict.items() if k in names}
 
     def forward(self, x, targets=None):
         """Without targets: the raw grid predictions; with targets (N, M, 5 rows [cls, x1, y1, x2, y2], cls -1
