@@ -81,3 +81,20 @@ def test_ddim_is_deterministic_and_both_samplers_give_images():
     noisy = process.q_sample(x0, t, torch.randn_like(x0))  # x_t keeps less of x0 the later t is
     corr = [torch.corrcoef(torch.stack([x0[k].flatten(), noisy[k].flatten()]))[0, 1] for k in range(3)]
     assert corr[0] > corr[1] > corr[2]
+
+
+@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddim", 50), ("ddim", 7)])
+def test_samplers_recover_the_data_under_the_ideal_noise_predictor(sampler, steps):
+    """Data that is one image c: the ideal eps(x_t, t) = (x_t - sqrt(abar_t) c) / sqrt(1 - abar_t), so every
+    step's x0 estimate is c and each sampler's walk must end on c (a wrong update rule does not)."""
+    from dltool.generate.diffusion import GaussianDiffusion
+
+    process = GaussianDiffusion(1000, "linear")
+    c = torch.linspace(-0.9, 0.9, 64).view(1, 1, 8, 8)
+
+    def ideal(x, t):
+        abar = process.abar[t][:, None, None, None]
+        return (x - abar.sqrt() * c) / (1 - abar).sqrt()
+
+    x = process.sample(ideal, (4, 1, 8, 8), torch.Generator().manual_seed(0), sampler=sampler, steps=steps)
+    assert torch.allclose(x, c.expand_as(x), atol=1e-3)
