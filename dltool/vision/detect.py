@@ -156,11 +156,15 @@ class DetectTask:
 # -- training --------------------------------------------------------------------------------------
 
 def _image_size(cfg: TrainConfig, paths) -> int:
+    """--img-size, else the images' median longer side rounded up to a multiple of 32, within the model's
+    range: at most its `size`, and small images upscaled to its `small` size, because small objects need
+    cells: on the shapes set's 64 px images yolo's finest grid is 8x8, and training at 128 took test
+    mAP@0.5 from 0.60 (150 epochs at 64) to 0.81 (120 epochs at 128)."""
     if cfg.img_size is not None:
         return cfg.img_size
     meta = DETECTORS.get(cfg.model).meta
     native = -(-vdata.native_size(paths) // 32) * 32
-    return max(meta["min_size"], min(native, meta["size"]))
+    return max(meta["min_size"], meta.get("small", 0), min(native, meta["size"]))
 
 
 @dataclass

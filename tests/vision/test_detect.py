@@ -350,7 +350,7 @@ def test_pretrained_takes_torchvision_files_and_a_frozen_backbone_keeps_them(cli
                 theirs["layer4.1.bn2.running_var"], "backbone.layers.1.0.conv1.weight": theirs["layer3.0.conv1.weight"]}
     torch.save(theirs, tmp_path / "theirs.pth")
     data = _copy(det_shapes[0], tmp_path / "data", n=4)
-    extra = ["--backbone", backbone] if backbone else []
+    extra = ["--backbone", backbone, "--img-size", "64"] if backbone else []
     r = cli("vision", "detect", "train", data, "--out", tmp_path / "run", "--model", model, *extra, "--pretrained",
             tmp_path / "theirs.pth", "--freeze-backbone", "--epochs", "1", "--batch-size", "2", "--val-split", "0",
             "--device", "cpu")

@@ -49,7 +49,7 @@ def _transform_kwargs(img_size: int, in_channels: int) -> dict:
             "image_std": [1.0] * in_channels}
 
 
-@DETECTORS.register("fasterrcnn", min_size=64, size=512)
+@DETECTORS.register("fasterrcnn", min_size=64, small=128, size=512)
 def fasterrcnn(*, num_classes: int, in_channels: int = 3, img_size: int = 512,
                backbone: str = "mobilenet_v3_large_fpn") -> FasterRCNN:
     from torchvision.models import detection

@@ -268,7 +268,7 @@ def _yolo(num_classes: int, in_channels: int, scale: str, backbone: str, width=N
     return YOLO(num_classes, in_channels, width or w, blocks or b, backbone, neck or 2 * (width or w))
 
 
-@DETECTORS.register("yolo", min_size=32, size=640)
+@DETECTORS.register("yolo", min_size=32, small=128, size=640)
 def yolo(*, num_classes: int, in_channels: int = 3, scale: str = "n", backbone: str = "cnn") -> YOLO:
     return _yolo(num_classes, in_channels, scale, backbone)
 
