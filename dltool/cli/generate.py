@@ -115,7 +115,7 @@ def gan_train(
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 40,
+    epochs: EpochsOpt = 150,
     batch_size: BatchSizeOpt = 64,
     lr: LrOpt = 0.0002,
     optimizer: OptimizerOpt = "adam",
@@ -144,7 +144,7 @@ def gan_train(
     Two optimizers (discriminator, generator), both with --optimizer and --lr; Adam uses betas
     (0.5, 0.999), or (0, 0.9) for wgan-gp.
 
-    Example: dltool generate gan train sample_data/digits/train --kind cgan --epochs 40 --out runs/cgan
+    Example: dltool generate gan train sample_data/digits/train --kind cgan --out runs/cgan
     """
     options = dict(locals())
     apply_console_options(quiet=quiet, fmt=fmt)

@@ -23,7 +23,6 @@ from dltool.generate.models import NETWORKS
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
-EMA_DECAY = 0.999
 
 
 def beta_schedule(name: str, timesteps: int) -> torch.Tensor:
@@ -111,20 +110,13 @@ class DiffusionModel(nn.Module):
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        from torch.optim.swa_utils import AveragedModel
+        from dltool.nn.ema import ema_copy
 
         self.net = net
-        self.ema = AveragedModel(net, avg_fn=_ema_with_warmup, use_buffers=True)
-        self.ema.requires_grad_(False)
+        self.ema = ema_copy(net)
 
     def forward(self, x, t):
         return self.net(x, t)
-
-
-def _ema_with_warmup(averaged, current, num_averaged):
-    """decay = min(0.999, (1 + n) / (10 + n)): the average forgets its random start within the first steps."""
-    decay = min(EMA_DECAY, (1 + float(num_averaged)) / (10 + float(num_averaged)))
-    return decay * averaged + (1 - decay) * current
 
 
 def build_model(arch: str, **arch_kwargs) -> DiffusionModel:

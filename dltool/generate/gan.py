@@ -96,6 +96,8 @@ class GANTask(GenerativeTask):
             else:
                 g_loss = F.binary_cross_entropy_with_logits(g_out, torch.ones_like(g_out))    # max log D
             optimize("generator", g_loss)
+            raw = getattr(model, "module", model)  # under DDP the wrapper, whose .module is ours
+            raw.generator_ema.update_parameters(raw.generator)
         return d_loss  # train_loss: the discriminator's (the critic's) loss
 
     def process(self) -> dict:
@@ -111,7 +113,7 @@ def draw(model, n: int, labels, generator: torch.Generator) -> torch.Tensor:
 
 
 def generate(model, z: torch.Tensor, labels) -> torch.Tensor:
-    return model.generator(z, labels).float()
+    return model.generator_ema.module(z, labels).float()
 
 
 def train(cfg: TrainConfig) -> dict:

@@ -1,7 +1,9 @@
 """GAN networks: a DCGAN generator and discriminator as submodules of one module, so the engine (and DDP)
 trains them as one model with two optimizers. With num_classes > 0 both are conditioned on the label
 (cGAN, Mirza & Osindero 2014): the generator gets a label embedding beside z, the discriminator a
-projection term (Miyato & Koyama 2018). The game itself (losses, penalty) is dltool.generate.gan's."""
+projection term (Miyato & Koyama 2018). Samples come from `generator_ema`, the generator's moving
+average (as progressive GANs and StyleGAN sample). The game itself (losses, penalty) is
+dltool.generate.gan's."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import torch.nn as nn
 
 from dltool.generate.models import NETWORKS
 from dltool.generate.models.conv import ConvDecoder, ConvEncoder
+from dltool.nn.ema import ema_copy
 
 
 class Generator(nn.Module):
@@ -50,6 +53,9 @@ class GAN(nn.Module):
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.generator = Generator(in_channels, img_size, latent_dim, width, num_classes)
         self.discriminator = Discriminator(in_channels, img_size, width, num_classes, batch_norm)
+        # the weights samples come from: an average over the generator's steps, steadier than its last one
+        # (the GAN game never settles); the task updates it after each generator step
+        self.generator_ema = ema_copy(self.generator)
 
     def forward(self, real, z, y=None, *, part: str, penalty: bool = False):
         if part == "generator":
