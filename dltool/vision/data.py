@@ -191,19 +191,40 @@ def decode(paths: list[Path], size: int, mode: str, *, skip_bad: bool, workers: 
 def decode_list(paths: list[Path], size: int | None, mode: str, *, skip_bad: bool, workers: int = 4):
     """Decode all images -> (list of uint8 C x H x W arrays, indices of the images kept); size None keeps
     each image's own size, an int resizes to that square."""
-    arrays, kept = [], []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, im in enumerate(pool.map(_open, paths, chunksize=64)):
-            if isinstance(im, Exception):
-                if not skip_bad:
-                    raise InputError(f"cannot read image '{paths[i]}' ({type(im).__name__}: {str(im)[:120]})",
-                                     "remove or fix the file, or pass --skip-bad to skip unreadable images")
-                warn(f"skipping unreadable image '{paths[i]}'")
-                continue
-            arrays.append(to_array(im, size, mode))
-            kept.append(i)
+        arrays, kept = _arrays(pool.map(_open, paths, chunksize=64), paths, size, mode, skip_bad)
     if not arrays:
         raise InputError("none of the images could be read")
+    return arrays, kept
+
+
+def decode_batches(paths: list[Path], batch_size: int, mode: str, *, skip_bad: bool, workers: int = 4):
+    """(indices, arrays at each image's own size) a batch at a time, the next batch decoding on threads
+    while the caller works on this one: memory holds two batches, never the whole input. A batch whose
+    every image was unreadable (each one warned about, under skip_bad) is left out."""
+    starts = range(0, len(paths), batch_size)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = pool.map(_open, paths[:batch_size])
+        for start in starts:
+            opened = list(pending)
+            if start + batch_size < len(paths):
+                pending = pool.map(_open, paths[start + batch_size:start + 2 * batch_size])
+            arrays, kept = _arrays(opened, paths[start:start + batch_size], None, mode, skip_bad)
+            if arrays:
+                yield [start + i for i in kept], arrays
+
+
+def _arrays(opened, paths: list[Path], size: int | None, mode: str, skip_bad: bool):
+    arrays, kept = [], []
+    for i, im in enumerate(opened):
+        if isinstance(im, Exception):
+            if not skip_bad:
+                raise InputError(f"cannot read image '{paths[i]}' ({type(im).__name__}: {str(im)[:120]})",
+                                 "remove or fix the file, or pass --skip-bad to skip unreadable images")
+            warn(f"skipping unreadable image '{paths[i]}'")
+            continue
+        arrays.append(to_array(im, size, mode))
+        kept.append(i)
     return arrays, kept
 
 

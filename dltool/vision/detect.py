@@ -286,19 +286,6 @@ def detect_images(lm: LoadedModel, images: list[np.ndarray], device, *, conf: fl
     return out
 
 
-def _decoded_chunks(paths: list[Path], batch_size: int, skip_bad: bool):
-    """(indices, images) a batch at a time, so memory holds one batch of images, not the whole input."""
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        try:
-            images, kept = vdata.decode_list(chunk, None, "RGB", skip_bad=skip_bad)
-        except InputError:
-            if skip_bad:  # every image of this batch was unreadable (each was warned about)
-                continue
-            raise
-        yield [start + i for i in kept], images
-
-
 def evaluate(model_path, data, *, conf=0.25, iou=None, out=None, batch_size=32, classes=None, coco=None, split=None,
              device="auto", skip_bad=False) -> dict:
     _check_conf(conf)
@@ -313,7 +300,7 @@ def evaluate(model_path, data, *, conf=0.25, iou=None, out=None, batch_size=32, 
     k = len(lm.classes)
     matches = detmetrics.Matches.empty(k)
     dets, truths = [], []
-    for idx, images in _decoded_chunks([s.path for s in ds.samples], batch_size, skip_bad):
+    for idx, images in vdata.decode_batches([s.path for s in ds.samples], batch_size, "RGB", skip_bad=skip_bad):
         for i, d in zip(idx, detect_images(lm, images, dev, conf=EVAL_CONF, iou=iou)):
             s = ds.samples[i]
             matches = matches + detmetrics.match(*d, s.boxes, s.labels, k)
@@ -382,7 +369,7 @@ def predict(model_path, inputs, *, output="-", conf=0.25, iou=None, batch_size=1
     coco_results = [] if coco_json is not None else None
 
     def records():
-        for idx, images in _decoded_chunks(paths, batch_size, skip_bad):
+        for idx, images in vdata.decode_batches(paths, batch_size, "RGB", skip_bad=skip_bad):
             for i, im, (b, s, lab) in zip(idx, images, detect_images(lm, images, dev, conf=conf, iou=iou)):
                 path = paths[i]
                 h, w = im.shape[1:]
