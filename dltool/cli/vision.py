@@ -339,7 +339,7 @@ def detect_train(
     scale: Annotated[str, typer.Option("--scale", help="yolo only: model size n|s|m (Ultralytics' scales).")] = "n",
     backbone: Annotated[str | None, typer.Option("--backbone", help="yolo: cnn|resnet18|resnet34|resnet50|mobilenet_v3_small|mobilenet_v3_large; fasterrcnn: mobilenet_v3_large_fpn|resnet50_fpn.")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Letterbox size, a multiple of 32 (default: the images' median longer side, rounded up, within the model's range: small images are upscaled to 128).")] = None,
-    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops, boxes follow each: flip,scale,colour,mosaic.")] = "flip,scale,colour",
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops, boxes follow each: flip,scale,colour,mosaic.")] = "flip,scale,colour,mosaic",
     classes: DetClassesOpt = None,
     coco: CocoOpt = None,
     split: SplitOpt = None,

@@ -41,7 +41,7 @@ class TrainConfig:
     scale: str = "n"
     backbone: str | None = None
     img_size: int | None = None
-    augment: str | None = "flip,scale,colour"
+    augment: str | None = "flip,scale,colour,mosaic"
     classes: str | None = None
     coco: Path | None = None
     split: str | None = None
