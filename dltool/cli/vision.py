@@ -349,7 +349,7 @@ def detect_train(
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,
     skip_bad: DetSkipOpt = False,
-    epochs: EpochsOpt = 150,
+    epochs: EpochsOpt = 120,
     batch_size: BatchSizeOpt = 8,
     lr: LrOpt = 0.004,
     optimizer: OptimizerOpt = "adamw",
