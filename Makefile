@@ -10,7 +10,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[dev,onnx]'
+	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[dev,onnx,hf]'
 	touch $(STAMP)
 
 # Services the tests use: PostgreSQL's initdb and pg_ctl (Debian's postgresql package) for the tune

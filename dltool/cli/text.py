@@ -455,6 +455,7 @@ def classify_train(
     embeddings: Annotated[Path | None, typer.Option("--embeddings", help="Start the embedding layer from word2vec vectors (.bin/.txt).", dir_okay=False)] = None,
     freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the --embeddings fixed (static vectors).")] = False,
     init_from: Annotated[Path | None, typer.Option("--init-from", help="bert: start from a 'text classify pretrain' model file (its vocabulary too).")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="bert: start from a local Hugging Face BERT folder (config.json, weights, vocab.txt), its tokenizer too; never downloads; needs dltool[hf].")] = None,
     embed_dim: Annotated[int | None, typer.Option("--embed-dim", help="Embedding (and Transformer) width (default: the model's).")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units per direction.")] = None,
     layers: Annotated[int | None, typer.Option("--layers", help="Recurrent or encoder layers.")] = None,

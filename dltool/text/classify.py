@@ -8,11 +8,15 @@ training texts; the vocabulary and every tokenizer setting travel in the model f
 `tfidf`: scikit-learn's TF-IDF of word 1-2-grams and character 2-5-grams (within word boundaries), then a
 linear SVM (default) or logistic regression. Its model file holds the fitted vocabularies, idf weights
 and coefficients as tensors and plain data, so it loads with weights_only like every model file.
+
+`--model bert --pretrained DIR` starts from a local Hugging Face BERT folder instead: transformers' own
+BertModel with the folder's weights and tokenizer (dltool.text.models.bert_hf says why it is wrapped, not
+converted); the model file's arch is then `bert_hf`, and it needs the `hf` extra to load.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
 from dltool.core.modelfile import load_model_file, save_model
-from dltool.core.registry import arch_options
+from dltool.core.registry import arch_options, option_flag
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.text.corpus import CorpusSpec, read_documents
 from dltool.text.models import MODELS, create_model
@@ -31,11 +35,14 @@ from dltool.text.vocab import PAD, Vocab, VocabConfig
 
 TASK = "text-classify"
 PRETRAIN_TASK = "text-pretrain"
-MODEL_NAMES = ("tfidf", *MODELS.names())
+MODEL_NAMES = ("tfidf", *MODELS.names(folder=None))  # bert_hf comes from --pretrained DIR, not by name
 CLASSIFIERS = ("svm", "logreg")
 SUBWORD_KINDS = ("wordpiece", "bpe")
 # the `train` options that shape a network (TrainConfig fields; None: the model's own default)
 ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "bidirectional", "heads", "dropout")
+# what a --pretrained folder brings itself (its tokenizer, vocabulary, shape): refused when changed
+FOLDER_SETS = ("tokenizer", "lower", "strip_punct", "subword", "subword_model", "vocab_size", "min_count",
+               "embeddings", "freeze_embeddings", "init_from", *ARCH_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class TrainConfig:
     embeddings: Path | None = None
     freeze_embeddings: bool = False
     init_from: Path | None = None
+    pretrained: Path | None = None      # a local Hugging Face BERT folder (--model bert)
     # architecture (None: the model's default)
     embed_dim: int | None = None
     hidden: int | None = None
@@ -100,6 +108,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.model not in MODEL_NAMES:
             raise unknown_name("model", self.model, MODEL_NAMES)
+        if self.pretrained is not None:
+            self._validate_pretrained()
         if self.batch_size < 1:
             raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
         if not 0 <= self.val_split < 1:
@@ -131,6 +141,16 @@ class TrainConfig:
         self.engine.validate()
         VocabConfig(kind="word", size=self.vocab_size, min_count=self.min_count, max_len=self.max_len)
         arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take
+
+    def _validate_pretrained(self) -> None:
+        if self.model != "bert":
+            raise OptionError(f"--pretrained DIR loads a Hugging Face BERT folder, not a '{self.model}' model",
+                              "use --model bert (the folder's config.json sets its size)")
+        defaults = {f.name: f.default for f in fields(self)}
+        given = [option_flag(o, getattr(self, o)) for o in FOLDER_SETS if getattr(self, o) != defaults[o]]
+        if given:
+            raise OptionError(f"--pretrained brings its own tokenizer, vocabulary and shape: {', '.join(given)} "
+                              "would not apply", "drop them")
 
     def tokenizer_config(self) -> TokenizerConfig:
         return TokenizerConfig(tokenizer=self.tokenizer, lower=self.lower, strip_punct=self.strip_punct)
@@ -176,26 +196,40 @@ def train(cfg: TrainConfig) -> dict:
     data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
     tr, va, classes = _split(cfg, data)
 
-    pretrained = None
-    if cfg.init_from is not None:
-        pretrained = load_model_file(cfg.init_from, task=PRETRAIN_TASK)
-        vocab = Vocab.from_dict(pretrained["preprocess"]["vocab"])
+    arch, pretrained, folder = cfg.model, None, None
+    if cfg.pretrained is not None:
+        from dltool.text.models.bert_hf import read_folder
+
+        folder = read_folder(cfg.pretrained)
+        arch, vocab = "bert_hf", Vocab.from_hf(folder.tokenizer_json, cfg.max_len)
+        arch_kwargs = _folder_arch_kwargs(cfg, folder, len(classes))
     else:
-        vocab = Vocab.build(tr.texts, cfg.tokenizer_config(), cfg.vocab_config())
-    arch_kwargs = _arch_kwargs(cfg, len(vocab), len(classes), pretrained)
-    model = create_model(cfg.model, **arch_kwargs)
-    if pretrained is not None:
-        _load_encoder(model, pretrained, cfg.init_from)
+        if cfg.init_from is not None:
+            pretrained = load_model_file(cfg.init_from, task=PRETRAIN_TASK)
+            vocab = Vocab.from_dict(pretrained["preprocess"]["vocab"])
+        else:
+            vocab = Vocab.build(tr.texts, cfg.tokenizer_config(), cfg.vocab_config())
+        arch_kwargs = _arch_kwargs(cfg, len(vocab), len(classes), pretrained)
+    model = create_model(arch, **arch_kwargs)
+    engine_cfg = cfg.engine
+    if pretrained is not None or folder is not None:
+        from dltool.core.train import init_weights
+
+        init_weights(model, cfg.engine.init)  # --init for what starts fresh (pooler, head), then the weights
+        if folder is not None:
+            _load_folder(model, folder, cfg.pretrained)
+        else:
+            _load_encoder(model, pretrained, cfg.init_from)
+        engine_cfg = replace(cfg.engine, init="default")  # applied already: the engine must not redo it
     if cfg.embeddings is not None:
         _load_word_vectors(model, vocab, cfg.embeddings, cfg.freeze_embeddings)
-    engine_cfg = replace(cfg.engine, init="default") if pretrained is not None else cfg.engine
 
     info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
          f"{len(classes)} labels, {vocab.kind} vocabulary of {len(vocab)}, on {device.type}")
     train_batches = _batches(vocab, tr, classes, cfg.batch_size, shuffle=True, seed=cfg.engine.seed, device=device)
     val_batches = (_batches(vocab, va, classes, max(256, cfg.batch_size), shuffle=False, seed=0, device=device)
                    if va is not None else None)
-    task = TextClassifyTask(cfg.model, arch_kwargs, classes, vocab)
+    task = TextClassifyTask(arch, arch_kwargs, classes, vocab)
     with small_work_on_one_thread(model, device, cfg.batch_size, train_batches.tensors[1]):
         return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
 
@@ -236,6 +270,24 @@ def _arch_kwargs(cfg: TrainConfig, vocab_size: int, num_classes: int, pretrained
                               "drop --embed-dim (the vectors set it)")
         kw["embed_dim"] = dim
     return {"vocab_size": vocab_size, "num_classes": num_classes, **kw}
+
+
+def _folder_arch_kwargs(cfg: TrainConfig, folder, num_classes: int) -> dict:
+    positions = folder.config["max_position_embeddings"]
+    if cfg.max_len > positions:
+        raise OptionError(f"--max-len {cfg.max_len} exceeds the {positions} positions of --pretrained {cfg.pretrained}",
+                          f"use --max-len {positions} or less")
+    return {"config": folder.config, "num_classes": num_classes}
+
+
+def _load_folder(model, folder, path) -> None:
+    """The folder's BertModel weights; the head (and a pooler the folder lacks) start fresh."""
+    model.bert.load_state_dict(folder.state_dict, strict=not folder.missing)
+    c = folder.config
+    fresh = " (its pooler is not in the folder, a masked-LM one: it starts fresh)" if folder.missing else ""
+    layers = c["num_hidden_layers"]
+    info(f"pretrained: BERT of {layers} layer{'s' if layers != 1 else ''}, width {c['hidden_size']}, vocabulary of "
+         f"{c['vocab_size']} from {path}{fresh}")
 
 
 def _load_encoder(model, pretrained: dict, path) -> None:

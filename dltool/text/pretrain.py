@@ -120,7 +120,18 @@ class MaskedLMTask:
             loss_sum += F.cross_entropy(logits, targets, reduction="sum").item()
             correct += (logits.argmax(-1) == targets).sum().item()
             n += len(targets)
-        return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1)}
+        metrics = {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1)}
+        from dltool.core import distributed as dist
+
+        if dist.world_size() > 1:  # the count travels to combine_metrics only when there are ranks to combine
+            metrics["masked_tokens"] = n
+        return metrics
+
+    def combine_metrics(self, parts) -> dict:
+        # means over masked tokens, not texts: ranks' shards mask different numbers of tokens per text
+        total = sum(m["masked_tokens"] for m, _ in parts)
+        return {key: sum(m[key] * m["masked_tokens"] for m, _ in parts) / max(total, 1)
+                for key in ("loss", "accuracy")}
 
     def payload(self, model) -> dict:
         return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),

@@ -8,6 +8,10 @@ the `tokenizers` JSON), so a model file carries it and `predict` encodes raw tex
 
 Ids 0-3 are the special tokens PAD, UNK, CLS (prefixed to every sequence: BERT pools it) and MASK
 (masked-language-model pretraining).
+
+A third kind, `hf`, is a pretrained model's own tokenizer (a Hugging Face folder's tokenizer.json, see
+`Vocab.from_hf`): it takes the raw text whole (its normalizer lower-cases or not, as the folder says), so
+dltool's tokenizer settings do not apply, and its ids are the folder's ([CLS] text [SEP], its own ids).
 """
 
 from __future__ import annotations
@@ -45,17 +49,20 @@ class VocabConfig:
 class Vocab:
     """Text -> ids with the settings it was built with; build with `Vocab.build`, restore with `from_dict`."""
 
-    def __init__(self, kind: str, tokens: list[str], tokenizer: TokenizerConfig, max_len: int,
+    def __init__(self, kind: str, tokens: list[str], tokenizer: TokenizerConfig | None, max_len: int,
                  subword_json: str | None = None):
         self.kind, self.tokens, self.tokenizer_config, self.max_len = kind, list(tokens), tokenizer, max_len
         self.subword_json = subword_json
-        self._split = Tokenizer(tokenizer)
+        self._split = Tokenizer(tokenizer) if tokenizer is not None else None  # None: the `hf` kind
         self._index = {t: i for i, t in enumerate(self.tokens)}
         self._subword = None
         if subword_json is not None:
             from tokenizers import Tokenizer as HFTokenizer
 
             self._subword = HFTokenizer.from_str(subword_json)
+            if kind == "hf":  # the folder's [CLS] ... [SEP] template, cut to max_len with both kept
+                self._subword.no_padding()
+                self._subword.enable_truncation(max_len)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -79,8 +86,19 @@ class Vocab:
         tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         return cls(cfg.kind, tokens, tokenizer, cfg.max_len, hf.to_str())
 
+    @classmethod
+    def from_hf(cls, tokenizer_json: str, max_len: int) -> Vocab:
+        """A pretrained model's own tokenizer, from its `tokenizers` JSON (a Hugging Face folder's)."""
+        from tokenizers import Tokenizer as HFTokenizer
+
+        vocab = HFTokenizer.from_str(tokenizer_json).get_vocab()
+        tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        return cls("hf", tokens, None, max_len, tokenizer_json)
+
     def words(self, text: str) -> list[str]:
         """The tokens of one text (dltool's tokenizer, then the subword split)."""
+        if self._split is None:
+            return self._subword.encode(text).tokens
         words = self._split(text)
         if self._subword is None:
             return words
@@ -88,6 +106,8 @@ class Vocab:
 
     def encode(self, text: str) -> list[int]:
         """CLS, then the text's token ids (UNK for unknown ones), cut to max_len."""
+        if self._split is None:
+            return self._subword.encode(text).ids
         if self._subword is not None:
             words = self._split(text)
             ids = self._subword.encode(words, is_pretokenized=True).ids if words else []
@@ -96,7 +116,8 @@ class Vocab:
         return [CLS] + ids[: self.max_len - 1]
 
     def encode_batch(self, texts: Iterable[str]):
-        """(ids (N, L) long padded with PAD, lengths (N,) long), L the longest encoded text."""
+        """(ids (N, L) long padded with PAD, lengths (N,) long), L the longest encoded text. (The `hf`
+        kind's padding id may differ from PAD; no model reads padding: the lengths mask it out.)"""
         import torch
 
         seqs = [self.encode(t) for t in texts]
@@ -107,14 +128,15 @@ class Vocab:
         return ids, torch.tensor([len(s) for s in seqs], dtype=torch.long)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "tokens": self.tokens, "tokenizer": self.tokenizer_config.to_dict(),
+        tokenizer = self.tokenizer_config.to_dict() if self.tokenizer_config is not None else None
+        return {"kind": self.kind, "tokens": self.tokens, "tokenizer": tokenizer,
                 "max_len": self.max_len, "subword_json": self.subword_json}
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocab:
         try:
-            return cls(data["kind"], data["tokens"], TokenizerConfig.from_dict(data["tokenizer"]), data["max_len"],
-                       data.get("subword_json"))
+            tokenizer = TokenizerConfig.from_dict(data["tokenizer"]) if data["tokenizer"] is not None else None
+            return cls(data["kind"], data["tokens"], tokenizer, data["max_len"], data.get("subword_json"))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"the model file's vocabulary is incomplete ({e})",
                                  "retrain the model with this dltool") from None

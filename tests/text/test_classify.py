@@ -197,7 +197,7 @@ def test_models_forward_backward():
     lengths = torch.tensor([7, 4, 1])
     ids[1, 4:] = 0
     ids[2, 1:] = 0
-    for name in MODELS.names():
+    for name in MODELS.names(folder=None):  # bert_hf: tests/text/test_classify_hf.py
         model = create_model(name, vocab_size=30, num_classes=3)
         out = model(ids, lengths)
         assert out.shape == (3, 3) and torch.isfinite(out).all(), name
@@ -236,6 +236,39 @@ def test_mlm_masking_is_15_percent_80_10_10():
     assert masked == pytest.approx(0.8, abs=0.02) and kept == pytest.approx(0.1, abs=0.02)
     assert (inputs[~picked] == ids[~picked]).all()
 
+
+def test_mlm_validation_over_two_ranks_is_the_mean_over_masked_tokens(monkeypatch):
+    """--nproc: each rank validates its shard; the combined loss is every masked token's mean, however
+    unevenly the shards' texts are masked (short texts on one rank, long ones on the other)."""
+    import torch.nn.functional as F
+
+    from dltool.core import distributed as dist
+    from dltool.core.data import TensorBatches
+    from dltool.text.models.bert import bert_mlm
+    from dltool.text.pretrain import IGNORE, MaskedLMTask, mask_tokens
+
+    torch.manual_seed(0)
+    model = bert_mlm(vocab_size=40, embed_dim=8, heads=2, layers=1, dropout=0.0, max_len=32).eval()
+    task = MaskedLMTask("bert_tiny", {}, list(range(40)), 0.5, seed=0)  # only len(vocab) is read
+    shards = []
+    for length in (3, 30):  # 8 texts each: 2 real tokens a text on one rank, 29 on the other
+        ids = torch.randint(4, 40, (8, length))
+        ids[:, 0] = 2  # CLS
+        shards.append(TensorBatches((ids, torch.full((8,), length)), 256, shuffle=False))
+    monkeypatch.setattr(dist, "world_size", lambda: 2)
+    with torch.inference_mode():
+        parts = [(task.evaluate(model, shard), 8) for shard in shards]
+        losses = []  # the reference: every masked token of both shards, masked as each rank masks them
+        for shard in shards:
+            g = torch.Generator().manual_seed(0)
+            for ids, lengths in shard:
+                inputs, targets = mask_tokens(ids, lengths, 40, 0.5, g)
+                picked = targets != IGNORE
+                losses.append(F.cross_entropy(model(inputs, lengths, picked), targets[picked], reduction="none"))
+    assert parts[0][0]["masked_tokens"] < parts[1][0]["masked_tokens"] / 5
+    combined = task.combine_metrics(parts)
+    assert set(combined) == {"loss", "accuracy"}
+    assert combined["loss"] == pytest.approx(torch.cat(losses).mean().item(), rel=1e-5)
 
 def _one_line_error(r, *fragments):
     assert r.code == 1

@@ -4,7 +4,8 @@ end, CLS first: see dltool.text.vocab), returns logits, and exposes `forward_fea
 same network classifies and embeds (`predict --embed`).
 
 Families: rnn.py (rnn, lstm, gru), transformer.py (transformer), bert.py (bert, with its masked-language
-model for `pretrain`). Each has a `*_tiny` for tests.
+model for `pretrain`). Each has a `*_tiny` for tests. bert_hf.py (bert_hf) wraps transformers' BertModel
+for `train --model bert --pretrained DIR`: built from a folder's config, not by name (meta `folder`).
 """
 
 from __future__ import annotations
@@ -19,4 +20,4 @@ def create_model(name: str, **kwargs):
 
 
 # importing the families registers them
-from dltool.text.models import bert, rnn, transformer  # noqa: E402,F401
+from dltool.text.models import bert, bert_hf, rnn, transformer  # noqa: E402,F401
