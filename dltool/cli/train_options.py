@@ -3,10 +3,14 @@ command's options become a task's config (`task_config`)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from dltool.cli.options import ConfigOpt, DeviceOpt, ForceOpt, FormatOpt, QuietOpt, SeedOpt
 
 
 def _launch_processes(ctx: typer.Context, param, value: int):
@@ -49,6 +53,78 @@ UnfreezeAfterOpt = Annotated[int, typer.Option("--unfreeze-after", help="Train t
 BackboneLrScaleOpt = Annotated[float, typer.Option("--backbone-lr-scale", help="After --unfreeze-after, the backbone learns at this times the head's rate.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="DataLoader workers when the data is not preloaded.")]
 PreloadOpt = Annotated[bool | None, typer.Option("--preload/--no-preload", help="Hold the decoded dataset in memory on the device (default: when it fits in 2 GiB).")]
+
+
+#: the engine's options, (name, type, default) in the order --help lists them after a command's own;
+#: @engine_options gives them to a train command
+ENGINE_OPTIONS = (
+    ("epochs", EpochsOpt, 10),
+    ("batch_size", BatchSizeOpt, 64),
+    ("lr", LrOpt, None),
+    ("optimizer", OptimizerOpt, "adam"),
+    ("scheduler", SchedulerOpt, "none"),
+    ("weight_decay", WeightDecayOpt, 0.0),
+    ("clip_norm", ClipNormOpt, None),
+    ("clip_value", ClipValueOpt, None),
+    ("init", InitOpt, "default"),
+    ("early_stop", EarlyStopOpt, 0),
+    ("val_split", ValSplitOpt, 0.1),
+    ("val", ValDirOpt, None),
+    ("out", OutDirOpt, None),
+    ("force", ForceOpt, False),
+    ("resume", ResumeOpt, False),
+    ("save_every", SaveEveryOpt, 0),
+    ("time_limit", TimeLimitOpt, None),
+    ("tensorboard", TensorboardOpt, False),
+    ("amp", AmpOpt, True),
+    ("compile", CompileOpt, False),
+    ("nproc", NprocOpt, 1),
+    ("device", DeviceOpt, "auto"),
+    ("seed", SeedOpt, 0),
+    ("fmt", FormatOpt, "auto"),
+    ("quiet", QuietOpt, False),
+    ("config", ConfigOpt, None),
+)
+
+
+def engine_options(*, without: tuple[str, ...] = (), **defaults):
+    """Give a train command the engine's options (ENGINE_OPTIONS) after its own, so that each is declared
+    once and a new engine option reaches every train command.
+
+    The command declares its own options, then a keyword-only `options: dict` that receives every option
+    by name, its own and the engine's: what `task_config` takes. The decorator's keywords set this
+    command's defaults (`epochs=150, lr=0.004`); `without` names engine options the command does not offer
+    (the generators have no --early-stop); an engine option the command declares itself replaces the
+    shared one (text classify's --val is a file, not a folder; table commands' --format also takes npz)."""
+    shared = {name: (kind, default) for name, kind, default in ENGINE_OPTIONS}
+    unknown = sorted((set(defaults) | set(without)) - set(shared))
+    if unknown:
+        raise TypeError(f"engine_options: {unknown} are not engine options")
+
+    def decorate(command):
+        declared = inspect.signature(command, eval_str=True).parameters
+        if "options" not in declared or declared["options"].kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{command.__name__}: an @engine_options command takes `*, options: dict`")
+        twice = sorted((set(defaults) | set(without)) & set(declared))
+        if twice:
+            raise TypeError(f"{command.__name__} declares {twice} itself: set the default or leave it out there")
+        own = [p for name, p in declared.items() if name != "options"]
+        contexts = {p.name for p in own if p.annotation is typer.Context}  # Typer's, not an option
+        engine = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                                    default=defaults.get(name, default))
+                  for name, (kind, default) in shared.items() if name not in declared and name not in without]
+
+        @functools.wraps(command)
+        def run(**given):
+            options = {k: v for k, v in given.items() if k not in contexts}
+            return command(**{p.name: given[p.name] for p in own}, options=options)
+
+        # Typer reads a command's options from its signature
+        run.__signature__ = inspect.Signature(own + engine)
+        run.__annotations__ = {p.name: p.annotation for p in own + engine}
+        return run
+
+    return decorate
 
 
 #: options the command layer itself uses (output, launch, console): no config field takes them
