@@ -396,7 +396,7 @@ MaxLenOpt = Annotated[int, typer.Option("--max-len", help="Tokens per text (long
 InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts per forward pass.")]
 
 # options a tfidf model does not train with: refused when given (see _refuse_for_tfidf)
-_ENGINE_ONLY = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "clip_norm", "clip_value",
+_ENGINE_ONLY = ("epochs", "batch_size", "lr", "optimizer", "momentum", "scheduler", "weight_decay", "clip_norm", "clip_value",
                 "init", "early_stop", "resume", "save_every", "time_limit", "tensorboard", "amp", "compile",
                 "freeze_embeddings", "tokenizer", "lower", "strip_punct", "subword_model", "vocab_size",
                 "min_count", "max_len")

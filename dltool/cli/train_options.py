@@ -31,6 +31,7 @@ EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the traini
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Samples per step (in total, across --nproc processes).")]
 LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the optimizer's usual one).")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd|momentum|nesterov|adagrad|rmsprop|adadelta|adam|adamw|lbfgs")]
+MomentumOpt = Annotated[float | None, typer.Option("--momentum", help="Momentum of sgd and rmsprop (default 0), momentum and nesterov (default 0.9); other optimizers have none.")]
 SchedulerOpt = Annotated[str, typer.Option("--scheduler", help="none|step|cosine|onecycle|plateau")]
 WeightDecayOpt = Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled for adamw).")]
 ClipNormOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip the global gradient norm to this value.")]
@@ -62,6 +63,7 @@ ENGINE_OPTIONS = (
     ("batch_size", BatchSizeOpt, 64),
     ("lr", LrOpt, None),
     ("optimizer", OptimizerOpt, "adam"),
+    ("momentum", MomentumOpt, None),
     ("scheduler", SchedulerOpt, "none"),
     ("weight_decay", WeightDecayOpt, 0.0),
     ("clip_norm", ClipNormOpt, None),
@@ -135,8 +137,8 @@ UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
 
 
 def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):
-    """A task's frozen train config from a train command's options (its locals()): the fields `cls` names,
-    the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
+    """A task's frozen train config from a train command's options (the `options` @engine_options passes): the
+    fields `cls` names, the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
 
     Every option must land somewhere: an option that matches no field (a renamed field, a typo) is a
     bug that would silently disconnect a flag, so it fails here. `command_options` names the
