@@ -19,15 +19,15 @@ all: $(OUT)/digits/best/model.pt $(OUT)/dbscan/best.json
 	@echo "dbscan: best silhouette $$(grep -o '"silhouette": [0-9.-]*' $(OUT)/dbscan/best.json)"
 	@echo "plots: $(OUT)/digits/plots/ $(OUT)/dbscan/plots/"
 
-# -- a vision classify study: lr, optimizer, batch size, dropout; bad trials pruned at an epoch ------
+# -- a vision classify study: lr, optimizer (momentum under sgd), batch size, dropout; bad trials pruned
 $(OUT)/digits/study.json:
 	@mkdir -p $(@D)
 	$(DLTOOL) tune run --study digits --out $(OUT)/digits --trials $(TRIALS) --pruner median \
 	  --command "vision classify train $(DATA)/train --epochs $(EPOCHS) --device $(DEVICE) --quiet" \
 	  --metric val_accuracy \
 	  --space 'lr = { type = "float", low = 1e-4, high = 1e-1, log = true }' \
-	  --space 'optimizer = { type = "categorical", choices = ["momentum", "adam", "adamw"] }' \
-	  --space 'weight_decay = { type = "float", low = 1e-6, high = 1e-2, log = true, when = { optimizer = "adamw" } }' \
+	  --space 'optimizer = { type = "categorical", choices = ["sgd", "adam"] }' \
+	  --space 'momentum = { type = "float", low = 0.0, high = 0.99, when = { optimizer = "sgd" } }' \
 	  --space 'batch_size = { type = "int", low = 16, high = 128, step = 16 }' \
 	  --space 'dropout = { type = "float", low = 0.0, high = 0.5 }' \
 	  --quiet --format json > $@.tmp && mv $@.tmp $@

@@ -14,33 +14,15 @@ import typer
 from dltool.cli.options import (
     ConfigOpt,
     DeviceOpt,
-    ForceOpt,
     FormatOpt,
     OutFileOpt,
     QuietOpt,
-    SeedOpt,
     TableFormatOpt,
     apply_console_options,
 )
 from dltool.cli.train_options import (
-    AmpOpt,
     BatchSizeOpt,
-    ClipNormOpt,
-    ClipValueOpt,
-    CompileOpt,
-    EarlyStopOpt,
-    EpochsOpt,
-    InitOpt,
-    NprocOpt,
-    OptimizerOpt,
-    OutDirOpt,
-    ResumeOpt,
-    SaveEveryOpt,
-    SchedulerOpt,
-    TensorboardOpt,
-    TimeLimitOpt,
-    ValDirOpt,
-    WeightDecayOpt,
+    engine_options,
     task_config,
 )
 
@@ -188,6 +170,7 @@ ModelArg = Annotated[Path, typer.Argument(help="A model file (model.pt) or its r
 
 
 @classify.command("train")
+@engine_options(epochs=30, batch_size=32, scheduler="onecycle")
 def train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="conv1d|gru (MFCC frames) | cnn|resnet18 (log-mel); *_tiny for tests.")] = "conv1d",
@@ -203,43 +186,20 @@ def train(
     dropout: Annotated[float, typer.Option("--dropout", help="cnn, conv1d: dropout before the head.")] = 0.25,
     width: Annotated[int | None, typer.Option("--width", help="cnn, conv1d: channels of the first block (default: the model's).")] = None,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 30,
-    batch_size: BatchSizeOpt = 32,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (peak of the one-cycle schedule).")] = 0.003,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "onecycle",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
     val_split: Annotated[float, typer.Option("--val-split", help="Share of the training clips held out (stratified, seeded) for validation; 0 (default): train on all and keep the last epoch.")] = 0.0,
-    val: ValDirOpt = None,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train an audio classifier; features are computed on the device inside every step.
 
     Example: dltool audio classify train sample_data/audio/train --sr 8000 --augment shift,noise,freqmask,timemask --out runs/digits-audio
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.audio import classify as task
     from dltool.core.output import emit_object
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @classify.command("eval")

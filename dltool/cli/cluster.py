@@ -17,7 +17,6 @@ from dltool.cli.options import (
     DropnaOpt,
     ExcludeOpt,
     FeaturesOpt,
-    ForceOpt,
     FormatOpt,
     OutFileOpt,
     PlotOpt,
@@ -398,23 +397,7 @@ def choose_k(
 # ---------------------------------------------------------------- deep (DEC, trains on the shared engine)
 
 from dltool.cli.train_options import (  # noqa: E402
-    AmpOpt,
-    BatchSizeOpt,
-    ClipNormOpt,
-    ClipValueOpt,
-    CompileOpt,
-    EarlyStopOpt,
-    InitOpt,
-    LrOpt,
-    NprocOpt,
-    OptimizerOpt,
-    OutDirOpt,
-    ResumeOpt,
-    SaveEveryOpt,
-    SchedulerOpt,
-    TensorboardOpt,
-    TimeLimitOpt,
-    WeightDecayOpt,
+    engine_options,
     task_config,
 )
 
@@ -422,6 +405,7 @@ _DEEP = DeepConfig  # the defaults of cluster deep
 
 
 @app.command("deep")
+@engine_options(batch_size=_DEEP.batch_size, without=("val_split", "val"))
 def deep(
     table: TableArg,
     n_clusters: KOpt = _DEEP.n_clusters,
@@ -436,34 +420,14 @@ def deep(
     alpha: Annotated[float, typer.Option("--alpha", help="Degrees of freedom of the Student-t soft assignment.")] = _DEEP.alpha,
     recon_weight: Annotated[float, typer.Option("--recon-weight", help="Weight of the reconstruction loss beside KL(P||Q) while clustering (0: plain DEC).")] = _DEEP.recon_weight,
     n_init: NInitOpt = _DEEP.n_init,
-    batch_size: BatchSizeOpt = _DEEP.batch_size,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
     output: OutFileOpt = "-",
     plot: PlotOpt = None,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
     fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Deep embedded clustering (DEC): an autoencoder's codes, clustered and refined jointly.
 
@@ -474,8 +438,7 @@ def deep(
 
     Example: dltool cluster deep digits.csv -k 10 --exclude label --out runs/dec -o clusters.csv
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    apply_console_options(quiet=options["quiet"], fmt=fmt, table_output=output)
     from dltool.cluster import deep as dec
     from dltool.core.console import info
     from dltool.core.tables import read_table, write_table

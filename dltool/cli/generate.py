@@ -10,31 +10,13 @@ import typer
 from dltool.cli.options import (
     ConfigOpt,
     DeviceOpt,
-    ForceOpt,
     FormatOpt,
     QuietOpt,
     SeedOpt,
     apply_console_options,
 )
 from dltool.cli.train_options import (
-    AmpOpt,
-    BatchSizeOpt,
-    ClipNormOpt,
-    ClipValueOpt,
-    CompileOpt,
-    EpochsOpt,
-    InitOpt,
-    LrOpt,
-    NprocOpt,
-    OptimizerOpt,
-    OutDirOpt,
-    ResumeOpt,
-    SaveEveryOpt,
-    SchedulerOpt,
-    TensorboardOpt,
-    TimeLimitOpt,
-    ValSplitOpt,
-    WeightDecayOpt,
+    engine_options,
     task_config,
 )
 
@@ -59,52 +41,31 @@ LatentDimOpt = Annotated[int, typer.Option("--latent-dim", help="Size of the lat
 
 
 @vae.command("train")
+@engine_options(epochs=30, lr=0.002, without=("early_stop", "val"))
 def vae_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="vae|vae_tiny")] = "vae",
     latent_dim: LatentDimOpt = 16,
     beta: Annotated[float, typer.Option("--beta", help="Weight of the KL term (1: the ELBO; >1: beta-VAE).")] = 1.0,
-    val_split: ValSplitOpt = 0.1,
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 30,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = 0.002,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a convolutional VAE.
 
     Example: dltool generate vae train sample_data/digits/train --epochs 30 --out runs/vae
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.generate import vae as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @gan.command("train")
+@engine_options(epochs=150, lr=0.0002, without=("early_stop", "val_split", "val"))
 def gan_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="dcgan|dcgan_tiny")] = "dcgan",
@@ -115,29 +76,8 @@ def gan_train(
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 150,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = 0.0002,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a GAN: DCGAN, conditional GAN (labels from class sub-folders) or WGAN-GP.
 
@@ -146,102 +86,57 @@ def gan_train(
 
     Example: dltool generate gan train sample_data/digits/train --kind cgan --out runs/cgan
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.generate import gan as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @diffusion.command("train")
+@engine_options(epochs=60, lr=0.001, val_split=0.0, without=("early_stop", "val"))
 def diffusion_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny")] = "unet",
     timesteps: Annotated[int, typer.Option("--timesteps", help="Diffusion steps T.")] = 1000,
     schedule: Annotated[str, typer.Option("--schedule", help="Noise schedule: linear|cosine.")] = "linear",
-    val_split: ValSplitOpt = 0.0,
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 60,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = 0.001,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a DDPM diffusion model (U-Net with time embedding, EMA weights).
 
     Example: dltool generate diffusion train sample_data/digits/train --epochs 60 --out runs/ddpm
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.generate import diffusion as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @pixelcnn.command("train")
+@engine_options(epochs=20, lr=0.001, without=("early_stop", "val"))
 def pixelcnn_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="pixelcnn|pixelcnn_tiny")] = "pixelcnn",
-    val_split: ValSplitOpt = 0.1,
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,
-    epochs: EpochsOpt = 20,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = 0.001,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a PixelCNN; reports the held-out NLL in bits/dim.
 
     Example: dltool generate pixelcnn train sample_data/digits/train --epochs 20 --out runs/pixelcnn
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.generate import pixelcnn as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @app.command("sample")

@@ -17,7 +17,6 @@ from dltool.cli.options import (
     DropnaOpt,
     ExcludeOpt,
     FeaturesOpt,
-    ForceOpt,
     OutFileOpt,
     PlotOpt,
     QuietOpt,
@@ -319,25 +318,7 @@ def select(
 # ---------------------------------------------------------------- autoencoder (trains on the shared engine)
 
 from dltool.cli.train_options import (  # noqa: E402
-    AmpOpt,
-    BatchSizeOpt,
-    ClipNormOpt,
-    ClipValueOpt,
-    CompileOpt,
-    EarlyStopOpt,
-    EpochsOpt,
-    InitOpt,
-    LrOpt,
-    NprocOpt,
-    OptimizerOpt,
-    OutDirOpt,
-    ResumeOpt,
-    SaveEveryOpt,
-    SchedulerOpt,
-    TensorboardOpt,
-    TimeLimitOpt,
-    ValSplitOpt,
-    WeightDecayOpt,
+    engine_options,
     task_config,
 )
 
@@ -345,6 +326,7 @@ _AE = AutoencoderConfig  # the defaults of reduce autoencoder
 
 
 @app.command("autoencoder")
+@engine_options(epochs=50, batch_size=_AE.batch_size, val_split=_AE.val_split, without=("val",))
 def autoencoder(
     table: TableArg,
     code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = _AE.code_dim,
@@ -356,26 +338,6 @@ def autoencoder(
     noise: Annotated[float, typer.Option("--noise", help="denoising: Gaussian noise std on the scaled input, or the share of values zeroed with --corruption mask.")] = _AE.noise,
     corruption: Annotated[str, typer.Option("--corruption", help="denoising: gaussian|mask")] = _AE.corruption,
     contractive: Annotated[float, typer.Option("--contractive", help="contractive: weight of the squared Frobenius norm of the encoder's Jacobian.")] = _AE.contractive,
-    epochs: EpochsOpt = 50,
-    batch_size: BatchSizeOpt = _AE.batch_size,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "none",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
-    val_split: ValSplitOpt = _AE.val_split,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
     output: OutFileOpt = "-",
     report: ReportOpt = None,
     plot: PlotOpt = None,
@@ -383,11 +345,9 @@ def autoencoder(
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
     dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
     fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Autoencoder reduction: an MLP encoder/decoder; its code becomes columns ae1..aeK.
 
@@ -401,8 +361,7 @@ def autoencoder(
 
     Example: dltool reduce autoencoder features.csv --code-dim 8 --kind denoising --epochs 50 --out runs/ae -o codes.csv
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
+    apply_console_options(quiet=options["quiet"], fmt=fmt, table_output=output)
     from dltool.core.tables import read_table
     from dltool.reduce import autoencoder as ae
 

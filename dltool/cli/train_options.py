@@ -3,10 +3,14 @@ command's options become a task's config (`task_config`)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from dltool.cli.options import ConfigOpt, DeviceOpt, ForceOpt, FormatOpt, QuietOpt, SeedOpt
 
 
 def _launch_processes(ctx: typer.Context, param, value: int):
@@ -27,6 +31,7 @@ EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the traini
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Samples per step (in total, across --nproc processes).")]
 LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate (default: the optimizer's usual one).")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd|momentum|nesterov|adagrad|rmsprop|adadelta|adam|adamw|lbfgs")]
+MomentumOpt = Annotated[float | None, typer.Option("--momentum", help="Momentum of sgd and rmsprop (default 0), momentum and nesterov (default 0.9); other optimizers have none.")]
 SchedulerOpt = Annotated[str, typer.Option("--scheduler", help="none|step|cosine|onecycle|plateau")]
 WeightDecayOpt = Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled for adamw).")]
 ClipNormOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip the global gradient norm to this value.")]
@@ -51,6 +56,79 @@ WorkersOpt = Annotated[int, typer.Option("--workers", help="DataLoader workers w
 PreloadOpt = Annotated[bool | None, typer.Option("--preload/--no-preload", help="Hold the decoded dataset in memory on the device (default: when it fits in 2 GiB).")]
 
 
+#: the engine's options, (name, type, default) in the order --help lists them after a command's own;
+#: @engine_options gives them to a train command
+ENGINE_OPTIONS = (
+    ("epochs", EpochsOpt, 10),
+    ("batch_size", BatchSizeOpt, 64),
+    ("lr", LrOpt, None),
+    ("optimizer", OptimizerOpt, "adam"),
+    ("momentum", MomentumOpt, None),
+    ("scheduler", SchedulerOpt, "none"),
+    ("weight_decay", WeightDecayOpt, 0.0),
+    ("clip_norm", ClipNormOpt, None),
+    ("clip_value", ClipValueOpt, None),
+    ("init", InitOpt, "default"),
+    ("early_stop", EarlyStopOpt, 0),
+    ("val_split", ValSplitOpt, 0.1),
+    ("val", ValDirOpt, None),
+    ("out", OutDirOpt, None),
+    ("force", ForceOpt, False),
+    ("resume", ResumeOpt, False),
+    ("save_every", SaveEveryOpt, 0),
+    ("time_limit", TimeLimitOpt, None),
+    ("tensorboard", TensorboardOpt, False),
+    ("amp", AmpOpt, True),
+    ("compile", CompileOpt, False),
+    ("nproc", NprocOpt, 1),
+    ("device", DeviceOpt, "auto"),
+    ("seed", SeedOpt, 0),
+    ("fmt", FormatOpt, "auto"),
+    ("quiet", QuietOpt, False),
+    ("config", ConfigOpt, None),
+)
+
+
+def engine_options(*, without: tuple[str, ...] = (), **defaults):
+    """Give a train command the engine's options (ENGINE_OPTIONS) after its own, so that each is declared
+    once and a new engine option reaches every train command.
+
+    The command declares its own options, then a keyword-only `options: dict` that receives every option
+    by name, its own and the engine's: what `task_config` takes. The decorator's keywords set this
+    command's defaults (`epochs=150, lr=0.004`); `without` names engine options the command does not offer
+    (the generators have no --early-stop); an engine option the command declares itself replaces the
+    shared one (text classify's --val is a file, not a folder; table commands' --format also takes npz)."""
+    shared = {name: (kind, default) for name, kind, default in ENGINE_OPTIONS}
+    unknown = sorted((set(defaults) | set(without)) - set(shared))
+    if unknown:
+        raise TypeError(f"engine_options: {unknown} are not engine options")
+
+    def decorate(command):
+        declared = inspect.signature(command, eval_str=True).parameters
+        if "options" not in declared or declared["options"].kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{command.__name__}: an @engine_options command takes `*, options: dict`")
+        twice = sorted((set(defaults) | set(without)) & set(declared))
+        if twice:
+            raise TypeError(f"{command.__name__} declares {twice} itself: set the default or leave it out there")
+        own = [p for name, p in declared.items() if name != "options"]
+        contexts = {p.name for p in own if p.annotation is typer.Context}  # Typer's, not an option
+        engine = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                                    default=defaults.get(name, default))
+                  for name, (kind, default) in shared.items() if name not in declared and name not in without]
+
+        @functools.wraps(command)
+        def run(**given):
+            options = {k: v for k, v in given.items() if k not in contexts}
+            return command(**{p.name: given[p.name] for p in own}, options=options)
+
+        # Typer reads a command's options from its signature
+        run.__signature__ = inspect.Signature(own + engine)
+        run.__annotations__ = {p.name: p.annotation for p in own + engine}
+        return run
+
+    return decorate
+
+
 #: options the command layer itself uses (output, launch, console): no config field takes them
 COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet")
 #: options that say where results go, not how the model is trained: left out of a run's config.toml,
@@ -59,8 +137,8 @@ UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
 
 
 def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):
-    """A task's frozen train config from a train command's options (its locals()): the fields `cls` names,
-    the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
+    """A task's frozen train config from a train command's options (the `options` @engine_options passes): the
+    fields `cls` names, the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
 
     Every option must land somewhere: an option that matches no field (a renamed field, a typo) is a
     bug that would silently disconnect a flag, so it fails here. `command_options` names the

@@ -10,39 +10,18 @@ import typer
 from dltool.cli.options import (
     ConfigOpt,
     DeviceOpt,
-    ForceOpt,
     FormatOpt,
     OutFileOpt,
     QuietOpt,
-    SeedOpt,
     apply_console_options,
 )
 from dltool.cli.train_options import (
-    AmpOpt,
     BackboneLrScaleOpt,
-    BatchSizeOpt,
-    ClipNormOpt,
-    ClipValueOpt,
-    CompileOpt,
-    EarlyStopOpt,
-    EpochsOpt,
     FreezeBackboneOpt,
-    InitOpt,
-    LrOpt,
-    NprocOpt,
-    OptimizerOpt,
-    OutDirOpt,
     PreloadOpt,
-    ResumeOpt,
-    SaveEveryOpt,
-    SchedulerOpt,
-    TensorboardOpt,
-    TimeLimitOpt,
     UnfreezeAfterOpt,
-    ValDirOpt,
-    ValSplitOpt,
-    WeightDecayOpt,
     WorkersOpt,
+    engine_options,
     task_config,
 )
 
@@ -63,6 +42,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Images p
 
 
 @classify.command("train")
+@engine_options(epochs=20, scheduler="onecycle")
 def train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="cnn|cnn_tiny|lenet|alexnet|vgg11|googlenet|resnet18|resnet34|resnet50|resnet_tiny|mobilenet_v3_small|mobilenet_v3_tiny")] = "cnn",
@@ -77,45 +57,20 @@ def train(
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
-    epochs: EpochsOpt = 20,
-    batch_size: BatchSizeOpt = 64,
-    lr: LrOpt = None,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "onecycle",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
-    val_split: ValSplitOpt = 0.1,
-    val: ValDirOpt = None,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
     workers: WorkersOpt = 2,
     preload: PreloadOpt = None,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train an image classifier.
 
     Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @classify.command("eval")
@@ -196,6 +151,7 @@ TileOpt = Annotated[int | None, typer.Option("--tile", help="Images larger than 
 
 
 @segment.command("train")
+@engine_options(epochs=60, batch_size=16, lr=0.003, scheduler="onecycle")
 def segment_train(
     data: SegDataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny|fcn_resnet50|deeplabv3_resnet50|deeplabv3_mobilenet_v3_large|lraspp_mobilenet_v3_large|lraspp_mobilenet_v3_tiny")] = "unet",
@@ -213,43 +169,18 @@ def segment_train(
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images or masks with a warning instead of failing.")] = False,
-    epochs: EpochsOpt = 60,
-    batch_size: BatchSizeOpt = 16,
-    lr: LrOpt = 0.003,
-    optimizer: OptimizerOpt = "adam",
-    scheduler: SchedulerOpt = "onecycle",
-    weight_decay: WeightDecayOpt = 0.0,
-    clip_norm: ClipNormOpt = None,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
-    val_split: ValSplitOpt = 0.1,
-    val: ValDirOpt = None,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a segmenter. The data is held in memory (up to 2 GiB decoded).
 
     Example: dltool vision segment train sample_data/shapes/train --out runs/shapes
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.vision import segment as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @segment.command("eval")
@@ -333,6 +264,8 @@ DetSkipOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable im
 
 
 @detect.command("train")
+@engine_options(epochs=120, batch_size=8, lr=0.004, optimizer="adamw", scheduler="onecycle", weight_decay=0.0005,
+                clip_norm=10.0)
 def detect_train(
     data: DetDataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="yolo|yolo_tiny|fasterrcnn|fasterrcnn_tiny")] = "yolo",
@@ -349,43 +282,18 @@ def detect_train(
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,
     skip_bad: DetSkipOpt = False,
-    epochs: EpochsOpt = 120,
-    batch_size: BatchSizeOpt = 8,
-    lr: LrOpt = 0.004,
-    optimizer: OptimizerOpt = "adamw",
-    scheduler: SchedulerOpt = "onecycle",
-    weight_decay: WeightDecayOpt = 0.0005,
-    clip_norm: ClipNormOpt = 10.0,
-    clip_value: ClipValueOpt = None,
-    init: InitOpt = "default",
-    early_stop: EarlyStopOpt = 0,
-    val_split: ValSplitOpt = 0.1,
-    val: ValDirOpt = None,
-    out: OutDirOpt = None,
-    force: ForceOpt = False,
-    resume: ResumeOpt = False,
-    save_every: SaveEveryOpt = 0,
-    time_limit: TimeLimitOpt = None,
-    tensorboard: TensorboardOpt = False,
-    amp: AmpOpt = True,
-    compile: CompileOpt = False,
-    nproc: NprocOpt = 1,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: FormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    options: dict,
 ):
     """Train a detector; validation mAP@0.5 picks the best epoch. The data is held in memory (up to 2 GiB).
 
     Example: dltool vision detect train sample_data/shapes/train --out runs/shapes-detect
     """
-    options = dict(locals())
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.vision import detect as task
 
-    emit_object(task.train(task_config(task.TrainConfig, options)), fmt)
+    emit_object(task.train(task_config(task.TrainConfig, options)), options["fmt"])
 
 
 @detect.command("eval")

@@ -70,6 +70,8 @@ from dltool.core.modelfile import load_checkpoint, save_model
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 1e-3,
               "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "lbfgs": 1.0}
+#: the momentum of the optimizers that have a momentum term, when --momentum is not given
+DEFAULT_MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "rmsprop": 0.0}
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "plateau")
 INITS = ("default", "xavier", "he")
 
@@ -85,6 +87,7 @@ class EngineConfig:
     epochs: int = 10
     lr: float | None = None
     optimizer: str = "adam"
+    momentum: float | None = None
     scheduler: str = "none"
     weight_decay: float = 0.0
     clip_norm: float | None = None
@@ -109,6 +112,14 @@ class EngineConfig:
             raise OptionError(f"--lr {self.lr} must be a positive number", "try --lr 0.001")
         if self.optimizer not in DEFAULT_LR:
             raise unknown_name("optimizer", self.optimizer, DEFAULT_LR)
+        if self.momentum is not None:
+            if self.optimizer not in DEFAULT_MOMENTUM:
+                raise OptionError(f"--optimizer {self.optimizer} has no momentum term, so --momentum would do nothing",
+                                  f"drop --momentum, or pick {'|'.join(DEFAULT_MOMENTUM)}")
+            if not 0 <= self.momentum < 1:
+                raise OptionError(f"--momentum {self.momentum} must be in [0, 1)", "try --momentum 0.9")
+            if self.optimizer == "nesterov" and self.momentum == 0:
+                raise OptionError("--optimizer nesterov needs --momentum above 0", "try --momentum 0.9")
         if self.scheduler not in SCHEDULERS:
             raise unknown_name("scheduler", self.scheduler, SCHEDULERS)
         if self.init not in INITS:
@@ -142,6 +153,11 @@ class EngineConfig:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     @property
+    def momentum_value(self) -> float:
+        """--momentum, or the optimizer's usual one (only asked of optimizers that have the term)."""
+        return self.momentum if self.momentum is not None else DEFAULT_MOMENTUM[self.optimizer]
+
+    @property
     def freezes(self) -> bool:
         """Whether the backbone starts frozen (--freeze-backbone, or --unfreeze-after N)."""
         return self.freeze_backbone or self.unfreeze_after > 0
@@ -154,11 +170,11 @@ def build_optimizer(cfg: EngineConfig, params):
     lr, wd = cfg.learning_rate, cfg.weight_decay
     optim = torch.optim
     return {
-        "sgd": lambda: optim.SGD(params, lr=lr, weight_decay=wd),
-        "momentum": lambda: optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
-        "nesterov": lambda: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+        "sgd": lambda: optim.SGD(params, lr=lr, momentum=cfg.momentum_value, weight_decay=wd),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=cfg.momentum_value, weight_decay=wd),
+        "nesterov": lambda: optim.SGD(params, lr=lr, momentum=cfg.momentum_value, nesterov=True, weight_decay=wd),
         "adagrad": lambda: optim.Adagrad(params, lr=lr, weight_decay=wd),
-        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99, weight_decay=wd),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99, momentum=cfg.momentum_value, weight_decay=wd),
         "adadelta": lambda: optim.Adadelta(params, lr=lr, rho=0.9, weight_decay=wd),
         "adam": lambda: optim.Adam(params, lr=lr, weight_decay=wd),
         "adamw": lambda: optim.AdamW(params, lr=lr, weight_decay=wd),

@@ -132,7 +132,10 @@ def test_he_and_xavier_follow_their_definitions():
 @pytest.mark.parametrize("kw,needle", [({"epochs": 0}, "--epochs"), ({"lr": -1.0}, "--lr"),
                                        ({"lr": float("nan")}, "--lr"), ({"optimizer": "sdg"}, "sgd"),
                                        ({"clip_norm": 0.0}, "--clip-norm"),
-                                       ({"optimizer": "lbfgs", "weight_decay": 0.1}, "weight decay")])
+                                       ({"optimizer": "lbfgs", "weight_decay": 0.1}, "weight decay"),
+                                       ({"optimizer": "adagrad", "momentum": 0.5}, "no momentum term"),
+                                       ({"optimizer": "sgd", "momentum": 1.0}, "[0, 1)"),
+                                       ({"optimizer": "nesterov", "momentum": 0.0}, "above 0")])
 def test_config_validation(kw, needle):
     with pytest.raises(OptionError, match=None) as e:
         EngineConfig(**kw).validate()

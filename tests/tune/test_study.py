@@ -106,6 +106,7 @@ def test_several_metrics_make_a_pareto_front(cli, tmp_path, blob_table):
     front = one_json(r.stdout)["pareto_front"]
     assert front and all({"silhouette", "davies_bouldin", "command"} <= set(t) for t in front)
     trials = trials_of(tmp_path / "st")
+    assert all("NSGAIISampler:generation" in t.system_attrs for t in trials)  # NSGA-II, not TPE, sampled them
     for t in front:  # nothing in the study dominates a front member
         assert not any(o.values[0] >= t["silhouette"] and o.values[1] <= t["davies_bouldin"]
                        and o.values != [t["silhouette"], t["davies_bouldin"]] for o in trials)
