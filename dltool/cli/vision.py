@@ -264,7 +264,7 @@ DetSkipOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable im
 
 
 @detect.command("train")
-@engine_options(epochs=120, batch_size=8, lr=0.004, optimizer="adamw", scheduler="onecycle", weight_decay=0.0005,
+@engine_options(epochs=170, batch_size=8, lr=0.004, optimizer="adamw", scheduler="onecycle", weight_decay=0.0005,
                 clip_norm=10.0)
 def detect_train(
     data: DetDataArg,
