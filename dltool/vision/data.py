@@ -198,10 +198,12 @@ def decode_list(paths: list[Path], size: int | None, mode: str, *, skip_bad: boo
     return arrays, kept
 
 
-def decode_batches(paths: list[Path], batch_size: int, mode: str, *, skip_bad: bool, workers: int = 4):
+def decode_batches(paths: list[Path], batch_size: int, mode: str, *, skip_bad: bool, workers: int = 1):
     """(indices, arrays at each image's own size) a batch at a time, the next batch decoding on threads
     while the caller works on this one: memory holds two batches, never the whole input. A batch whose
-    every image was unreadable (each one warned about, under skip_bad) is left out."""
+    every image was unreadable (each one warned about, under skip_bad) is left out. One thread by
+    default: it overlaps decoding with the model without competing with torch's own threads (on 2
+    cores, detect predict ran at 0.94 of a plain loop's pace with one, 0.89 with four)."""
     starts = range(0, len(paths), batch_size)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = pool.map(_open, paths[:batch_size])
