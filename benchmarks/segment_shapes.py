@@ -2,7 +2,7 @@
 
 1. `vision segment train sample_data/shapes/train --time-limit 5` with every other option at its
    default (U-Net), then `eval` on the test split: mean IoU (bar: >= 0.90 on an idle 2-core CPU);
-2. the same model evaluated in tiles (`--tile 32`, half the training size: four overlapping tiles
+2. the same model evaluated in tiles (`--tile 32`, half the training size: nine overlapping tiles
    per image) against whole images: mean IoU within 0.02.
 
 Prints one JSON object: both mIoUs, their difference, the training time, the epochs the time limit
