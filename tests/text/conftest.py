@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import random
@@ -107,3 +108,15 @@ def nltk_data_missing(monkeypatch, tmp_path):
     import nltk
 
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk_data")])
+
+
+def sms_subset(path: Path, source: Path, n_ham: int, n_spam: int) -> Path:
+    """The first n_ham ham and n_spam spam rows of an SMS split, as a CSV at `path`."""
+    with open(source, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    keep = [r for r in rows if r["label"] == "ham"][:n_ham] + [r for r in rows if r["label"] == "spam"][:n_spam]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ["id", "label", "text"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(keep)
+    return path

@@ -6,31 +6,19 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tests.text.conftest import SMS, gensim_file, write_two_topic_csv
-
-
-def _sms_subset(path: Path, source: Path, n_ham: int, n_spam: int) -> Path:
-    with open(source, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    keep = [r for r in rows if r["label"] == "ham"][:n_ham] + [r for r in rows if r["label"] == "spam"][:n_spam]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["id", "label", "text"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(keep)
-    return path
+from tests.text.conftest import SMS, gensim_file, sms_subset, write_two_topic_csv
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     base = tmp_path_factory.mktemp("text-classify")
-    return {"sms_train": _sms_subset(base / "sms_train.csv", SMS / "train.csv", 300, 100),
-            "sms_test": _sms_subset(base / "sms_test.csv", SMS / "test.csv", 100, 40),
+    return {"sms_train": sms_subset(base / "sms_train.csv", SMS / "train.csv", 300, 100),
+            "sms_test": sms_subset(base / "sms_test.csv", SMS / "test.csv", 100, 40),
             "train": write_two_topic_csv(base / "train.csv", n_per_topic=40, seed=0),
             "test": write_two_topic_csv(base / "test.csv", n_per_topic=20, seed=100), "base": base}
 

@@ -15,20 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.text.conftest import SMS, assert_error, jsonl, run_main
+from tests.text.conftest import SMS, assert_error, jsonl, run_main, sms_subset
 
 PROBE = "Free entry: text WIN to 87121 now!"  # a text whose pooled output is compared with transformers'
-
-
-def _sms_slice(path: Path, n_ham: int, n_spam: int) -> list[str]:
-    with open(SMS / "train.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    keep = [r for r in rows if r["label"] == "ham"][:n_ham] + [r for r in rows if r["label"] == "spam"][:n_spam]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["id", "label", "text"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(keep)
-    return [r["text"] for r in keep]
 
 
 def _bert_folder(folder: Path, texts: list[str]) -> None:
@@ -67,7 +56,9 @@ def hf_run(tmp_path_factory):
     network (std 0.02) would be off by ~1e-2."""
     base = tmp_path_factory.mktemp("hf")
     data = base / "sms.csv"
-    texts = _sms_slice(data, 40, 20)
+    sms_subset(data, SMS / "train.csv", 40, 20)
+    with open(data, newline="", encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
     folder = base / "bert-tiny"
     _bert_folder(folder, texts)
     from safetensors.torch import load_file
