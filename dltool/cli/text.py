@@ -23,6 +23,7 @@ from dltool.cli.options import (
     apply_console_options,
 )
 from dltool.cli.train_options import (
+    ENGINE_OPTIONS,
     engine_options,
     task_config,
 )
@@ -395,9 +396,11 @@ MinCountOpt = Annotated[int, typer.Option("--min-count", help="Drop words seen f
 MaxLenOpt = Annotated[int, typer.Option("--max-len", help="Tokens per text (longer texts are cut).")]
 InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts per forward pass.")]
 
-# options a tfidf model does not train with: refused when given (see _refuse_for_tfidf)
-_ENGINE_ONLY = ("epochs", "batch_size", "lr", "optimizer", "momentum", "scheduler", "weight_decay", "clip_norm", "clip_value",
-                "init", "early_stop", "resume", "save_every", "time_limit", "tensorboard", "amp", "compile",
+# the engine's options that a tfidf run still uses: where its data, run folder and output go
+_TFIDF_USES = ("val_split", "val", "out", "force", "nproc", "device", "seed", "fmt", "quiet", "config")
+# options a tfidf model does not train with: refused when given (see _refuse_for_tfidf); every other
+# engine option is one, so a new engine option is refused here without this list being edited
+_ENGINE_ONLY = (*(name for name, _, _ in ENGINE_OPTIONS if name not in _TFIDF_USES),
                 "freeze_embeddings", "tokenizer", "lower", "strip_punct", "subword_model", "vocab_size",
                 "min_count", "max_len")
 

@@ -343,14 +343,14 @@ def predict_probs(lm: LoadedModel, image: np.ndarray, tile: int, device, batch_s
     origins = [(y, x0) for y in _starts(h, tile) for x0 in _starts(w, tile)]
     weight = _centre_weights(tile, device)
     total = torch.zeros(len(lm.classes), h, w, device=device)
-    count = torch.zeros(1, h, w, device=device)
+    weight_sum = torch.zeros(1, h, w, device=device)
     for i in range(0, len(origins), batch_size):
         chunk = origins[i:i + batch_size]
         crops = torch.stack([x[:, y:y + tile, x0:x0 + tile] for y, x0 in chunk])
         for (y, x0), p in zip(chunk, _forward(lm, crops)):
             total[:, y:y + tile, x0:x0 + tile] += p * weight
-            count[:, y:y + tile, x0:x0 + tile] += weight
-    return total / count
+            weight_sum[:, y:y + tile, x0:x0 + tile] += weight
+    return total / weight_sum
 
 
 def _tile(lm: LoadedModel, tile: int | None) -> int:

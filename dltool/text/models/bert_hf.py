@@ -121,7 +121,7 @@ def read_folder(path) -> Folder:
         raise InputError(f"{flag} could not be loaded ({str(e).strip().splitlines()[0][:160]})",
                          "it needs config.json, model.safetensors or pytorch_model.bin, and vocab.txt") from None
     missing = sorted(report["missing_keys"])
-    if [k for k in missing if not k.startswith("pooler.")]:  # only the pooler may be absent (masked-LM folders)
+    if any(not k.startswith("pooler.") for k in missing):  # only the pooler may be absent (masked-LM folders)
         raise InputError(f"{flag}: its weights do not fit its config.json ({len(missing)} tensors missing, e.g. "
                          f"{missing[0]})", "pass a complete BERT folder")
     config = model.config.to_dict()
