@@ -43,6 +43,19 @@ def flip(x, mask=None):
 
 
 @AUGMENTS.register(geometric=True)
+def rot90(x, mask=None):
+    """A random multiple of 90 degrees per sample, for views with no natural up (shapes, aerial and
+    microscope images). The images are square, so the batch keeps its shape."""
+    turns = torch.randint(0, 4, (x.shape[0],), device=x.device)
+    for turn in (1, 2, 3):  # a sample with k turns takes the first k quarter turns
+        chosen = turns >= turn
+        x = torch.where(chosen[:, None, None, None], x.rot90(1, dims=(-2, -1)), x)
+        if mask is not None:
+            mask = torch.where(chosen[:, None, None], mask.rot90(1, dims=(-2, -1)), mask)
+    return x, mask
+
+
+@AUGMENTS.register(geometric=True)
 def crop(x, mask=None):
     """Random resized crop: scale 0.8-1.0 of the side, shifted anywhere inside, resized back."""
     n = x.shape[0]

@@ -29,7 +29,7 @@ from dltool.core.io import input_path
 from dltool.vision import data as vdata
 
 PAD_VALUE = 114  # the letterbox grey (Ultralytics' value)
-AUGMENT_OPS = ("flip", "scale", "colour", "mosaic")
+AUGMENT_OPS = ("flip", "rot90", "scale", "colour", "mosaic")
 EDGE_TOLERANCE = 0.01  # normalised: a box may overhang the image by this much (then it is clipped)
 
 
@@ -324,6 +324,8 @@ def augment(x, targets, ops: tuple[str, ...]):
     for op in ops:
         if op == "flip":
             x, targets = _flip(x, targets)
+        elif op == "rot90":
+            x, targets = _rot90(x, targets)
         elif op == "scale":
             x, targets = _scale(x, targets)
         elif op == "colour":
@@ -344,6 +346,23 @@ def _flip(x, t):
     flipped[..., 1], flipped[..., 3] = size - t[..., 3], size - t[..., 1]
     return (torch.where(chosen[:, None, None, None], x.flip(-1), x),
             torch.where(chosen[:, None, None], flipped, t))
+
+
+def _rot90(x, t):
+    """A random multiple of 90 degrees per image (letterboxed images are square). One quarter turn
+    (torch.rot90 over H, W) takes pixel (x, y) to (y, S - x), so a box [x1, y1, x2, y2] to
+    [y1, S - x2, y2, S - x1]; k turns are k such steps."""
+    import torch
+
+    size = x.shape[-1]
+    k = torch.randint(0, 4, (x.shape[0],), device=x.device)
+    for turn in (1, 2, 3):
+        chosen = k >= turn
+        turned = t.clone()
+        turned[..., 1], turned[..., 2], turned[..., 3], turned[..., 4] = t[..., 2], size - t[..., 3], t[..., 4], size - t[..., 1]
+        x = torch.where(chosen[:, None, None, None], torch.rot90(x, 1, dims=(-2, -1)), x)
+        t = torch.where(chosen[:, None, None], turned, t)
+    return x, t
 
 
 def _keep_inside(t, before_area, size: float):

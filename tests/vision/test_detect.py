@@ -260,7 +260,7 @@ def _boxes_image(boxes, size=64) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("op", ["flip", "scale", "mosaic"])
+@pytest.mark.parametrize("op", ["flip", "rot90", "scale", "mosaic"])
 def test_boxes_follow_the_pixels(op):
     """White rectangles on black, the boxes exactly them: after the op, each kept box is still white
     inside and hugs its rectangle."""
@@ -271,7 +271,7 @@ def test_boxes_follow_the_pixels(op):
     x = _boxes_image(boxes).repeat(8, 1, 1, 1)
     t = torch.tensor([[[0, *b] for b in boxes]] * 8, dtype=torch.float)
     y, moved = augment(x, t, (op,))
-    assert moved.shape[0] == 8 and y.shape == x.shape
+    assert moved.shape[0] == 8 and y.shape == x.shape and not torch.equal(y, x)
     kept = 0
     for img, rows in zip(y, moved):
         white = (img[0] > 0.75)  # grey padding (114/255) and black are both below

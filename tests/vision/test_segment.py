@@ -122,8 +122,9 @@ def test_geometric_augmentation_moves_the_mask_with_the_image():
     blocks = torch.randint(0, 4, (8, 4, 4), dtype=torch.uint8)
     mask = blocks.repeat_interleave(8, 1).repeat_interleave(8, 2)  # 32 x 32 of 8-px regions
     image = (mask.float() / 3)[:, None].repeat(1, 3, 1, 1)  # the image shows its mask
-    x, m = augment_with_mask(image, mask, ("flip",))
-    assert torch.equal((x[:, 0] * 3).round().to(torch.uint8), m) and not torch.equal(m, mask)
+    for op in ("flip", "rot90"):
+        x, m = augment_with_mask(image, mask, (op,))
+        assert torch.equal((x[:, 0] * 3).round().to(torch.uint8), m) and not torch.equal(m, mask)
     x, m = augment_with_mask(image, mask, ("crop", "contrast"))
     assert m.dtype == torch.uint8 and set(m.unique().tolist()) <= {0, 1, 2, 3}
     x, m = augment_with_mask(image, mask, ("crop",))
