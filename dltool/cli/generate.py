@@ -65,7 +65,7 @@ def vae_train(
 
 
 @gan.command("train")
-@engine_options(epochs=150, lr=0.0002, without=("early_stop", "val_split", "val"))
+@engine_options(epochs=300, lr=0.0002, without=("early_stop", "val_split", "val"))
 def gan_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="dcgan|dcgan_tiny")] = "dcgan",

