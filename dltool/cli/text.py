@@ -441,7 +441,7 @@ def classify_train(
     max_len: MaxLenOpt = 64,
     embeddings: Annotated[Path | None, typer.Option("--embeddings", help="Start the embedding layer from word2vec vectors (.bin/.txt).", dir_okay=False)] = None,
     freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the --embeddings fixed (static vectors).")] = False,
-    init_from: Annotated[Path | None, typer.Option("--init-from", help="bert: start from a 'text classify pretrain' model file (its vocabulary too).")] = None,
+    init_from: Annotated[Path | None, typer.Option("--init-from", help="bert: start from a 'text classify pretrain' model file (its vocabulary too); --lr defaults to 1e-3 then.")] = None,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="bert: start from a local Hugging Face BERT folder (config.json, weights, vocab.txt), its tokenizer too; never downloads; needs dltool[hf].")] = None,
     embed_dim: Annotated[int | None, typer.Option("--embed-dim", help="Embedding (and Transformer) width (default: the model's).")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units per direction.")] = None,
@@ -459,6 +459,10 @@ def classify_train(
     """
     apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     _refuse_for_tfidf(ctx, options)
+    if options["init_from"] is not None and ctx.get_parameter_source("lr").name not in ("COMMANDLINE", "DEFAULT_MAP"):
+        from dltool.text.classify import FINETUNE_LR
+
+        options = {**options, "lr": FINETUNE_LR}  # fine-tuning a pretrained encoder: a gentler default
     from dltool.core.output import emit_object
     from dltool.text import classify as task
 
@@ -466,7 +470,7 @@ def classify_train(
 
 
 @classify_app.command("pretrain")
-@engine_options(epochs=10, optimizer="adamw", scheduler="onecycle", weight_decay=0.01, clip_norm=1.0,
+@engine_options(epochs=30, optimizer="adamw", scheduler="onecycle", weight_decay=0.01, clip_norm=1.0,
                 without=("val",))
 def classify_pretrain(
     inputs: Annotated[list[str], typer.Argument(help="Raw text: files of one text a line, or CSV/TSV/JSON Lines (--text-column).")],

@@ -153,6 +153,17 @@ def test_pretrain_then_fine_tune_bert(cli, data, tmp_path):
     assert ft_state["preprocess"]["vocab"] == pre_state["preprocess"]["vocab"]  # the pretrained vocabulary
     r = cli("text", "classify", "eval", run, data["test"], "--format", "json", "--quiet")
     assert json.loads(r.stdout)["accuracy"] > 0.8
+    # without --lr, fine-tuning takes the gentler FINETUNE_LR (recorded where resume checks it)
+    import tomllib
+
+    from dltool.text.classify import FINETUNE_LR
+
+    assert tomllib.loads((run / "config.toml").read_text())["lr"] == 0.01
+    gentle = tmp_path / "ft-default-lr"
+    r = cli("text", "classify", "train", data["train"], "--model", "bert_tiny", "--init-from", pre, "--epochs", "1",
+            "--batch-size", "16", "--device", "cpu", "--out", gentle, "--quiet")
+    assert r.code == 0, r.stderr
+    assert tomllib.loads((gentle / "config.toml").read_text())["lr"] == FINETUNE_LR != 0.003
     # a pretraining model file is not a classifier
     r = cli("text", "classify", "eval", pre, data["test"])
     assert r.code == 1 and "'text-pretrain' model, not a 'text-classify' model" in r.stderr
