@@ -42,18 +42,18 @@ class TrainConfig:
     engine: EngineConfig
     model: str = "unet"
     img_size: int | None = None
-    augment: str | None = "flip,crop,contrast"
+    augment: str | None = "flip,rot90,crop,contrast"
     width: int = 16
     depth: int = 3
     dropout: float = 0.1
     batch_norm: bool = True
-    loss: str = "ce"
+    loss: str = "ce+dice"
     class_weights: str | None = None
     ignore_index: int | None = None
     pretrained: Path | None = None
     skip_bad: bool = False
     batch_size: int = 16
-    val_split: float = 0.1
+    val_split: float = 0.0
     val: Path | None = None
     out: Path | None = None
     force: bool = False
