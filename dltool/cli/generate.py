@@ -94,12 +94,13 @@ def gan_train(
 
 
 @diffusion.command("train")
-@engine_options(epochs=60, lr=0.001, val_split=0.0, without=("early_stop", "val"))
+# digits at 16 px, 200 epochs: DDIM-50 against DDPM FD 11.35 / 11.52 with cosine, 10.97 / 6.73 with linear
+@engine_options(epochs=200, lr=0.001, val_split=0.0, without=("early_stop", "val"))
 def diffusion_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny")] = "unet",
     timesteps: Annotated[int, typer.Option("--timesteps", help="Diffusion steps T.")] = 1000,
-    schedule: Annotated[str, typer.Option("--schedule", help="Noise schedule: linear|cosine.")] = "linear",
+    schedule: Annotated[str, typer.Option("--schedule", help="Noise schedule: linear|cosine.")] = "cosine",
     img_size: ImgSizeOpt = 16,
     sample_every: SampleEveryOpt = 5,
     skip_bad: SkipBadOpt = False,

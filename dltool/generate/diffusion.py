@@ -40,7 +40,7 @@ class GaussianDiffusion(nn.Module):
     """q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I); the network predicts the noise. Constants are
     buffers, so .to(device) moves them."""
 
-    def __init__(self, timesteps: int = 1000, schedule: str = "linear"):
+    def __init__(self, timesteps: int = 1000, schedule: str = "cosine"):
         super().__init__()
         if timesteps < 2:
             raise OptionError(f"--timesteps {timesteps} must be at least 2")
@@ -128,7 +128,7 @@ def build_model(arch: str, **arch_kwargs) -> DiffusionModel:
 class TrainConfig(common.TrainConfig):
     model: str = "unet"
     timesteps: int = 1000
-    schedule: str = "linear"
+    schedule: str = "cosine"
 
     family = "diffusion"
 
