@@ -405,6 +405,12 @@ _ENGINE_ONLY = (*(name for name, _, _ in ENGINE_OPTIONS if name not in _TFIDF_US
                 "min_count", "max_len")
 
 
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option `name`, on the command line or in --config."""
+    # by name: Typer ships its own copy of click, whose ParameterSource is not click's
+    return ctx.get_parameter_source(name).name in ("COMMANDLINE", "DEFAULT_MAP")
+
+
 def _refuse_for_tfidf(ctx: typer.Context, options: dict) -> None:
     """--model tfidf trains scikit-learn's linear models: the engine's and the vocabulary's options would do
     nothing, so giving one is an error rather than silently ignored."""
@@ -412,8 +418,7 @@ def _refuse_for_tfidf(ctx: typer.Context, options: dict) -> None:
 
     if options["model"] != "tfidf":
         return
-    # by name: Typer ships its own copy of click, whose ParameterSource is not click's
-    given = [name for name in _ENGINE_ONLY if ctx.get_parameter_source(name).name in ("COMMANDLINE", "DEFAULT_MAP")]
+    given = [name for name in _ENGINE_ONLY if _given(ctx, name)]
     if given:
         raise OptionError(f"--model tfidf does not take {', '.join('--' + g.replace('_', '-') for g in given)}",
                           "drop them, or pick a neural --model (lstm, transformer, ...)")
@@ -459,7 +464,7 @@ def classify_train(
     """
     apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     _refuse_for_tfidf(ctx, options)
-    if options["init_from"] is not None and ctx.get_parameter_source("lr").name not in ("COMMANDLINE", "DEFAULT_MAP"):
+    if options["init_from"] is not None and not _given(ctx, "lr"):
         from dltool.text.classify import FINETUNE_LR
 
         options = {**options, "lr": FINETUNE_LR}  # fine-tuning a pretrained encoder: a gentler default
