@@ -76,6 +76,7 @@ def test_train_learns_and_eval_equals_cocoeval_on_the_predictions(cli, det_shape
     ckpt = torch.load(det_trained / "model.pt", weights_only=True)
     assert ckpt["task"] == "vision-detect" and ckpt["classes"] == CLASSES  # data.yaml, not the masks' classes.txt
     assert ckpt["preprocess"]["img_size"] == 64
+    assert ckpt["arch_kwargs"]["strides"] == "4,8,16"  # a tenth of the boxes under 32 px: P2-P4
     r = cli("vision", "detect", "eval", det_trained, det_shapes[0], "--out", tmp_path / "ev", "--format", "json")
     assert r.code == 0, r.stderr
     m = json.loads(r.stdout)
@@ -311,10 +312,38 @@ def test_detectors_forward_backward_and_detect(name):
 
 def test_yolo_backbones_and_scales_build():
     from dltool.vision.models import DETECTORS
+    from dltool.vision.models.det_yolo import BACKBONES
 
     for kwargs in ({"backbone": "resnet18"}, {"backbone": "mobilenet_v3_small"}, {"scale": "s"}):
         model = DETECTORS.create("yolo", num_classes=2, **kwargs).eval()
         assert model.raw(torch.rand(1, 3, 64, 64)).shape == (1, 64 + 16 + 4, 7)
+    for backbone in BACKBONES:  # P2-P4 and P2-P5: a level per stride, nothing left unused past the coarsest
+        for strides, cells in (("4,8,16", 256 + 64 + 16), ("4,8,16,32", 256 + 64 + 16 + 4)):
+            model = DETECTORS.create("yolo", num_classes=2, backbone=backbone, strides=strides)
+            assert model.raw(torch.rand(2, 3, 64, 64)).shape == (2, cells, 7)
+            model(torch.rand(2, 3, 64, 64), torch.tensor([[[0, 2, 2, 9, 9.]], [[1, 30, 30, 60, 50.]]])).backward()
+            assert not [n for n, p in model.named_parameters() if p.grad is None], (backbone, strides)
+
+
+def test_the_pyramid_follows_the_box_sizes():
+    from dltool.vision.detect import _strides
+
+    def boxes(side):  # (images, boxes, [cls x1 y1 x2 y2]) with one padding row
+        t = np.full((10, 2, 5), -1.0, dtype=np.float32)
+        t[:, 0] = [0, 10, 10, 10 + side, 10 + side]
+        return t
+
+    assert _strides(boxes(20)) == "4,8,16"
+    assert _strides(boxes(200)) == "8,16,32"
+    mixed = boxes(200)
+    mixed[0, 0, 3:] = 20  # one box in ten small: the tenth percentile is still large
+    assert _strides(mixed) == "8,16,32"
+
+
+@pytest.mark.parametrize("spec", ["4,4", "8,4", "2,4", "8", "8,x"])
+def test_bad_strides_are_refused_before_training(cli, det_shapes, tmp_path, spec):
+    r = cli("vision", "detect", "train", det_shapes[0], "--strides", spec, "--out", tmp_path / "r")
+    assert r.code == 1 and r.stderr.count("\n") == 1 and "--strides" in r.stderr and not (tmp_path / "r").exists()
 
 
 def test_fasterrcnn_trains_and_predicts(cli, det_shapes, tmp_path):
@@ -350,7 +379,8 @@ def test_pretrained_takes_torchvision_files_and_a_frozen_backbone_keeps_them(cli
                 theirs["layer4.1.bn2.running_var"], "backbone.layers.1.0.conv1.weight": theirs["layer3.0.conv1.weight"]}
     torch.save(theirs, tmp_path / "theirs.pth")
     data = _copy(det_shapes[0], tmp_path / "data", n=4)
-    extra = ["--backbone", backbone, "--img-size", "64"] if backbone else []
+    # P3-P5, where ours are the names above (the shapes' small boxes would choose P2-P4)
+    extra = ["--backbone", backbone, "--img-size", "64", "--strides", "8,16,32"] if backbone else []
     r = cli("vision", "detect", "train", data, "--out", tmp_path / "run", "--model", model, *extra, "--pretrained",
             tmp_path / "theirs.pth", "--freeze-backbone", "--epochs", "1", "--batch-size", "2", "--val-split", "0",
             "--device", "cpu")

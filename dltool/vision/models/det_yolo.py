@@ -2,10 +2,11 @@
 
 Backbone: our small CNN (conv-BN-SiLU, stride-2 stages with a residual block each) or a torchvision
 ResNet / MobileNet (`--backbone`, weights=None; `--pretrained` takes torchvision's own weight files for
-it). Neck: a feature pyramid (top-down, upsample + add) over strides 8, 16 and 32. Head: per cell and
-scale, objectness, 4 box values and class scores, anchor-free: the box centre is the cell centre plus an
-offset of up to +-2 cells (sigmoid), its size exp(t) strides. The neck belongs to the head module, so
---freeze-backbone trains both.
+it). Neck: a feature pyramid (top-down, upsample + add) over `strides`: 8, 16 and 32 (P3-P5, YOLOv5's),
+or 4, 8 and 16 for small objects (P2-P4, as Ultralytics' -p2 models add P2; detect train chooses from
+the boxes). Head: per cell and scale, objectness, 4 box values and class scores, anchor-free: the box
+centre is the cell centre plus an offset of up to +-2 cells (sigmoid), its size exp(t) strides. The
+neck belongs to the head module, so --freeze-backbone trains both.
 
 Target assignment (for small and crowded objects): a cell is positive for a box on every scale when it
 holds the box centre, or when its centre lies inside the box and within 2 cells of the box centre
@@ -31,7 +32,8 @@ from dltool.vision.models import DETECTORS
 
 SCALES = {"n": (16, 1), "s": (32, 1), "m": (48, 2)}  # first width, residual blocks per stage
 BACKBONES = ("cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large")
-STRIDES = (8, 16, 32)
+STRIDES = (8, 16, 32)  # the default pyramid
+BACKBONE_STRIDES = (4, 8, 16, 32)  # where a pyramid level may sit
 CENTRE_RADIUS = 2.0  # cells
 OFFSET_RANGE = 2.0   # the predicted centre moves up to this many cells from the cell's centre
 
@@ -50,50 +52,52 @@ class Residual(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Stride 2 per stage; returns the stride 8, 16 and 32 maps."""
+    """A stride-4 stem, then stride 2 per stage up to the coarsest of `strides`; returns those maps."""
 
-    def __init__(self, in_channels: int, width: int, blocks: int):
+    def __init__(self, in_channels: int, width: int, blocks: int, strides: tuple[int, ...]):
         super().__init__()
         w = [width, width * 2, width * 4, width * 8, width * 8]
         self.stem = nn.Sequential(conv(in_channels, w[0], 3, 2), conv(w[0], w[1], 3, 2),
                                   *[Residual(w[1]) for _ in range(blocks)])  # stride 4
+        n_stages = BACKBONE_STRIDES.index(max(strides))
         self.stages = nn.ModuleList(nn.Sequential(conv(w[i], w[i + 1], 3, 2), *[Residual(w[i + 1]) for _ in range(blocks)])
-                                    for i in (1, 2, 3))
-        self.channels = (w[2], w[3], w[4])
+                                    for i in range(1, 1 + n_stages))
+        self.keep = [s in strides for s in BACKBONE_STRIDES[:1 + n_stages]]
+        self.channels = tuple(c for c, k in zip(w[1:], self.keep) if k)
 
     def forward(self, x):
         x = self.stem(x)
-        out = []
+        out = [x]
         for stage in self.stages:
             x = stage(x)
             out.append(x)
-        return out
+        return [o for o, k in zip(out, self.keep) if k]
 
 
 class TorchvisionBackbone(nn.Module):
-    """A torchvision ResNet or MobileNetV3 (weights=None), cut where it reaches strides 8, 16, 32."""
+    """A torchvision ResNet or MobileNetV3 (weights=None), cut where it reaches each of `strides` (the
+    blocks past the coarsest are dropped)."""
 
-    def __init__(self, name: str, in_channels: int):
+    def __init__(self, name: str, in_channels: int, strides: tuple[int, ...]):
         super().__init__()
         import torchvision
 
         net = getattr(torchvision.models, name)(weights=None)
-        if name.startswith("resnet"):
-            layers = [nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2),
-                      net.layer3, net.layer4]
-        else:  # cut the feature blocks after the last one at each stride
-            feats, cuts, x, size = net.features, [], torch.zeros(1, 3, 64, 64), 64
-            with torch.no_grad():
-                for i, block in enumerate(feats):
-                    x = block(x)
-                    stride = size // x.shape[-1]
-                    if cuts and cuts[-1][0] == stride:
-                        cuts[-1] = (stride, i)
-                    elif stride in STRIDES:
-                        cuts.append((stride, i))
-            ends = [i + 1 for _, i in cuts]
-            layers = [feats[a:b] for a, b in zip([0] + ends[:-1], ends)]
-        self.layers = nn.ModuleList(layers)
+        resnet = name.startswith("resnet")
+        blocks = ([net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4]
+                  if resnet else net.features)
+        # each block's output stride, measured; a level ends after the last block at its stride
+        x, ends = torch.zeros(1, 3, 64, 64), {}
+        with torch.no_grad():
+            for i, block in enumerate(blocks):
+                x = block(x)
+                ends[64 // x.shape[-1]] = i + 1
+        cuts = [ends[s] for s in strides]
+        spans = list(zip([0] + cuts[:-1], cuts))
+        # the modules' names stay those of the 8, 16, 32 cut before strides were chosen, so older model
+        # files load: a ResNet's first level a Sequential, a lone stage as itself; MobileNet slices
+        self.layers = nn.ModuleList((blocks[a] if b - a == 1 else nn.Sequential(*blocks[a:b])) if resnet
+                                    else blocks[a:b] for a, b in spans)
         # torchvision's name of each tensor we kept -> ours, found by identity (the layers are the same
         # modules), so that --pretrained takes the user's ImageNet classification weights as they are
         ours = {id(t): name for name, t in self.state_dict(keep_vars=True).items()}
@@ -147,13 +151,14 @@ class Head(nn.Module):
 
 
 class YOLO(nn.Module):
-    def __init__(self, num_classes: int, in_channels: int, width: int, blocks: int, backbone: str, neck: int):
+    def __init__(self, num_classes: int, in_channels: int, width: int, blocks: int, backbone: str, neck: int,
+                 strides: tuple[int, ...]):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = (SmallCNN(in_channels, width, blocks) if backbone == "cnn"
-                         else TorchvisionBackbone(backbone, in_channels))
+        self.backbone = (SmallCNN(in_channels, width, blocks, strides) if backbone == "cnn"
+                         else TorchvisionBackbone(backbone, in_channels, strides))
         self.head = Head(self.backbone.channels, neck, num_classes)
-        self.strides = STRIDES
+        self.strides = strides
 
     def raw(self, x) -> torch.Tensor:
         """(N, A, 5 + K) over every cell of every scale, finest first."""
@@ -257,7 +262,20 @@ def nms(boxes, scores, *, conf: float, iou: float, max_det: int = 100, pre_nms: 
     return out
 
 
-def _yolo(num_classes: int, in_channels: int, scale: str, backbone: str, width=None, blocks=None, neck=None) -> YOLO:
+def parse_strides(spec) -> tuple[int, ...]:
+    """'4,8,16' (or a sequence) -> (4, 8, 16): at least two levels, ascending, each one of BACKBONE_STRIDES."""
+    try:
+        strides = tuple(int(v) for v in (spec.split(",") if isinstance(spec, str) else spec))
+    except ValueError:
+        strides = ()
+    if len(strides) < 2 or list(strides) != sorted(set(strides)) or not set(strides) <= set(BACKBONE_STRIDES):
+        raise OptionError(f"--strides {spec!r} must be two or more of {', '.join(map(str, BACKBONE_STRIDES))}, "
+                          "ascending", "e.g. --strides 8,16,32, or 4,8,16 for small objects")
+    return strides
+
+
+def _yolo(num_classes: int, in_channels: int, scale: str, backbone: str, strides, width=None, blocks=None,
+          neck=None) -> YOLO:
     if scale not in SCALES:
         raise OptionError(f"--scale {scale!r} is not one of {', '.join(SCALES)}", "use --scale n, s or m")
     if backbone not in BACKBONES:
@@ -265,15 +283,17 @@ def _yolo(num_classes: int, in_channels: int, scale: str, backbone: str, width=N
 
         raise unknown_name("--backbone", backbone, BACKBONES)
     w, b = SCALES[scale]
-    return YOLO(num_classes, in_channels, width or w, blocks or b, backbone, neck or 2 * (width or w))
+    return YOLO(num_classes, in_channels, width or w, blocks or b, backbone, neck or 2 * (width or w),
+                parse_strides(strides))
 
 
 @DETECTORS.register("yolo", min_size=32, small=128, size=640)
-def yolo(*, num_classes: int, in_channels: int = 3, scale: str = "n", backbone: str = "cnn") -> YOLO:
-    return _yolo(num_classes, in_channels, scale, backbone)
+def yolo(*, num_classes: int, in_channels: int = 3, scale: str = "n", backbone: str = "cnn",
+         strides=STRIDES) -> YOLO:
+    return _yolo(num_classes, in_channels, scale, backbone, strides)
 
 
 @DETECTORS.register("yolo_tiny", min_size=32, size=64)
-def yolo_tiny(*, num_classes: int, in_channels: int = 3) -> YOLO:
+def yolo_tiny(*, num_classes: int, in_channels: int = 3, strides=STRIDES) -> YOLO:
     """For tests: width 8, one residual block per stage (takes neither --scale nor --backbone)."""
-    return _yolo(num_classes, in_channels, "n", "cnn", width=8, blocks=1, neck=32)
+    return _yolo(num_classes, in_channels, "n", "cnn", strides, width=8, blocks=1, neck=32)
