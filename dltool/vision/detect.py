@@ -51,7 +51,7 @@ class TrainConfig:
     pretrained: Path | None = None
     skip_bad: bool = False
     batch_size: int = 8
-    val_split: float = 0.1
+    val_split: float = 0.0
     val: Path | None = None
     out: Path | None = None
     force: bool = False
