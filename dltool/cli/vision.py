@@ -290,7 +290,9 @@ def detect_train(
     *,
     options: dict,
 ):
-    """Train a detector; with --val-split or --val, validation mAP@0.5 picks the best epoch. The data is held in memory (up to 2 GiB).
+    """Train a detector. The data is held in memory (up to 2 GiB).
+
+    Every image trains by default; with --val-split or --val, validation mAP@0.5 picks the best epoch.
 
     Example: dltool vision detect train sample_data/shapes/train --out runs/shapes-detect
     """
