@@ -12,6 +12,7 @@ from dltool.audio import features as F
 from dltool.audio import io
 from dltool.core.console import progress, warn
 from dltool.core.errors import InputError, OptionError, unknown_name
+from dltool.core.inputs import Item, scan_inputs
 
 CHUNK = 256  # clips per call of the transform
 
@@ -20,7 +21,7 @@ def info(inputs: list[str], *, skip_bad: bool = False):
     """One row per file: path, sample rate, channels, frames, duration, format, subtype, Nyquist."""
     from dltool.core.tables import Table
 
-    items = io.scan_inputs(inputs)
+    items = scan_inputs(inputs, io.AUDIO, labels=False)
     rows = []
     for it in items:
         try:
@@ -64,7 +65,7 @@ class AnalyzeConfig:
             check_table_format(self.fmt, self.output)
 
 
-def _targets(items: list[io.Item], folder: Path | None, suffix: str) -> list[Path] | None:
+def _targets(items: list[Item], folder: Path | None, suffix: str) -> list[Path] | None:
     """Output paths mirroring the input tree; two inputs landing on one output is an error."""
     if folder is None:
         return None
@@ -95,7 +96,7 @@ def compute(cfg: AnalyzeConfig):
     cfg.validate()
     device = _device(cfg)
     fc = cfg.features
-    items = io.scan_inputs(cfg.inputs)
+    items = scan_inputs(cfg.inputs, io.AUDIO, labels=False)
     npy_paths, png_paths = _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")
     waves, kept = io.load(items, sr=fc.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad)
     if len(kept) < len(items):

@@ -11,21 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dltool.audio import io
 from dltool.audio.augment import SPEC_OPS, WAVE_OPS, augment_spec, augment_wave, parse_ops
 from dltool.audio.features import FeatureConfig, extractor
 from dltool.audio.models import MODELS, create_model, model_meta
+from dltool.core import inputs
+from dltool.core import run as runs
+from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
-from dltool.core.device import resolve_device
-from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
-from dltool.core.modelfile import load_model_file
+from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.run import RunConfig, recipe
+from dltool.core.train import Engine, EngineConfig
 
 TASK = "audio-classify"
 FEATURES = ("logmel", "mfcc")
@@ -47,13 +48,8 @@ class TrainConfig:
     activation: str = "relu"
     dropout: float = 0.25
     width: int | None = None
-    skip_bad: bool = False
-    batch_size: int = 32
-    val_split: float = 0.0  # every training voice counts: the test voices are new ones (README)
-    val: Path | None = None
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    # every training voice counts: the test voices are new ones (README)
+    run: RunConfig = RunConfig(batch_size=32, val_split=0.0)
     options: dict = field(default_factory=dict)
 
     @property
@@ -67,10 +63,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.engine.validate()
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         MODELS.get(self.model)
         if self.feature_type is not None and self.feature_type not in FEATURES:
             raise unknown_name("--features", self.feature_type, FEATURES)
@@ -90,16 +82,14 @@ def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_features: int) -> dict:
     return {"num_classes": num_classes, "in_features": in_features, **arch_options(cfg, MODELS, ARCH_OPTIONS)}
 
 
-class AudioClassifyTask:
-    """What the engine needs to train a classifier on waveforms (see dltool.core.train)."""
+class AudioClassifyTask(ClassifierTask):
+    """A classifier's batches of waveforms: features computed on the device, then normalised."""
 
-    monitor = "accuracy"
-    monitor_mode = "max"
-    channels_last = False
+    name = TASK
 
     def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
                  augment_ops: tuple[str, ...] = ()):
-        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        super().__init__(arch, arch_kwargs, classes, preprocess)
         self.wave_ops = tuple(o for o in augment_ops if o in WAVE_OPS)
         self.spec_ops = tuple(o for o in augment_ops if o in SPEC_OPS)
         self.features = extractor(FeatureConfig(**preprocess["features"])).to(device)
@@ -116,22 +106,12 @@ class AudioClassifyTask:
             x = augment_spec(x, self.spec_ops)
         return x
 
-    def loss(self, model, batch):
+    def forward(self, model, batch, train: bool = False):
         x, y = batch
-        return F.cross_entropy(model(self.prepare(x, train=True)), y)
+        return model(self.prepare(x, train=train)), y
 
-    def evaluate(self, model, batches) -> dict:
-        loss_sum, correct, n = 0.0, 0, 0
-        for x, y in batches:
-            logits = model(self.prepare(x)).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
-        return {"loss": loss_sum / n, "accuracy": correct / n}
-
-    def payload(self, model) -> dict:
-        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
-                "classes": self.classes, "preprocess": self.preprocess}
+    def model_inputs(self, waves: torch.Tensor) -> tuple:
+        return (self.prepare(waves),)
 
 
 @torch.inference_mode()
@@ -157,21 +137,21 @@ def train(cfg: TrainConfig) -> dict:
     from dltool.core.data import TensorBatches
 
     cfg.validate()
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
-                                options=_recipe(cfg))
-    items = io.scan_labelled(cfg.data)
-    waves, kept = io.load(items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad)
+    run = cfg.run
+    device, run_dir = runs.start(cfg, TASK)
+    items = inputs.scan_labelled(cfg.data, io.AUDIO)
+    waves, kept = io.load(items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=run.skip_bad)
     classes = sorted({it.label for it in kept})
     if len(classes) < 2:
         raise InputError(f"'{cfg.data}' has {len(classes)} class", "a classifier needs at least two classes")
     x = _stack(waves)
     y = torch.tensor([classes.index(it.label) for it in kept], device=device)
-    if cfg.val is not None:
-        v_items = io.scan_labelled(cfg.val)
+    if run.val is not None:
+        v_items = inputs.scan_labelled(run.val, io.AUDIO)
         unknown = sorted({it.label for it in v_items} - set(classes))
         if unknown:
             raise InputError(f"--val has classes not in the training data: {', '.join(unknown[:5])}")
-        v_waves, v_kept = io.load(v_items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad,
+        v_waves, v_kept = io.load(v_items, sr=cfg.sr, duration=cfg.duration, device=device, skip_bad=run.skip_bad,
                                   what="reading validation audio")
         x_tr, y_tr = x, y
         x_va = _stack(v_waves)
@@ -179,7 +159,7 @@ def train(cfg: TrainConfig) -> dict:
     else:
         from dltool.core.data import stratified_split
 
-        tr, va = stratified_split(y.cpu().numpy(), cfg.val_split, cfg.engine.seed)
+        tr, va = stratified_split(y.cpu().numpy(), run.val_split, cfg.engine.seed)
         x_tr, y_tr = x[tr], y[tr]
         x_va, y_va = (x[va], y[va]) if va is not None else (None, None)
 
@@ -192,101 +172,47 @@ def train(cfg: TrainConfig) -> dict:
          f"{cfg.feature_kind} {len(mean)} x {n_frames} frames, on {device.type}")
     arch_kwargs = _arch_kwargs(cfg, len(classes), len(mean))
     model = create_model(cfg.model, **arch_kwargs)
-    train_batches = TensorBatches((x_tr, y_tr), cfg.batch_size, shuffle=True, seed=cfg.engine.seed)
-    val_batches = (TensorBatches((x_va, y_va), max(256, cfg.batch_size), shuffle=False)
+    train_batches = TensorBatches((x_tr, y_tr), run.batch_size, shuffle=True, seed=cfg.engine.seed)
+    val_batches = (TensorBatches((x_va, y_va), max(256, run.batch_size), shuffle=False)
                    if y_va is not None else None)
     task = AudioClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
-    return Engine(task, model, cfg.engine, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
-
-
-def _recipe(cfg: TrainConfig) -> dict:
-    """The options to save in config.toml (and compare on --resume)."""
-    return {**cfg.options, "data": str(cfg.data)}
+    return Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
 # -- inference --------------------------------------------------------------------------------
 
-@dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    task: AudioClassifyTask
-    classes: list[str]
-    preprocess: dict
-
-
 def load(path, device) -> LoadedModel:
-    ckpt = load_model_file(path, task=TASK)
-    try:
-        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-        task = AudioClassifyTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
-    model.to(device).eval()
-    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+    """An audio-classify model file on `device` (a name or a torch.device)."""
+    return load_model(path, task=TASK, registry=MODELS, device=device, make_task=lambda ckpt, dev: AudioClassifyTask(
+        ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], dev))
 
 
-def _load_clips(lm: LoadedModel, items, device, skip_bad: bool):
-    fc = lm.preprocess["features"]
-    waves, kept = io.load(items, sr=fc["sr"], duration=lm.preprocess["duration"], device=device, skip_bad=skip_bad)
-    return torch.stack(waves), kept
+def _scan(cfg: PredictConfig) -> list:
+    return inputs.scan_inputs(cfg.inputs, io.AUDIO)
 
 
-@torch.inference_mode()
-def _run(lm: LoadedModel, waves: torch.Tensor, batch_size: int, embed: bool = False) -> torch.Tensor:
-    outs = []
-    for start in range(0, len(waves), batch_size):
-        x = lm.task.prepare(waves[start:start + batch_size])
-        out = lm.model.forward_features(x) if embed else lm.model(x)
-        outs.append(out.float().cpu())
-    return torch.cat(outs)
+def _decode(lm: LoadedModel, items: list, cfg) -> Decoded:
+    """Clips at the model's sample rate and length, on its device."""
+    waves, kept = io.load(items, sr=lm.preprocess["features"]["sr"], duration=lm.preprocess["duration"],
+                          device=lm.device, skip_bad=cfg.skip_bad)
+    return Decoded(torch.stack(waves), [it.label for it in kept], [{"path": str(it.path)} for it in kept])
 
 
-def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
-    from dltool.core.classification import classification_metrics, report_evaluation
-
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    items = io.scan_labelled(data)
-    unknown = sorted({it.label for it in items} - set(lm.classes))
-    if unknown:
-        raise InputError(f"'{data}' has classes the model does not know: {', '.join(unknown[:5])}",
-                         f"the model's classes are: {', '.join(lm.classes[:20])}")
-    waves, kept = _load_clips(lm, items, dev, skip_bad)
-    y_true = np.array([lm.classes.index(it.label) for it in kept])
-    y_pred = _run(lm, waves, batch_size).argmax(1).numpy()
-    metrics = classification_metrics(y_true, y_pred, lm.classes)
-    report_evaluation(metrics, out)
-    return metrics
+def _read_labelled(lm: LoadedModel, cfg: EvalConfig) -> Decoded:
+    return _decode(lm, inputs.scan_labelled(cfg.data, io.AUDIO), cfg)
 
 
-def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
-            skip_bad=False, fmt="auto") -> None:
-    from dltool.core.classification import topk_records, write_embeddings, write_records
+def evaluate(cfg: EvalConfig) -> dict:
+    from dltool.core import classification
 
-    if topk < 1:
-        raise OptionError(f"--topk {topk} must be at least 1")
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    items = io.scan_predict(inputs)
-    waves, kept = _load_clips(lm, items, dev, skip_bad)
-    has_truth = any(it.label is not None for it in kept)
-    if embed:
-        ids = {"path": [str(it.path) for it in kept]}
-        if has_truth:
-            ids["true_label"] = [it.label or "" for it in kept]
-        write_embeddings(ids, _run(lm, waves, batch_size, embed=True).numpy(), output, fmt)
-        return
-    records = topk_records(_run(lm, waves, batch_size).softmax(1), lm.classes, topk)
-    records = [{"path": str(it.path), **rec} for it, rec in zip(kept, records)]
-    for it, rec in zip(kept, records):
-        if it.label is not None:
-            rec["true_label"] = it.label
-    write_records(records, output, fmt)
+    return classification.evaluate(cfg, load=load, read=_read_labelled)
+
+
+def predict(cfg: PredictConfig):
+    """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
+    from dltool.core import classification
+
+    return classification.predict(cfg, load=load, scan=_scan, decode=_decode)
 
 
 class _FromWaveform(torch.nn.Module):
@@ -306,7 +232,7 @@ class _FromWaveform(torch.nn.Module):
 def export(model_path, output) -> dict:
     """ONNX from the waveform (see _FromWaveform); a JSON spec beside it gives the input and the classes."""
     output = check_onnx_path(output)
-    lm = load(model_path, torch.device("cpu"))
+    lm = load(model_path, "cpu")
     sr = lm.preprocess["features"]["sr"]
     n_samples = int(round(lm.preprocess["duration"] * sr))
     example = torch.randn(2, n_samples) * 0.1

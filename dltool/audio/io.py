@@ -2,8 +2,9 @@
 
 - Files: wav, flac, ogg (and mp3, which the installed libsndfile decodes), read with soundfile;
   torchaudio's own I/O is deprecated upstream, so only its transforms are used.
-- Inputs: files, folders (searched recursively for those extensions), or '-' for a list of paths on
-  stdin. Labelled data for `classify`: root/<class>/*.wav, or a CSV of path,label.
+- Inputs (dltool.core.inputs, with the kind AUDIO): files, folders (searched recursively for those
+  extensions), or '-' for a list of paths on stdin. Labelled data for `classify`: root/<class>/*.wav,
+  or a CSV of path,label.
 - Every clip is mixed down to mono (the mean of its channels), resampled to `sr` with torchaudio's
   resampler on the chosen device, then, with `duration`, cropped or zero-padded at the end to
   exactly that many seconds.
@@ -13,106 +14,17 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dltool.core.console import progress, warn
 from dltool.core.errors import InputError, OptionError
-from dltool.core.io import input_path
+from dltool.core.inputs import Item, Kind
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3"}
 SKIP_HINT = "remove or fix the file, or pass --skip-bad to skip unreadable audio"
-
-
-def is_audio_file(p: Path) -> bool:
-    return p.suffix.lower() in AUDIO_EXTENSIONS
-
-
-@dataclass(frozen=True)
-class Item:
-    path: Path
-    rel: Path                 # the path below the input it was found in (to mirror the tree in --out)
-    label: str | None = None  # the class folder, for labelled data or predict on class folders
-
-
-def _in_folder(root: Path) -> list[Item]:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and is_audio_file(p))
-    if not files:
-        raise InputError(f"no audio files found in '{root}'",
-                         f"expected files with extensions {', '.join(sorted(AUDIO_EXTENSIONS))}")
-    return [Item(p, p.relative_to(root)) for p in files]
-
-
-def scan_inputs(inputs: Iterable[str]) -> list[Item]:
-    """Files, folders (recursively) or '-' (paths on stdin) -> items, in the order given."""
-    items: list[Item] = []
-    for raw in inputs:
-        if raw == "-":
-            if sys.stdin.isatty():
-                raise InputError("no audio files were given (and stdin is a terminal)",
-                                 "pass files or folders, or pipe a list of paths")
-            items += scan_inputs([line.strip() for line in sys.stdin if line.strip()])
-            continue
-        p = input_path(raw, "input")
-        if p.is_dir():
-            items += _in_folder(p)
-        elif not is_audio_file(p):
-            raise InputError(f"'{raw}' is not an audio file",
-                             f"give {', '.join(sorted(AUDIO_EXTENSIONS))} files or folders of them")
-        else:
-            items.append(Item(p, Path(p.name)))
-    if not items:
-        raise InputError("no audio files were given", "pass files or folders, or pipe a list of paths")
-    return items
-
-
-def scan_labelled(data: str | Path) -> list[Item]:
-    """root/<class>/*.wav or a CSV of path,label -> labelled items."""
-    root = input_path(data, "data")
-    if root.is_file():
-        return _csv_list(root)
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    items = [Item(p, p.relative_to(root), d.name) for d in class_dirs
-             for p in sorted(d.rglob("*")) if p.is_file() and is_audio_file(p)]
-    if not items:
-        raise InputError(f"no labelled audio found in '{root}'",
-                         "arrange it as root/<class>/*.wav, or give a CSV with path,label")
-    return items
-
-
-def scan_predict(inputs: Iterable[str]) -> list[Item]:
-    """As scan_inputs, but a folder of class folders also gives each file its true label."""
-    items: list[Item] = []
-    for raw in inputs:
-        p = Path(raw)
-        if raw != "-" and p.is_dir() and any(d.is_dir() and not d.name.startswith(".") for d in p.iterdir()):
-            items += [Item(it.path, it.rel, it.rel.parts[0] if len(it.rel.parts) > 1 else None)
-                      for it in _in_folder(p)]
-        else:
-            items += scan_inputs([raw])
-    return items
-
-
-def _csv_list(path: Path) -> list[Item]:
-    try:
-        rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise InputError(f"'{path}' is not a readable CSV ({e})") from None
-    if not rows or not {"path", "label"} <= set(rows[0]):
-        raise InputError(f"'{path}' is not a CSV of path,label",
-                         "it needs a header row with 'path' and 'label' and at least one row")
-    items = []
-    for i, r in enumerate(rows):
-        p = Path(r["path"]) if Path(r["path"]).is_absolute() else path.parent / r["path"]
-        if not p.exists():
-            raise InputError(f"'{path}' row {i + 1}: audio file '{r['path']}' does not exist")
-        items.append(Item(p, Path(r["path"]), r["label"]))
-    return items
+AUDIO = Kind("audio file", frozenset(AUDIO_EXTENSIONS))
 
 
 # -- decoding ------------------------------------------------------------------------------------

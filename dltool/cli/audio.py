@@ -22,6 +22,8 @@ from dltool.cli.options import (
 )
 from dltool.cli.train_options import (
     BatchSizeOpt,
+    InferNprocOpt,
+    ShardOpt,
     engine_options,
     task_config,
 )
@@ -220,9 +222,11 @@ def evaluate(
     """
     apply_console_options(quiet=quiet, fmt=fmt)
     from dltool.audio import classify as task
+    from dltool.core.classification import EvalConfig
     from dltool.core.output import emit_object
 
-    emit_object(task.evaluate(model, data, out=out, batch_size=batch_size, device=device, skip_bad=skip_bad), fmt)
+    emit_object(task.evaluate(EvalConfig(model=model, data=data, out=out, batch_size=batch_size, device=device,
+                                         skip_bad=skip_bad)), fmt)
 
 
 @classify.command("predict")
@@ -234,6 +238,8 @@ def predict(
     embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,
     batch_size: BatchSizeOpt = 256,
     skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -243,11 +249,14 @@ def predict(
 
     Example: dltool audio classify predict runs/digits-audio sample_data/audio/test/7 --topk 2
     """
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
     from dltool.audio import classify as task
+    from dltool.core.classification import PredictConfig, write_predictions
+    from dltool.core.inputs import parse_shard
 
-    task.predict(model, inputs or ["-"], output=output, topk=topk, embed=embed, batch_size=batch_size,
-                 device=device, skip_bad=skip_bad, fmt=fmt)
+    cfg = PredictConfig(model=model, inputs=tuple(inputs or ["-"]), topk=topk, embed=embed, batch_size=batch_size,
+                        device=device, skip_bad=skip_bad, shard=parse_shard(shard))
+    write_predictions(task.predict(cfg), output, fmt)
 
 
 @classify.command("export")

@@ -212,8 +212,11 @@ def score(
     Example: dltool generate score samples/ sample_data/digits/test --classifier runs/digits/model.pt
     """
     apply_console_options(quiet=quiet, fmt=fmt)
+    import functools
+
     from dltool.core.output import emit_object
     from dltool.generate import score as scoring
+    from dltool.vision import classify
 
-    emit_object(scoring.score(samples, real, classifier, inception=inception, k=k, batch_size=batch_size,
-                              device=device), fmt)
+    emit_object(scoring.score(samples, real, functools.partial(classify.load, classifier), inception=inception, k=k,
+                              batch_size=batch_size, device=device), fmt)

@@ -47,6 +47,10 @@ AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Automatic mixed pr
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster steps).")]
 NprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
                                         help="Train with N processes (DDP via torch.distributed.run; --batch-size is split over them).")]
+#: --nproc of the commands that run a model over many inputs (predict, embed): the inputs are split instead
+InferNprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
+                                            help="Spread the inputs over N processes (torch.distributed.run); the output keeps their order.")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only the I-th of N equal blocks of the inputs (0-based), for an array of jobs; their outputs concatenated in order are the whole.")]
 SaveEveryOpt = Annotated[int, typer.Option("--save-every", help="Also write a resumable last.pt every N steps (0: at the end of each epoch only).")]
 TimeLimitOpt = Annotated[float | None, typer.Option("--time-limit", help="Train for at most this many minutes: the epochs (and the schedule) are set from the first one's time.")]
 FreezeBackboneOpt = Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head; the frozen layers keep their BatchNorm statistics (with --pretrained).")]
@@ -138,7 +142,8 @@ UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
 
 def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):
     """A task's frozen train config from a train command's options (the `options` @engine_options passes): the
-    fields `cls` names, the engine's fields as `engine`, and the recipe to save in config.toml as `options`.
+    fields `cls` names, the engine's fields as `engine`, the shared run options as `run` (dltool.core.run,
+    when `cls` has that field), and the recipe to save in config.toml as `options`.
 
     Every option must land somewhere: an option that matches no field (a renamed field, a typo) is a
     bug that would silently disconnect a flag, so it fails here. `command_options` names the
@@ -146,11 +151,14 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
     not, that say where results go rather than how to train (left out of config.toml). Column lists
     (`features`, `exclude`) come as comma-separated text."""
     from dltool.cli.options import csv_list
+    from dltool.core.run import RunConfig
     from dltool.core.train import EngineConfig
 
     engine_fields = EngineConfig.__dataclass_fields__
-    own_fields = set(cls.__dataclass_fields__) - {"engine", "options"}
-    stray = sorted(set(options) - own_fields - set(engine_fields) - set(COMMAND_OPTIONS) - set(command_options))
+    run_fields = RunConfig.field_names() if "run" in cls.__dataclass_fields__ else ()
+    own_fields = set(cls.__dataclass_fields__) - {"engine", "run", "options"}
+    stray = sorted(set(options) - own_fields - set(engine_fields) - set(run_fields) - set(COMMAND_OPTIONS)
+                   - set(command_options))
     if stray:
         raise TypeError(f"{cls.__name__}: options {stray} match no config field")
     own = {}
@@ -159,6 +167,8 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
         if name in ("features", "exclude"):
             value = tuple(csv_list(value) if isinstance(value, str) else value or ()) or None
         own[name] = value
+    if run_fields:
+        own["run"] = RunConfig(**{k: options[k] for k in run_fields if k in options})
     engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options})
     saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(unsaved)}
     return cls(engine=engine, options=saved, **own)

@@ -18,7 +18,9 @@ from dltool.cli.options import (
 from dltool.cli.train_options import (
     BackboneLrScaleOpt,
     FreezeBackboneOpt,
+    InferNprocOpt,
     PreloadOpt,
+    ShardOpt,
     UnfreezeAfterOpt,
     WorkersOpt,
     engine_options,
@@ -90,10 +92,12 @@ def evaluate(
     Example: dltool vision classify eval runs/digits/model.pt sample_data/digits/test
     """
     apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.classification import EvalConfig
     from dltool.core.output import emit_object
     from dltool.vision import classify as task
 
-    emit_object(task.evaluate(model, data, out=out, batch_size=batch_size, device=device, skip_bad=skip_bad), fmt)
+    emit_object(task.evaluate(EvalConfig(model=model, data=data, out=out, batch_size=batch_size, device=device,
+                                         skip_bad=skip_bad)), fmt)
 
 
 @classify.command("predict")
@@ -105,6 +109,8 @@ def predict(
     embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,
     batch_size: InferBatchOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -114,11 +120,14 @@ def predict(
 
     Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
     """
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
+    from dltool.core.classification import PredictConfig, write_predictions
+    from dltool.core.inputs import parse_shard
     from dltool.vision import classify as task
 
-    task.predict(model, inputs or ["-"], output=output, topk=topk, embed=embed, batch_size=batch_size,
-                 device=device, skip_bad=skip_bad, fmt=fmt)
+    cfg = PredictConfig(model=model, inputs=tuple(inputs or ["-"]), topk=topk, embed=embed, batch_size=batch_size,
+                        device=device, skip_bad=skip_bad, shard=parse_shard(shard))
+    write_predictions(task.predict(cfg), output, fmt)
 
 
 @classify.command("export")

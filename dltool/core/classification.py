@@ -1,11 +1,220 @@
-"""What every classifier's eval and predict share (vision, audio, text): the metrics, the per-class table,
-the confusion matrix plot, the top-k prediction records and the embedding table."""
+"""The classifier family (vision, audio and text classify): the task the engine trains, inference, one
+`evaluate` and one `predict` that take the domain's readers, the metrics, the per-class table, the confusion
+matrix plot, the top-k prediction records and the embedding table.
+
+A domain supplies what differs: how a training batch reaches its network (`ClassifierTask.forward`), how
+decoded inputs become the network's arguments (`ClassifierTask.model_inputs`), how a model file is
+loaded, and how inputs are found and decoded (`Decoded`). `predict` spreads its inputs over the processes
+of a torchrun / --nproc launch, or takes one --shard of them, and returns them in input order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dltool.core.errors import InputError, OptionError
+
+
+class ClassifierTask:
+    """What the engine needs to train a classifier (dltool.core.train) and inference needs to run one.
+
+    `forward(model, batch, train)` -> (logits, targets) of a training or validation batch;
+    `model_inputs(inputs)` -> the network's positional arguments for a slice of decoded inputs.
+    """
+
+    name = ""  # the model file's task, e.g. "vision-classify"
+    monitor = "accuracy"
+    monitor_mode = "max"
+    channels_last = False
+
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict):
+        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, list(classes), preprocess
+
+    def forward(self, model, batch, train: bool = False):
+        raise NotImplementedError
+
+    def model_inputs(self, inputs) -> tuple:
+        raise NotImplementedError
+
+    def loss(self, model, batch):
+        import torch.nn.functional as F
+
+        logits, y = self.forward(model, batch, train=True)
+        return F.cross_entropy(logits, y)
+
+    def evaluate(self, model, batches) -> dict:
+        import torch.nn.functional as F
+
+        loss_sum, correct, n = 0.0, 0, 0
+        for batch in batches:
+            logits, y = self.forward(model, batch)
+            logits = logits.float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def payload(self, model) -> dict:
+        return {"task": self.name, "arch": self.arch, "arch_kwargs": self.arch_kwargs,
+                "state_dict": model.state_dict(), "classes": self.classes, "preprocess": self.preprocess}
+
+
+def _autocast(device):
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def infer(lm, inputs, batch_size: int, embed: bool = False):
+    """Logits of decoded inputs (an array, tensor or list the task slices), or with `embed` the network's
+    forward_features: a CPU float tensor, one row per input."""
+    import torch
+
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            args = lm.task.model_inputs(inputs[start:start + batch_size])
+            with _autocast(lm.device):
+                out = lm.model.forward_features(*args) if embed else lm.model(*args)
+            outs.append(out.float().cpu())
+    return torch.cat(outs)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: Path
+    data: Path
+    out: Path | None = None    # also write metrics.json, confusion.json and confusion.png there
+    batch_size: int = 256
+    device: str = "auto"
+    skip_bad: bool = False
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    model: Path
+    inputs: tuple[str, ...] = ("-",)
+    topk: int = 3
+    embed: bool = False
+    batch_size: int = 256
+    device: str = "auto"
+    skip_bad: bool = False
+    shard: tuple[int, int] | None = None  # --shard I/N: only the I-th of N contiguous blocks of the inputs
+
+    def validate(self) -> None:
+        if self.topk < 1:
+            raise OptionError(f"--topk {self.topk} must be at least 1")
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+
+
+@dataclass
+class Decoded:
+    """Inputs read for a classifier, in input order."""
+
+    inputs: object              # what the task's model_inputs takes, sliced: an array, a tensor, a list of texts
+    labels: list                # each item's true label (str) where the input says, else None
+    ids: list[dict]             # each item's columns that join results back to the input (path; id)
+    shown: list[dict] | None = None  # fields a prediction record shows beside them (a text's text)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def evaluate(cfg: EvalConfig, *, load: Callable, read: Callable) -> dict:
+    """`load(model, device)` -> a loaded model (dltool.core.modelfile.LoadedModel); `read(lm, cfg)` -> the
+    labelled data as Decoded. Metrics by sklearn, the per-class table on stderr, files under cfg.out."""
+    cfg.validate()
+    lm = load(cfg.model, cfg.device)
+    data = read(lm, cfg)
+    unknown = sorted({str(c) for c in data.labels} - set(lm.classes))
+    if unknown:
+        raise InputError(f"'{cfg.data}' has classes the model was not trained on: {', '.join(unknown[:5])}",
+                         f"the model's classes are: {', '.join(lm.classes[:20])}")
+    y_true = np.array([lm.classes.index(c) for c in data.labels])
+    y_pred = infer(lm, data.inputs, cfg.batch_size).argmax(1).numpy()
+    metrics = classification_metrics(y_true, y_pred, lm.classes)
+    report_evaluation(metrics, cfg.out)
+    return metrics
+
+
+def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Callable):
+    """Predictions as records `{ids..., shown..., label, score, topk, true_label?}` in input order, or with
+    cfg.embed the feature table (the id columns, true_label when known, emb0..). `scan(cfg)` lists the
+    inputs (cheap: paths, or documents), `decode(lm, items, cfg)` reads this process's share as Decoded.
+
+    Under torchrun / --nproc each process takes a contiguous block of the inputs and rank 0 gathers the
+    results in order; --shard I/N takes the I-th block alone. Other ranks return None."""
+    from dltool.core import distributed as dist
+    from dltool.core.device import resolve_device
+    from dltool.core.inputs import shard
+
+    cfg.validate()
+    device = dist.setup(resolve_device(cfg.device))
+    lm = load(cfg.model, str(device))
+    items, _ = shard(scan(cfg), cfg.shard)
+    part = decode(lm, items, cfg) if items else None
+    if part is None:
+        result = ([], [], np.zeros((0, 0), dtype=np.float32)) if cfg.embed else []
+    elif cfg.embed:
+        result = (part.ids, part.labels, infer(lm, part.inputs, cfg.batch_size, embed=True).numpy())
+    else:
+        result = _records(part, infer(lm, part.inputs, cfg.batch_size).softmax(1), lm.classes, cfg.topk)
+    parts = dist.gather(result) if cfg.shard is None else [result]
+    if not dist.is_main():
+        return None
+    if not cfg.embed:
+        return [rec for p in parts for rec in p]
+    feats = [f for _, _, f in parts if len(f)]
+    return embedding_table([i for p in parts for i in p[0]], [t for p in parts for t in p[1]],
+                           np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32))
+
+
+def _records(part: Decoded, probs, classes: list[str], k: int) -> list[dict]:
+    shown = part.shown or [{}] * len(part)
+    records = []
+    for ids, extra, label, rec in zip(part.ids, shown, part.labels, topk_records(probs, classes, k)):
+        rec = {**ids, **extra, **rec}
+        if label not in (None, ""):
+            rec["true_label"] = str(label)
+        records.append(rec)
+    return records
+
+
+def embedding_table(ids: list[dict], labels: list, feats: np.ndarray):
+    """A feature table: the id columns pass through (true_label too when any input has one), then emb0..N-1."""
+    from dltool.core.tables import Table
+
+    names = list(dict.fromkeys(k for row in ids for k in row))
+    cols = {name: np.array([row.get(name, "") for row in ids], dtype=object) for name in names}
+    if any(t not in (None, "") for t in labels):
+        cols["true_label"] = np.array(["" if t is None else str(t) for t in labels], dtype=object)
+    feats = np.asarray(feats, dtype=np.float64)
+    cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1] if feats.ndim == 2 else 0)})
+    return Table(cols)
+
+
+def write_predictions(result, output: str, fmt: str) -> None:
+    """What `predict` returned, written by the command: records as JSON Lines (or --format) to stdout or
+    atomically to a file, a feature table by dltool.core.tables. Nothing on ranks other than 0 (None)."""
+    if result is None:
+        return
+    if isinstance(result, list):
+        write_records(result, output, fmt)
+    else:
+        from dltool.core.tables import write_table
+
+        write_table(result, output, fmt)
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -92,13 +301,3 @@ def write_records(records: list[dict], output: str, fmt: str) -> None:
     else:
         with atomic_open(output) as f:
             emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
-
-
-def write_embeddings(id_columns: dict, feats: np.ndarray, output: str, fmt: str) -> None:
-    """A feature table: the id columns (lists of strings) pass through, then emb0..embN-1."""
-    from dltool.core.tables import Table, write_table
-
-    feats = np.asarray(feats, dtype=np.float64)
-    cols = {name: np.array(values, dtype=object) for name, values in id_columns.items()}
-    cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1])})
-    write_table(Table(cols), output, fmt)

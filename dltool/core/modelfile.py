@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from dltool.core.errors import ModelFileError
 from dltool.core.io import atomic_path, input_path
@@ -91,3 +92,58 @@ def load_pretrained(model, path, arch: str, convert=None) -> None:
                              "pass weights of the same architecture")
     model.load_state_dict(matched, strict=False)
     info(f"pretrained: loaded {len(matched)} tensors from {path}; {len(own) - len(matched)} left as initialised")
+
+
+def build_network(path, ckpt: dict, build):
+    """The network a model file describes, its weights loaded: `build(arch, arch_kwargs)` makes it (a
+    registry's create). A file whose weights or options do not fit its arch is a ModelFileError."""
+    try:
+        model = build(ckpt["arch"], ckpt["arch_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({first[:160]})") from None
+    return model
+
+
+@dataclass
+class LoadedModel:
+    """A model file ready for inference: the network on `device` in eval mode, and the task object that
+    prepares its inputs as training did (normalisation, features, vocabulary)."""
+
+    model: object
+    task: object
+    ckpt: dict
+    device: object
+
+    @property
+    def arch(self) -> str:
+        return self.ckpt["arch"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.ckpt.get("classes") or [])
+
+    @property
+    def preprocess(self) -> dict:
+        return dict(self.ckpt.get("preprocess") or {})
+
+
+def load_model(path, *, task: str, registry, make_task, device) -> LoadedModel:
+    """One loader for every task's model files: `registry` builds the arch, `make_task(ckpt, device)` the
+    task object; `device` a name (auto, cuda:1) or a torch.device. Convnets get channels_last on CUDA."""
+    import torch
+
+    from dltool.core.device import resolve_device
+
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    ckpt = load_model_file(path, task=task)
+    model = build_network(path, ckpt, lambda arch, kw: registry.create(arch, **kw))
+    try:
+        task_obj = make_task(ckpt, device)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"'{path}' lacks what its task needs to run ({type(e).__name__}: {str(e)[:120]})") from None
+    model.to(device).eval()
+    if device.type == "cuda" and getattr(task_obj, "channels_last", False):
+        model.to(memory_format=torch.channels_last)
+    return LoadedModel(model, task_obj, ckpt, device)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dltool.core import images as vdata
 from dltool.core.errors import InputError
+from dltool.core.inputs import scan_labelled
 from dltool.core.io import input_path
-from dltool.vision import data as vdata
 
 
 @dataclass
@@ -35,8 +36,8 @@ def scan(root: str | Path) -> tuple[list[Path], list[str] | None]:
     flat = sorted(p for p in root.iterdir() if p.is_file() and vdata.is_image_file(p))
     if flat:
         return flat, None
-    labelled = vdata.scan_labelled(root)  # class sub-folders; fails clearly on an empty folder
-    return labelled.paths, labelled.labels
+    labelled = scan_labelled(root, vdata.IMAGES)  # class sub-folders; fails clearly on an empty folder
+    return [it.path for it in labelled], [it.label for it in labelled]
 
 
 def load_images(root: str | Path, size: int, *, skip_bad: bool = False) -> ImageSet:

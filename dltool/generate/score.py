@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dltool.core import images as vdata
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.generate import data as gdata
-from dltool.vision import data as vdata
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,25 +69,27 @@ def _read(folder, size: int, mode: str):
     return images, None if names is None else [names[i] for i in kept]
 
 
-def score(samples, real, classifier, *, inception: Path | None = None, k: int = 3, batch_size: int = 256,
+def score(samples, real, load_classifier, *, inception: Path | None = None, k: int = 3, batch_size: int = 256,
           device: str = "auto") -> dict:
-    from dltool.vision import classify
+    """`load_classifier(device)` -> the judging image classifier as a dltool.core.modelfile.LoadedModel (the
+    command layer binds it to `vision classify`'s loader: a domain does not import another)."""
+    from dltool.core.classification import infer
 
     if k < 1:
         raise OptionError(f"--k {k} must be at least 1")
     dev = resolve_device(device)
-    lm = classify.load(classifier, dev)
+    lm = load_classifier(dev)
     size, mode = lm.preprocess["img_size"], lm.preprocess["mode"]
     fake_x, fake_names = _read(samples, size, mode)
     real_x, _ = _read(real, size, mode)
     for name, x in (("samples", fake_x), ("real images", real_x)):
         if len(x) <= k:
             raise InputError(f"{len(x)} {name}: too few to score with --k {k}", "score at least 10 images of each")
-    logits = classify.infer(lm, fake_x, batch_size, dev)
+    logits = infer(lm, fake_x, batch_size)
     probs = logits.softmax(1).numpy()
     pred = probs.argmax(1)
-    feats_fake = classify.infer(lm, fake_x, batch_size, dev, embed=True).numpy().astype(np.float64)
-    feats_real = classify.infer(lm, real_x, batch_size, dev, embed=True).numpy().astype(np.float64)
+    feats_fake = infer(lm, fake_x, batch_size, embed=True).numpy().astype(np.float64)
+    feats_real = infer(lm, real_x, batch_size, embed=True).numpy().astype(np.float64)
     precision, recall = precision_recall(feats_real, feats_fake, k)
     counts = np.bincount(pred, minlength=len(lm.classes))
     result = {"samples": str(samples), "real": str(real), "n_samples": len(fake_x), "n_real": len(real_x),

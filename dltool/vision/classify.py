@@ -7,17 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from dltool.core import images as vdata
+from dltool.core import inputs
+from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
-from dltool.core.device import resolve_device
-from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.errors import InputError, OptionError
 from dltool.core.export import Normalized, export_onnx
 from dltool.core.io import write_json
-from dltool.core.modelfile import load_model_file, load_pretrained
+from dltool.core.modelfile import LoadedModel, load_model, load_pretrained
 from dltool.core.registry import arch_options
-from dltool.core.train import Engine, EngineConfig, start_run
-from dltool.vision import data as vdata
+from dltool.core.run import RunConfig, recipe, start
+from dltool.core.train import Engine, EngineConfig
 from dltool.vision.augment import augment, parse_ops
 from dltool.vision.models import MODELS, create_model, model_meta
 
@@ -37,23 +38,13 @@ class TrainConfig:
     batch_norm: bool = True
     width: int = 32
     pretrained: Path | None = None
-    skip_bad: bool = False
-    batch_size: int = 64
-    val_split: float = 0.1
-    val: Path | None = None
-    out: Path | None = None
-    force: bool = False
     workers: int = 2
     preload: bool | None = None
-    device: str = "auto"
+    run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         self.engine.validate()
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         if self.img_size is not None and self.img_size < 1:
             raise OptionError(f"--img-size {self.img_size} must be positive")
         MODELS.get(self.model)
@@ -85,16 +76,15 @@ def _image_size(cfg: TrainConfig, paths) -> int:
     return min(size, meta.get("max_size", size))
 
 
-class ClassifyTask:
-    """What the engine needs to train a classifier (see dltool.core.train)."""
+class ClassifyTask(ClassifierTask):
+    """An image classifier's batches: uint8 images, normalised (and augmented when training) on the device."""
 
-    monitor = "accuracy"
-    monitor_mode = "max"
+    name = TASK
     channels_last = True
 
     def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
                  augment_ops: tuple[str, ...] = ()):
-        self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
+        super().__init__(arch, arch_kwargs, classes, preprocess)
         self.augment_ops = augment_ops
         self.device = device
         shape = (1, -1, 1, 1)
@@ -111,22 +101,12 @@ class ClassifyTask:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def loss(self, model, batch):
+    def forward(self, model, batch, train: bool = False):
         x, y = batch
-        return F.cross_entropy(model(self.prepare(x, train=True)), y)
+        return model(self.prepare(x, train=train)), y
 
-    def evaluate(self, model, batches) -> dict:
-        loss_sum, correct, n = 0.0, 0, 0
-        for x, y in batches:
-            logits = model(self.prepare(x)).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
-        return {"loss": loss_sum / n, "accuracy": correct / n}
-
-    def payload(self, model) -> dict:
-        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
-                "classes": self.classes, "preprocess": self.preprocess}
+    def model_inputs(self, images: np.ndarray) -> tuple:
+        return (self.prepare(torch.from_numpy(images).to(self.device)),)
 
 
 def _batches(images, targets, batch_size, *, shuffle, seed, device, workers=None):
@@ -155,42 +135,43 @@ def torchvision_keys(arch: str, registry=MODELS):
 
 def train(cfg: TrainConfig) -> dict:
     cfg.validate()
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
-                                options=_recipe(cfg))
-    labelled = vdata.scan_labelled(cfg.data)
-    val_labelled = vdata.scan_labelled(cfg.val) if cfg.val else None
+    run = cfg.run
+    device, run_dir = start(cfg, TASK)
+    labelled = inputs.scan_labelled(cfg.data, vdata.IMAGES)
+    val_labelled = inputs.scan_labelled(run.val, vdata.IMAGES) if run.val else None
+    all_paths = [it.path for it in labelled]
 
-    mode = vdata.decide_mode(labelled.paths)
-    size = _image_size(cfg, labelled.paths)
+    mode = vdata.decide_mode(all_paths)
+    size = _image_size(cfg, all_paths)
     in_channels = 1 if mode == "L" else 3
-    n_bytes = len(labelled.paths) * in_channels * size * size
+    n_bytes = len(all_paths) * in_channels * size * size
     preload = cfg.preload if cfg.preload is not None else n_bytes <= PRELOAD_LIMIT_BYTES
 
     if preload:
-        images, kept = vdata.decode(labelled.paths, size, mode, skip_bad=cfg.skip_bad)
+        images, kept = vdata.decode(all_paths, size, mode, skip_bad=run.skip_bad)
     else:
-        kept = vdata.check_readable(labelled.paths, skip_bad=cfg.skip_bad)
+        kept = vdata.check_readable(all_paths, skip_bad=run.skip_bad)
         images = None
-    names = [labelled.labels[i] for i in kept]
-    paths = [labelled.paths[i] for i in kept]
+    names = [labelled[i].label for i in kept]
+    paths = [all_paths[i] for i in kept]
     classes = sorted(set(names))
     if len(classes) < 2:
         raise InputError(f"'{cfg.data}' has {len(classes)} class", "a classifier needs at least two classes")
     targets = np.array([classes.index(c) for c in names])
 
     if val_labelled is not None:
-        unknown = sorted(set(val_labelled.labels) - set(classes))
+        unknown = sorted({it.label for it in val_labelled} - set(classes))
         if unknown:
             raise InputError(f"--val has classes not in the training data: {', '.join(unknown[:5])}")
         tr_idx = np.arange(len(targets))
-        v_kept = vdata.check_readable(val_labelled.paths, skip_bad=cfg.skip_bad)
-        v_paths = [val_labelled.paths[i] for i in v_kept]
-        v_targets = np.array([classes.index(val_labelled.labels[i]) for i in v_kept])
+        v_kept = vdata.check_readable([it.path for it in val_labelled], skip_bad=run.skip_bad)
+        v_paths = [val_labelled[i].path for i in v_kept]
+        v_targets = np.array([classes.index(val_labelled[i].label) for i in v_kept])
         v_images = vdata.decode(v_paths, size, mode, skip_bad=False)[0] if preload else None
     else:
         from dltool.core.data import stratified_split
 
-        tr_idx, va_idx = stratified_split(targets, cfg.val_split, cfg.engine.seed)
+        tr_idx, va_idx = stratified_split(targets, run.val_split, cfg.engine.seed)
         v_targets = targets[va_idx] if va_idx is not None else None
         v_paths = [paths[i] for i in va_idx] if va_idx is not None else None
         v_images = images[va_idx] if preload and va_idx is not None else None
@@ -219,15 +200,15 @@ def train(cfg: TrainConfig) -> dict:
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
     if preload:
-        train_batches = _batches(images[tr_idx], targets[tr_idx], cfg.batch_size, shuffle=True, seed=cfg.engine.seed,
+        train_batches = _batches(images[tr_idx], targets[tr_idx], run.batch_size, shuffle=True, seed=cfg.engine.seed,
                                  device=device)
     else:
         dataset = vdata.ImageDataset([paths[i] for i in tr_idx], targets[tr_idx].tolist(), size, mode)
-        train_batches = _batches(dataset, None, cfg.batch_size, shuffle=True, seed=cfg.engine.seed, device=device,
+        train_batches = _batches(dataset, None, run.batch_size, shuffle=True, seed=cfg.engine.seed, device=device,
                                  workers=cfg.workers)
     val_batches = None
     if v_targets is not None:
-        val_size = max(256, cfg.batch_size)
+        val_size = max(256, run.batch_size)
         if preload:
             val_batches = _batches(v_images, v_targets, val_size, shuffle=False, seed=0, device=device)
         else:  # decoded lazily, each process its own shard
@@ -235,103 +216,44 @@ def train(cfg: TrainConfig) -> dict:
                                    shuffle=False, seed=0, device=device, workers=cfg.workers)
 
     task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
-    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
-
-
-def _recipe(cfg: TrainConfig) -> dict:
-    """The options to save in config.toml (and compare on --resume)."""
-    return {**cfg.options, "data": str(cfg.data)}
+    return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
 # -- inference --------------------------------------------------------------------------------
 
-@dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    task: ClassifyTask
-    classes: list[str]
-    preprocess: dict
-
-
 def load(path, device) -> LoadedModel:
-    ckpt = load_model_file(path, task=TASK)
-    try:
-        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
-    model.to(device).eval()
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    task = ClassifyTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
-    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+    """A vision-classify model file on `device` (a name or a torch.device)."""
+    return load_model(path, task=TASK, registry=MODELS, device=device, make_task=lambda ckpt, dev: ClassifyTask(
+        ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], dev))
 
 
-def _autocast(device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    return torch.autocast("cpu", enabled=False)
+def _read_labelled(lm: LoadedModel, cfg: EvalConfig) -> Decoded:
+    items = inputs.scan_labelled(cfg.data, vdata.IMAGES)
+    return _decode(lm, items, cfg)
 
 
-@torch.inference_mode()
-def infer(lm: LoadedModel, images: np.ndarray, batch_size: int, device, embed: bool = False) -> torch.Tensor:
-    """uint8 images (N, C, S, S) -> logits, or with embed the forward_features (public: generate score uses it)."""
-    outs = []
-    for start in range(0, len(images), batch_size):
-        x = lm.task.prepare(torch.from_numpy(images[start:start + batch_size]).to(device))
-        with _autocast(device):
-            out = lm.model.forward_features(x) if embed else lm.model(x)
-        outs.append(out.float().cpu())
-    return torch.cat(outs)
+def _scan(cfg: PredictConfig) -> list:
+    return inputs.scan_inputs(cfg.inputs, vdata.IMAGES)
 
 
-def evaluate(model_path, data, *, out=None, batch_size=256, device="auto", skip_bad=False) -> dict:
-    from dltool.core.classification import classification_metrics, report_evaluation
-
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    labelled = vdata.scan_labelled(data)
-    unknown = sorted(set(labelled.labels) - set(lm.classes))
-    if unknown:
-        raise InputError(f"'{data}' has classes the model does not know: {', '.join(unknown[:5])}",
-                         f"the model's classes are: {', '.join(lm.classes[:20])}")
-    images, kept = vdata.decode(labelled.paths, lm.preprocess["img_size"], lm.preprocess["mode"], skip_bad=skip_bad)
-    y_true = np.array([lm.classes.index(labelled.labels[i]) for i in kept])
-    y_pred = infer(lm, images, batch_size, dev).argmax(1).numpy()
-    metrics = classification_metrics(y_true, y_pred, lm.classes)
-    report_evaluation(metrics, out)
-    return metrics
-
-
-def predict(model_path, inputs, *, output="-", topk=3, embed=False, batch_size=256, device="auto",
-            skip_bad=False, fmt="auto") -> None:
-    from dltool.core.classification import topk_records, write_embeddings, write_records
-
-    if topk < 1:
-        raise OptionError(f"--topk {topk} must be at least 1")
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    items = vdata.scan_inputs(inputs)
+def _decode(lm: LoadedModel, items: list, cfg) -> Decoded:
     size, mode = lm.preprocess["img_size"], lm.preprocess["mode"]
-    images, kept = vdata.decode([it.path for it in items], size, mode, skip_bad=skip_bad)
+    images, kept = vdata.decode([it.path for it in items], size, mode, skip_bad=cfg.skip_bad)
     items = [items[i] for i in kept]
-    has_truth = any(it.true_label is not None for it in items)
-    if embed:
-        ids = {"path": [str(it.path) for it in items]}
-        if has_truth:
-            ids["true_label"] = [it.true_label or "" for it in items]
-        write_embeddings(ids, infer(lm, images, batch_size, dev, embed=True).numpy(), output, fmt)
-        return
-    records = topk_records(infer(lm, images, batch_size, dev).softmax(1), lm.classes, topk)
-    records = [{"path": str(it.path), **rec} for it, rec in zip(items, records)]
-    for it, rec in zip(items, records):
-        if it.true_label is not None:
-            rec["true_label"] = it.true_label
-    write_records(records, output, fmt)
+    return Decoded(images, [it.label for it in items], [{"path": str(it.path)} for it in items])
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    from dltool.core import classification
+
+    return classification.evaluate(cfg, load=load, read=_read_labelled)
+
+
+def predict(cfg: PredictConfig):
+    """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
+    from dltool.core import classification
+
+    return classification.predict(cfg, load=load, scan=_scan, decode=_decode)
 
 
 def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:
@@ -343,8 +265,8 @@ def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:
     if fmt not in ("onnx", "torchscript"):
         raise OptionError(f"cannot tell the export format from '{output.name}'",
                           "name the file *.onnx or *.ts, or pass --to onnx|torchscript")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
+    lm = load(model_path, device)
+    dev = lm.device
     module = Normalized(lm.model, lm.task.mean, lm.task.std).eval()
     size, channels = lm.preprocess["img_size"], 1 if lm.preprocess["mode"] == "L" else 3
     example = torch.rand(2, channels, size, size, device=dev)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dltool.core import images as vdata
 from dltool.core.console import warn
 from dltool.core.errors import InputError, unknown_name
 from dltool.core.io import input_path
-from dltool.vision import data as vdata
 
 PAD_VALUE = 114  # the letterbox grey (Ultralytics' value)
 AUGMENT_OPS = ("flip", "rot90", "scale", "colour", "mosaic")

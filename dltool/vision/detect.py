@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dltool.core import images as vdata
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.inputs import scan_inputs
 from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import load_model_file
 from dltool.core.registry import arch_options
 from dltool.core.train import Engine, EngineConfig, start_run
-from dltool.vision import data as vdata
 from dltool.vision import detdata, detmetrics
 from dltool.vision.models import DETECTORS
 
@@ -384,7 +385,7 @@ def predict(model_path, inputs, *, output="-", conf=0.25, iou=None, batch_size=1
     lm = load(model_path, dev)
     iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
     _check_iou(iou)
-    paths = [it.path for it in vdata.scan_inputs(_prediction_inputs(inputs))]
+    paths = [it.path for it in scan_inputs(_prediction_inputs(inputs), vdata.IMAGES)]
     coco_results = [] if coco_json is not None else None
 
     def records():

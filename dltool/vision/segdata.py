@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dltool.core import images as vdata
 from dltool.core.console import warn
 from dltool.core.errors import InputError
 from dltool.core.io import input_path
-from dltool.vision import data as vdata
 
 IGNORE = 255  # the id ignored pixels get inside dltool (so at most 255 classes: ids 0-254)
 MAX_CLASSES = 255

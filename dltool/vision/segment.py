@@ -16,15 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dltool.core import images as vdata
 from dltool.core.console import info
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
+from dltool.core.inputs import scan_inputs
 from dltool.core.io import atomic_path, write_json
 from dltool.core.modelfile import load_model_file, load_pretrained
 from dltool.core.registry import arch_options
 from dltool.core.train import Engine, EngineConfig, start_run
-from dltool.vision import data as vdata
 from dltool.vision import segdata
 from dltool.vision.augment import augment_with_mask, parse_ops
 from dltool.vision.models import SEGMENTERS
@@ -411,7 +412,7 @@ def predict(model_path, inputs, *, out, output="-", tile=None, save_vis=None, de
     dev = resolve_device(device)
     lm = load(model_path, dev)
     tile = _tile(lm, tile)
-    items = vdata.scan_inputs(_prediction_inputs(inputs))
+    items = scan_inputs(_prediction_inputs(inputs), vdata.IMAGES)
     stems = [it.path.stem for it in items]
     dup = next((s for s in stems if stems.count(s) > 1), None)
     if dup is not None:

@@ -71,13 +71,14 @@ def test_export_onnx_from_the_waveform_matches_predict(cli, trained, tones, tmp_
     import onnxruntime as ort
 
     from dltool.audio import classify, io
+    from dltool.core.inputs import scan_inputs
 
     onnx = tmp_path / "m.onnx"
     r = cli("audio", "classify", "export", trained, "-o", onnx)
     assert r.code == 0, r.stderr
     spec = json.loads((tmp_path / "m.onnx.json").read_text())
     assert spec["from"] == "waveform" and spec["input"]["shape"] == ["N", 4000] and spec["input"]["sample_rate"] == 8000
-    items = io.scan_inputs([str(tones[1] / "high")])
+    items = scan_inputs([str(tones[1] / "high")], io.AUDIO)
     waves, _ = io.load(items, sr=8000, duration=0.5, device=torch.device("cpu"), skip_bad=False)
     x = torch.stack(waves)
     got = ort.InferenceSession(str(onnx)).run(None, {"waveform": x.numpy()})[0]
