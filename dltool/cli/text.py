@@ -24,6 +24,8 @@ from dltool.cli.options import (
 )
 from dltool.cli.train_options import (
     ENGINE_OPTIONS,
+    InferNprocOpt,
+    ShardOpt,
     engine_options,
     task_config,
 )
@@ -532,8 +534,9 @@ def classify_eval(
     from dltool.core.output import emit_object
     from dltool.text import classify as task
 
-    emit_object(task.evaluate(model, data, text_column=text_column, label_column=label_column, encoding=encoding,
-                              out=out, batch_size=batch_size, device=device), fmt)
+    emit_object(task.evaluate(task.TextEvalConfig(model=model, data=data, text_column=text_column,
+                                                  label_column=label_column, encoding=encoding, out=out,
+                                                  batch_size=batch_size, device=device)), fmt)
 
 
 @classify_app.command("predict")
@@ -547,6 +550,8 @@ def classify_predict(
     topk: Annotated[int, typer.Option("--topk", help="How many ranked labels to list per text.")] = 3,
     embed: Annotated[bool, typer.Option("--embed", help="Write the pooled representation as a feature table instead.")] = False,
     batch_size: InferBatchOpt = 256,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -556,8 +561,12 @@ def classify_predict(
 
     Example: dltool text classify predict runs/sms/model.pt messages.txt   (or pipe texts in: one a line)
     """
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
+    from dltool.core.classification import write_predictions
+    from dltool.core.inputs import parse_shard
     from dltool.text import classify as task
 
-    task.predict(model, inputs or ["-"], text_column=text_column, label_column=label_column, encoding=encoding,
-                 output=output, topk=topk, embed=embed, batch_size=batch_size, device=device, fmt=fmt)
+    cfg = task.TextPredictConfig(model=model, inputs=tuple(inputs or ["-"]), text_column=text_column,
+                                 label_column=label_column, encoding=encoding, topk=topk, embed=embed,
+                                 batch_size=batch_size, device=device, shard=parse_shard(shard))
+    write_predictions(task.predict(cfg), output, fmt)

@@ -139,8 +139,8 @@ def evaluate(cfg: EvalConfig, *, load: Callable, read: Callable) -> dict:
     data = read(lm, cfg)
     unknown = sorted({str(c) for c in data.labels} - set(lm.classes))
     if unknown:
-        raise InputError(f"'{cfg.data}' has classes the model was not trained on: {', '.join(unknown[:5])}",
-                         f"the model's classes are: {', '.join(lm.classes[:20])}")
+        raise InputError(f"'{cfg.data}' has labels the model was not trained on: {', '.join(unknown[:5])}",
+                         f"the model's labels are: {', '.join(lm.classes[:20])}")
     y_true = np.array([lm.classes.index(c) for c in data.labels])
     y_pred = infer(lm, data.inputs, cfg.batch_size).argmax(1).numpy()
     metrics = classification_metrics(y_true, y_pred, lm.classes)

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from dltool.core import run as runs
+from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
-from dltool.core.modelfile import load_model_file, save_model
+from dltool.core.modelfile import LoadedModel, load_model, load_model_file, save_model
 from dltool.core.registry import arch_options, option_flag
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.run import RunConfig, recipe
+from dltool.core.train import Engine, EngineConfig
 from dltool.text.corpus import CorpusSpec, read_documents
 from dltool.text.models import MODELS, create_model
 from dltool.text.tokenize import TokenizerConfig
@@ -103,12 +105,7 @@ class TrainConfig:
     bidirectional: bool | None = None
     heads: int | None = None
     dropout: float | None = None
-    batch_size: int = 64
-    val_split: float = 0.1
-    val: Path | None = None
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -116,10 +113,6 @@ class TrainConfig:
             raise unknown_name("model", self.model, MODEL_NAMES)
         if self.pretrained is not None:
             self._validate_pretrained()
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         if self.classifier not in CLASSIFIERS:
             raise unknown_name("--classifier", self.classifier, CLASSIFIERS)
         if self.subword_model not in SUBWORD_KINDS:
@@ -177,15 +170,15 @@ def _split(cfg: TrainConfig, data: Labelled):
     if len(classes) < 2:
         raise InputError(f"'{cfg.data}' has {len(classes)} label", "a classifier needs at least two labels")
     y = np.array([classes.index(c) for c in data.labels])
-    if cfg.val is not None:
-        val = read_labelled(cfg.val, cfg.text_column, cfg.label_column, cfg.encoding)
+    if cfg.run.val is not None:
+        val = read_labelled(cfg.run.val, cfg.text_column, cfg.label_column, cfg.encoding)
         unknown = sorted(set(val.labels) - set(classes))
         if unknown:
             raise InputError(f"--val has labels not in the training data: {', '.join(unknown[:5])}")
         return data, val, classes
     from dltool.core.data import stratified_split
 
-    tr, va = stratified_split(y, cfg.val_split, cfg.engine.seed)
+    tr, va = stratified_split(y, cfg.run.val_split, cfg.engine.seed)
     return _subset(data, tr), (_subset(data, va) if va is not None else None), classes
 
 
@@ -197,8 +190,8 @@ def train(cfg: TrainConfig) -> dict:
     cfg.validate()
     if cfg.model == "tfidf":
         return _train_tfidf(cfg)
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
-                                options=_recipe(cfg))
+    device, run_dir = runs.start(cfg, TASK)
+    batch_size = cfg.run.batch_size
     data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
     tr, va, classes = _split(cfg, data)
 
@@ -232,12 +225,12 @@ def train(cfg: TrainConfig) -> dict:
 
     info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
          f"{len(classes)} labels, {vocab.kind} vocabulary of {len(vocab)}, on {device.type}")
-    train_batches = _batches(vocab, tr, classes, cfg.batch_size, shuffle=True, seed=cfg.engine.seed, device=device)
-    val_batches = (_batches(vocab, va, classes, max(256, cfg.batch_size), shuffle=False, seed=0, device=device)
+    train_batches = _batches(vocab, tr, classes, batch_size, shuffle=True, seed=cfg.engine.seed, device=device)
+    val_batches = (_batches(vocab, va, classes, max(256, batch_size), shuffle=False, seed=0, device=device)
                    if va is not None else None)
-    task = TextClassifyTask(arch, arch_kwargs, classes, vocab)
-    with small_work_on_one_thread(model, device, cfg.batch_size, train_batches.tensors[1]):
-        return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+    task = TextClassifyTask(arch, arch_kwargs, classes, vocab, device)
+    with small_work_on_one_thread(model, device, batch_size, train_batches.tensors[1]):
+        return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
 def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tensor):
@@ -250,11 +243,6 @@ def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tens
     dense = sum(p.numel() for name, p in model.named_parameters() if p.dim() > 1 and "embedding" not in name)
     work = int(batch_size * float(lengths.float().mean()) * dense)
     return single_thread_below(device, work, SINGLE_THREAD_BELOW)
-
-
-def _recipe(cfg: TrainConfig) -> dict:
-    """The options to save in config.toml (and compare on --resume)."""
-    return {**cfg.options, "data": str(cfg.data)}
 
 
 def _arch_kwargs(cfg: TrainConfig, vocab_size: int, num_classes: int, pretrained: dict | None) -> dict:
@@ -339,32 +327,29 @@ def _trim(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return ids[:, : int(lengths.max())]
 
 
-class TextClassifyTask:
-    """What the engine needs to train a text classifier (see dltool.core.train)."""
+class TextClassifyTask(ClassifierTask):
+    """A text classifier's batches: token ids and lengths from the vocabulary, which travels in the model file."""
 
-    monitor = "accuracy"
-    monitor_mode = "max"
-    channels_last = False
+    name = TASK
 
-    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], vocab: Vocab):
-        self.arch, self.arch_kwargs, self.classes, self.vocab = arch, arch_kwargs, classes, vocab
+    def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], vocab: Vocab, device):
+        super().__init__(arch, arch_kwargs, classes, {"vocab": vocab.to_dict()})
+        self.vocab, self.device = vocab, device
 
-    def loss(self, model, batch):
+    def forward(self, model, batch, train: bool = False):
         ids, lengths, y = batch
-        return F.cross_entropy(model(_trim(ids, lengths), lengths), y)
+        return model(_trim(ids, lengths), lengths), y
 
-    def evaluate(self, model, batches) -> dict:
-        loss_sum, correct, n = 0.0, 0, 0
-        for ids, lengths, y in batches:
-            logits = model(_trim(ids, lengths), lengths).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
-        return {"loss": loss_sum / n, "accuracy": correct / n}
+    def model_inputs(self, texts: list[str]) -> tuple:
+        ids, lengths = self.vocab.encode_batch(texts)
+        return ids.to(self.device), lengths.to(self.device)
 
-    def payload(self, model) -> dict:
-        return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
-                "classes": self.classes, "preprocess": {"vocab": self.vocab.to_dict()}}
+
+class TfidfTask:
+    """Inference of a tfidf model: the raw texts are its input."""
+
+    def model_inputs(self, texts: list[str]) -> tuple:
+        return (texts,)
 
 
 # -- tfidf ------------------------------------------------------------------------------------
@@ -391,11 +376,13 @@ def _train_tfidf(cfg: TrainConfig) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
+    from dltool.core.device import placed_on
     from dltool.core.io import prepare_run_dir, write_json
     from dltool.core.seed import seed_everything
 
+    placed_on(cfg.run.device, "a tfidf model")  # --device cuda without CUDA is an error; with it, a note
     seed_everything(cfg.engine.seed)
-    run_dir = prepare_run_dir(cfg.out, TASK, force=cfg.force, resume=False)
+    run_dir = prepare_run_dir(cfg.run.out, TASK, force=cfg.run.force, resume=False)
     data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
     tr, va, classes = _split(cfg, data)
     t0 = time.perf_counter()
@@ -427,7 +414,7 @@ def _train_tfidf(cfg: TrainConfig) -> dict:
     from dltool.core.train import toml_ready
 
     with atomic_open(run_dir / "config.toml") as f:
-        f.write(tomli_w.dumps(toml_ready(_recipe(cfg))))
+        f.write(tomli_w.dumps(toml_ready(recipe(cfg))))
     summary = {"run_dir": str(run_dir), "model": str(run_dir / "model.pt"), **metrics,
                "train_time_s": round(seconds, 3)}
     write_json(run_dir / "summary.json", summary)
@@ -455,7 +442,11 @@ class TfidfModel:
         self.coef = ckpt["state_dict"]["coef"].numpy()
         self.intercept = ckpt["state_dict"]["intercept"].numpy()
 
-    def scores(self, texts: list[str]) -> torch.Tensor:
+    def forward_features(self, texts: list[str]):
+        raise OptionError("--embed needs a neural model; a tfidf model has no pooled representation",
+                          "train a neural model: --model lstm, transformer, ...")
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
         z = np.asarray(_tfidf_features(self.vectorizers, texts) @ self.coef.T) + self.intercept
         if z.shape[1] == 1:  # binary: one margin for the second class
             z = np.hstack([-z / 2, z / 2])
@@ -464,71 +455,53 @@ class TfidfModel:
 
 # -- inference --------------------------------------------------------------------------------
 
-@dataclass
-class LoadedModel:
-    arch: str
-    classes: list[str]
-    model: object                       # a network, or a TfidfModel
-    vocab: Vocab | None
-    device: torch.device
-
-    @torch.inference_mode()
-    def run(self, texts: list[str], batch_size: int = 256, embed: bool = False) -> torch.Tensor:
-        """Logits (or, with embed, the pooled representation) of raw texts."""
-        if self.vocab is None:
-            return self.model.scores(texts)
-        outs = []
-        for start in range(0, len(texts), batch_size):
-            ids, lengths = self.vocab.encode_batch(texts[start:start + batch_size])
-            ids, lengths = ids.to(self.device), lengths.to(self.device)
-            out = self.model.forward_features(ids, lengths) if embed else self.model(ids, lengths)
-            outs.append(out.float().cpu())
-        return torch.cat(outs)
+@dataclass(frozen=True)
+class TextEvalConfig(EvalConfig):
+    text_column: str | None = None
+    label_column: str = "label"
+    encoding: str = "utf-8"
 
 
-def load(path, device: str = "auto") -> LoadedModel:
+@dataclass(frozen=True)
+class TextPredictConfig(PredictConfig):
+    text_column: str | None = None
+    label_column: str = "label"   # a column of true labels, if any, carried as true_label
+    encoding: str = "utf-8"
+
+
+def load(path, device="auto") -> LoadedModel:
     """A model file on --device (a tfidf model runs on the CPU: said once when another was asked for)."""
-    from dltool.core.device import placed_on, resolve_device
+    from dltool.core.device import placed_on
 
     ckpt = load_model_file(path, task=TASK)
-    classes = list(ckpt["classes"])
     if ckpt["arch"] == "tfidf":
-        placed_on(device, "a tfidf model")
-        return LoadedModel("tfidf", classes, TfidfModel(ckpt), None, torch.device("cpu"))
-    device = resolve_device(device)
-    try:
-        model = create_model(ckpt["arch"], **ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-        vocab = Vocab.from_dict(ckpt["preprocess"]["vocab"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
-    model.to(device).eval()
-    return LoadedModel(ckpt["arch"], classes, model, vocab, device)
+        placed_on(str(device), "a tfidf model")
+        return LoadedModel(TfidfModel(ckpt), TfidfTask(), ckpt, torch.device("cpu"))
+    return load_model(path, task=TASK, registry=MODELS, device=device, make_task=lambda ck, dev: TextClassifyTask(
+        ck["arch"], ck["arch_kwargs"], ck["classes"], Vocab.from_dict(ck["preprocess"]["vocab"]), dev))
 
 
-def evaluate(model_path, data, *, text_column=None, label_column="label", encoding="utf-8", out=None,
-             batch_size=256, device="auto") -> dict:
-    from dltool.core.classification import classification_metrics, report_evaluation
+def pooled(lm: LoadedModel, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """The network's pooled representation of raw texts (`predict --embed`, `text embed --method model`)."""
+    from dltool.core.classification import infer
 
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    lm = load(model_path, device)
-    labelled = read_labelled(data, text_column, label_column, encoding)
-    unknown = sorted(set(labelled.labels) - set(lm.classes))
-    if unknown:
-        raise InputError(f"'{data}' has labels the model was not trained on: {', '.join(unknown[:5])}",
-                         f"the model's labels are: {', '.join(lm.classes[:20])}")
-    y_true = np.array([lm.classes.index(c) for c in labelled.labels])
-    y_pred = lm.run(labelled.texts, batch_size).argmax(1).numpy()
-    metrics = classification_metrics(y_true, y_pred, lm.classes)
-    report_evaluation(metrics, out)
-    return metrics
+    return infer(lm, texts, batch_size, embed=True).numpy()
 
 
-def _documents(inputs, text_column, encoding):
-    docs = list(read_documents(CorpusSpec(inputs=tuple(str(i) for i in inputs), column=text_column,
-                                          encoding=encoding)))
-    return docs, [d.text if d.text is not None else " ".join(d.tokens) for d in docs]
+def _read_labelled(lm: LoadedModel, cfg: TextEvalConfig) -> Decoded:
+    data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
+    return Decoded(data.texts, data.labels, [{"id": i} for i in data.ids])
+
+
+def _scan(cfg: TextPredictConfig) -> list:
+    return list(read_documents(CorpusSpec(inputs=tuple(str(i) for i in cfg.inputs), column=cfg.text_column,
+                                          encoding=cfg.encoding)))
+
+
+def _decode(lm: LoadedModel, docs: list, cfg: TextPredictConfig) -> Decoded:
+    texts = [d.text if d.text is not None else " ".join(d.tokens) for d in docs]
+    truth = [d.fields.get(cfg.label_column) for d in docs]
+    return Decoded(texts, truth, [_id_fields(d) for d in docs], [{"text": t} for t in texts])
 
 
 def _id_fields(doc) -> dict:
@@ -538,36 +511,14 @@ def _id_fields(doc) -> dict:
     return rec
 
 
-def predict(model_path, inputs, *, text_column=None, label_column="label", encoding="utf-8", output="-", topk=3,
-            embed=False, batch_size=256, device="auto", fmt="auto") -> None:
-    from dltool.core.classification import topk_records, write_embeddings, write_records
+def evaluate(cfg: TextEvalConfig) -> dict:
+    from dltool.core import classification
 
-    if topk < 1:
-        raise OptionError(f"--topk {topk} must be at least 1")
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    lm = load(model_path, device)
-    if embed and lm.vocab is None:
-        raise OptionError("--embed needs a neural model; a tfidf model has no pooled representation",
-                          "train with --model lstm, transformer, ...")
-    docs, texts = _documents(inputs, text_column, encoding)
-    truth = [d.fields.get(label_column) for d in docs]
-    if embed:
-        write_embeddings(document_ids(docs, truth), lm.run(texts, batch_size, embed=True).numpy(), output, fmt)
-        return
-    records = topk_records(lm.run(texts, batch_size).softmax(1), lm.classes, topk)
-    records = [{**_id_fields(d), "text": t, **rec} for d, t, rec in zip(docs, texts, records)]
-    for rec, label in zip(records, truth):
-        if label not in (None, ""):
-            rec["true_label"] = str(label)
-    write_records(records, output, fmt)
+    return classification.evaluate(cfg, load=load, read=_read_labelled)
 
 
-def document_ids(docs, truth=None) -> dict:
-    """The pass-through columns of an embedding table: id, path (several inputs), true_label (when known)."""
-    ids = {"id": [d.id for d in docs]}
-    if any("path" in d.fields for d in docs):
-        ids["path"] = [d.fields.get("path", "") for d in docs]
-    if truth is not None and any(t not in (None, "") for t in truth):
-        ids["true_label"] = ["" if t is None else str(t) for t in truth]
-    return ids
+def predict(cfg: TextPredictConfig):
+    """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
+    from dltool.core import classification
+
+    return classification.predict(cfg, load=load, scan=_scan, decode=_decode)

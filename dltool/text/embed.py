@@ -68,14 +68,10 @@ def _identity(tokens):
 def embed(config: EmbedConfig) -> Table:
     docs = list(read_documents(config.corpus))
     if config.method == "model":
-        from dltool.text.classify import load
+        from dltool.text.classify import load, pooled
 
         lm = load(config.model, config.device)
-        if lm.vocab is None:
-            raise OptionError(f"--model {config.model} is a tfidf model, which has no pooled representation",
-                              "train a neural model (lstm, transformer, ...)")
-        Z = lm.run([d.text if d.text is not None else " ".join(d.tokens) for d in docs], embed=True).numpy()
-        Z = Z.astype(np.float64)
+        Z = pooled(lm, [d.text if d.text is not None else " ".join(d.tokens) for d in docs]).astype(np.float64)
         if config.normalize:
             from sklearn.preprocessing import normalize
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError, unknown_name
+from dltool.core.run import RunConfig
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.text.classify import small_work_on_one_thread
 from dltool.text.corpus import CorpusSpec, read_documents
@@ -51,11 +51,7 @@ class PretrainConfig:
     heads: int | None = None
     layers: int | None = None
     dropout: float | None = None
-    batch_size: int = 64
-    val_split: float = 0.1
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -65,10 +61,6 @@ class PretrainConfig:
             raise unknown_name("pretrainable model", self.model, pretrainable)
         if not 0 < self.mask_prob < 1:
             raise OptionError(f"--mask-prob {self.mask_prob} must be between 0 and 1", "the usual value is 0.15")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
         self.vocab_config()
 
     def vocab_config(self) -> VocabConfig:
@@ -145,11 +137,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     cfg.validate()
     recipe = {**cfg.options, "inputs": list(cfg.inputs)}  # saved in config.toml, compared on --resume
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
+    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name=TASK, force=cfg.run.force,
                                 options=recipe)
     docs = read_documents(CorpusSpec(inputs=cfg.inputs, column=cfg.text_column, encoding=cfg.encoding))
     texts = [d.text if d.text is not None else " ".join(d.tokens) for d in docs]
-    tr, va = stratified_split(np.zeros(len(texts), dtype=int), cfg.val_split, cfg.engine.seed)
+    tr, va = stratified_split(np.zeros(len(texts), dtype=int), cfg.run.val_split, cfg.engine.seed)
     tokenizer = TokenizerConfig(tokenizer=cfg.tokenizer, lower=cfg.lower, strip_punct=cfg.strip_punct)
     vocab = Vocab.build([texts[i] for i in tr], tokenizer, cfg.vocab_config())
     ids, lengths = vocab.encode_batch(texts)
@@ -164,9 +156,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
     info(f"data: {len(tr)} training texts, {0 if va is None else len(va)} validation, {vocab.kind} vocabulary of "
          f"{len(vocab)}, masking {cfg.mask_prob:.0%} of the tokens, on {device.type}")
     ids, lengths = ids.to(device), lengths.to(device)
-    train_batches = TensorBatches((ids[tr], lengths[tr]), cfg.batch_size, shuffle=True, seed=cfg.engine.seed)
-    val_batches = (TensorBatches((ids[va], lengths[va]), max(256, cfg.batch_size), shuffle=False)
+    batch_size = cfg.run.batch_size
+    train_batches = TensorBatches((ids[tr], lengths[tr]), batch_size, shuffle=True, seed=cfg.engine.seed)
+    val_batches = (TensorBatches((ids[va], lengths[va]), max(256, batch_size), shuffle=False)
                    if va is not None else None)
     task = MaskedLMTask(cfg.model, arch_kwargs, vocab, cfg.mask_prob, cfg.engine.seed)
-    with small_work_on_one_thread(model, device, cfg.batch_size, lengths[tr]):
+    with small_work_on_one_thread(model, device, batch_size, lengths[tr]):
         return Engine(task, model, cfg.engine, run_dir, device, recipe).fit(train_batches, val_batches)
