@@ -244,7 +244,7 @@ class DeepClusterer:
 def load(path, device: str = "cpu") -> DeepClusterer:
     """A fitted DeepClusterer from a `cluster deep` model file (RUN/model.pt or RUN)."""
     from dltool.cluster.deep_net import ClusterNet
-    from dltool.core.modelfile import load_model_file
+    from dltool.core.modelfile import build_network, load_model_file
 
     ckpt = load_model_file(path, task=TASK)
     if ckpt.get("arch") != ARCH:
@@ -254,12 +254,9 @@ def load(path, device: str = "cpu") -> DeepClusterer:
     est = DeepClusterer(kw["n_clusters"], code_dim=kw["code_dim"], hidden=tuple(kw["hidden"]),
                         activation=kw["activation"], alpha=kw["alpha"], scaling=kw.get("scaling", "minmax"),
                         feature_names=pre.get("features"), device=device)
-    model = ClusterNet(in_features=kw["in_features"], code_dim=kw["code_dim"], n_clusters=kw["n_clusters"],
-                       hidden=tuple(kw["hidden"]), activation=kw["activation"], alpha=kw["alpha"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise ModelFileError(f"'{path}' does not match its architecture ({str(e).splitlines()[0][:160]})") from None
+    model = build_network(path, ckpt, lambda arch, kw: ClusterNet(
+        in_features=kw["in_features"], code_dim=kw["code_dim"], n_clusters=kw["n_clusters"], hidden=tuple(kw["hidden"]),
+        activation=kw["activation"], alpha=kw["alpha"]))
     est.net_ = model.eval()
     est.n_features_in_ = int(kw["in_features"])
     est.shift_ = np.asarray(pre.get("shift"), dtype=np.float64)

@@ -160,6 +160,8 @@ def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Calla
     from dltool.core.inputs import shard
 
     cfg.validate()
+    if cfg.shard is not None and dist.world_size() > 1:
+        raise OptionError("--shard with --nproc or torchrun would split the inputs twice", "use one of them")
     device = dist.setup(resolve_device(cfg.device))
     lm = load(cfg.model, str(device))
     items, _ = shard(scan(cfg), cfg.shard)

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 
 from dltool.core import distributed as dist
+from dltool.core import run as runs
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError
-from dltool.core.modelfile import load_model_file
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.modelfile import build_network, load_model_file
+from dltool.core.run import RunConfig, recipe
+from dltool.core.train import Engine, EngineConfig
 from dltool.generate import data as gdata
 from dltool.generate.models import NETWORKS
 
@@ -31,13 +33,8 @@ class TrainConfig:
     engine: EngineConfig
     model: str = ""
     img_size: int = 16
-    batch_size: int = 64
-    val_split: float = 0.0
     sample_every: int = 5
-    skip_bad: bool = False
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    run: RunConfig = RunConfig(val_split=0.0)
     options: dict = field(default_factory=dict)
 
     family = ""          # set by each family's subclass
@@ -52,10 +49,8 @@ class TrainConfig:
                               f"choose one of: {', '.join(others)}")
         if self.img_size < 8:
             raise OptionError(f"--img-size {self.img_size} must be at least 8")
-        if self.batch_size < 2:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 2")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
+        if self.run.batch_size < 2:
+            raise OptionError(f"--batch-size {self.run.batch_size} must be at least 2")
         if self.sample_every < 0:
             raise OptionError(f"--sample-every {self.sample_every} must be >= 0 (0: no progress grids)")
 
@@ -144,9 +139,8 @@ def train(cfg: TrainConfig, make_task) -> dict:
     from dltool.core.data import TensorBatches, stratified_split
 
     cfg.validate()
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=task_name(cfg.family),
-                                force=cfg.force, options=_recipe(cfg))
-    images = gdata.load_images(cfg.data, cfg.img_size, skip_bad=cfg.skip_bad)
+    device, run_dir = runs.start(cfg, task_name(cfg.family))
+    images = gdata.load_images(cfg.data, cfg.img_size, skip_bad=cfg.run.skip_bad)
     if cfg.conditional and images.labels is None:
         raise InputError(f"'{cfg.data}' is a flat folder: a conditional model needs class sub-folders",
                          "arrange the images as root/<class>/*.png")
@@ -156,7 +150,7 @@ def train(cfg: TrainConfig, make_task) -> dict:
     if n < 2:
         raise InputError(f"'{cfg.data}' has {n} image", "a generator needs at least two images")
     labels = images.labels if images.labels is not None else np.zeros(n, dtype=np.int64)
-    tr, va = stratified_split(labels, cfg.val_split, cfg.engine.seed)
+    tr, va = stratified_split(labels, cfg.run.val_split, cfg.engine.seed)
     num_classes = len(images.classes) if cfg.conditional else 0
     arch_kwargs = cfg.arch_kwargs(images.channels, num_classes)
     model = build_model(cfg.family, cfg.model, arch_kwargs)
@@ -166,14 +160,11 @@ def train(cfg: TrainConfig, make_task) -> dict:
     x = torch.from_numpy(images.images).to(device)
     y = torch.as_tensor(labels, dtype=torch.long, device=device)
     tr_t, va_t = torch.as_tensor(tr, device=device), None if va is None else torch.as_tensor(va, device=device)
-    train_batches = TensorBatches((x[tr_t], y[tr_t]), cfg.batch_size, shuffle=True, seed=cfg.engine.seed)
+    train_batches = TensorBatches((x[tr_t], y[tr_t]), cfg.run.batch_size, shuffle=True, seed=cfg.engine.seed)
     val_batches = None if va_t is None else TensorBatches((x[va_t], y[va_t]), 256, shuffle=False)
     task = make_task(cfg, arch_kwargs, images, run_dir, device)
-    return Engine(task, model, cfg.engine, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+    return Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
-
-def _recipe(cfg: TrainConfig) -> dict:
-    return {**cfg.options, "data": str(cfg.data)}
 
 
 # -- model files -------------------------------------------------------------------------------
@@ -201,9 +192,5 @@ def load(path, device, families=FAMILIES) -> Loaded:
         wanted = " or ".join(task_name(f) for f in families)
         raise ModelFileError(f"'{path}' is a '{ckpt.get('task')}' model, not a {wanted} model",
                              "pass a model trained with dltool generate " + "|".join(families) + " train")
-    try:
-        model = build_model(family, ckpt["arch"], ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
+    model = build_network(path, ckpt, lambda arch, kw: build_model(family, arch, kw))
     return Loaded(family, model.to(device).eval(), ckpt)

@@ -56,7 +56,7 @@ class TrainConfig(common.TrainConfig):
             raise OptionError(f"--latent-dim {self.latent_dim} must be at least 1")
         if self.d_steps < 1:
             raise OptionError(f"--d-steps {self.d_steps} must be at least 1")
-        if self.val_split:
+        if self.run.val_split:
             raise OptionError("a GAN has no validation loss to hold data out for", "drop --val-split")
 
     def arch_kwargs(self, in_channels: int, num_classes: int) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dltool.core.run import RunConfig
 from dltool.generate import common
 from dltool.generate.common import GenerativeTask
 
@@ -16,7 +17,7 @@ from dltool.generate.common import GenerativeTask
 @dataclass(frozen=True)
 class TrainConfig(common.TrainConfig):
     model: str = "pixelcnn"
-    val_split: float = 0.1
+    run: RunConfig = RunConfig(val_split=0.1)
 
     family = "pixelcnn"
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dltool.core.errors import OptionError
+from dltool.core.run import RunConfig
 from dltool.generate import common
 from dltool.generate.common import GenerativeTask, noise
 
@@ -18,7 +19,7 @@ class TrainConfig(common.TrainConfig):
     model: str = "vae"
     latent_dim: int = 16
     beta: float = 1.0
-    val_split: float = 0.1
+    run: RunConfig = RunConfig(val_split=0.1)
 
     family = "vae"
 

@@ -16,14 +16,16 @@ import numpy as np
 import torch
 
 from dltool.core import images as vdata
+from dltool.core import run as runs
 from dltool.core.console import info
 from dltool.core.device import resolve_device
-from dltool.core.errors import InputError, ModelFileError, OptionError
+from dltool.core.errors import InputError, OptionError
 from dltool.core.inputs import scan_inputs
 from dltool.core.io import atomic_open, atomic_path, write_json
-from dltool.core.modelfile import load_model_file
+from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.run import RunConfig, recipe
+from dltool.core.train import Engine, EngineConfig
 from dltool.vision import detdata, detmetrics
 from dltool.vision.models import DETECTORS
 
@@ -50,21 +52,11 @@ class TrainConfig:
     split: str | None = None
     iou: float = 0.6
     pretrained: Path | None = None
-    skip_bad: bool = False
-    batch_size: int = 8
-    val_split: float = 0.0
-    val: Path | None = None
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    run: RunConfig = RunConfig(batch_size=8, val_split=0.0)
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         self.engine.validate()
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         meta = DETECTORS.get(self.model).meta
         if self.img_size is not None and (self.img_size < meta["min_size"] or self.img_size % 32):
             raise OptionError(f"--img-size {self.img_size} must be a multiple of 32, at least {meta['min_size']} "
@@ -209,7 +201,7 @@ def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool) -> Letterboxed
 
 def _scan(cfg_data, cfg: TrainConfig, classes):
     return detdata.scan(cfg_data, classes=classes, coco=cfg.coco if cfg_data == cfg.data else None,
-                        split=cfg.split, skip_bad=cfg.skip_bad)
+                        split=cfg.split, skip_bad=cfg.run.skip_bad)
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -219,16 +211,15 @@ def train(cfg: TrainConfig) -> dict:
 
     cfg.validate()
     names = class_list(cfg.classes)
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
-                                options=_recipe(cfg))
+    device, run_dir = runs.start(cfg, TASK)
     ds = _scan(cfg.data, cfg, names)
     size = _image_size(cfg, [s.path for s in ds.samples])
-    data = letterbox_set(ds, size, cfg.skip_bad)
-    if cfg.val is not None:
-        val = letterbox_set(_scan(cfg.val, cfg, ds.classes), size, cfg.skip_bad)
+    data = letterbox_set(ds, size, cfg.run.skip_bad)
+    if cfg.run.val is not None:
+        val = letterbox_set(_scan(cfg.run.val, cfg, ds.classes), size, cfg.run.skip_bad)
         tr_idx, v_images, v_targets = np.arange(len(data.images)), val.images, val.targets
     else:
-        tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
+        tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.run.val_split, cfg.engine.seed)
         v_images, v_targets = (data.images[va_idx], data.targets[va_idx]) if va_idx is not None else (None, None)
     pixels = data.images[tr_idx].reshape(len(tr_idx), 3, -1).transpose(1, 0, 2).reshape(3, -1)
     sample = pixels[:, :: max(1, pixels.shape[1] // 2_000_000)].astype(np.float32) / 255
@@ -258,37 +249,20 @@ def train(cfg: TrainConfig) -> dict:
         return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)), batch_size,
                              shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
 
-    train_batches = batches(data.images[tr_idx], data.targets[tr_idx], cfg.batch_size, True)
-    val_batches = batches(v_images, v_targets, max(32, cfg.batch_size), False) if v_images is not None else None
+    train_batches = batches(data.images[tr_idx], data.targets[tr_idx], cfg.run.batch_size, True)
+    val_batches = batches(v_images, v_targets, max(32, cfg.run.batch_size), False) if v_images is not None else None
     task = DetectTask(cfg.model, arch_kwargs, ds.classes, preprocess, device, detdata.parse_augment(cfg.augment),
                       cfg.iou)
-    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+    return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
-
-def _recipe(cfg: TrainConfig) -> dict:
-    return {**cfg.options, "data": str(cfg.data)}
 
 
 # -- inference -------------------------------------------------------------------------------------
 
-@dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    task: DetectTask
-    classes: list[str]
-    preprocess: dict
-
-
 def load(path, device) -> LoadedModel:
-    ckpt = load_model_file(path, task=TASK)
-    try:
-        model = DETECTORS.create(ckpt["arch"], **ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
-    model.to(device).eval()
-    task = DetectTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
-    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+    """A vision-detect model file on `device` (a name or a torch.device)."""
+    return load_model(path, task=TASK, registry=DETECTORS, device=device, make_task=lambda ckpt, dev: DetectTask(
+        ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], dev))
 
 
 @torch.inference_mode()

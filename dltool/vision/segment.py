@@ -17,15 +17,17 @@ import torch
 import torch.nn.functional as F
 
 from dltool.core import images as vdata
+from dltool.core import run as runs
 from dltool.core.console import info
 from dltool.core.device import resolve_device
-from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
+from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
 from dltool.core.inputs import scan_inputs
 from dltool.core.io import atomic_path, write_json
-from dltool.core.modelfile import load_model_file, load_pretrained
+from dltool.core.modelfile import LoadedModel, load_model, load_pretrained
 from dltool.core.registry import arch_options
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.run import RunConfig, recipe
+from dltool.core.train import Engine, EngineConfig
 from dltool.vision import segdata
 from dltool.vision.augment import augment_with_mask, parse_ops
 from dltool.vision.models import SEGMENTERS
@@ -52,21 +54,11 @@ class TrainConfig:
     class_weights: str | None = None
     ignore_index: int | None = None
     pretrained: Path | None = None
-    skip_bad: bool = False
-    batch_size: int = 16
-    val_split: float = 0.0
-    val: Path | None = None
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
+    run: RunConfig = RunConfig(batch_size=16, val_split=0.0)
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         self.engine.validate()
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
-        if not 0 <= self.val_split < 1:
-            raise OptionError(f"--val-split {self.val_split} must be in [0, 1)")
         meta = SEGMENTERS.get(self.model).meta
         if self.img_size is not None and self.img_size < meta["min_size"]:
             raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
@@ -223,10 +215,9 @@ def train(cfg: TrainConfig) -> dict:
     from dltool.vision.classify import torchvision_keys
 
     cfg.validate()
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name=TASK, force=cfg.force,
-                                options=_recipe(cfg))
+    device, run_dir = runs.start(cfg, TASK)
     pairs = segdata.scan_pairs(cfg.data)
-    val_pairs = segdata.scan_pairs(cfg.val) if cfg.val else None
+    val_pairs = segdata.scan_pairs(cfg.run.val) if cfg.run.val else None
     mode = vdata.decide_mode(pairs.images)
     in_channels = 1 if mode == "L" else 3
     takes = arch_options(cfg, SEGMENTERS, ARCH_OPTIONS)
@@ -236,15 +227,15 @@ def train(cfg: TrainConfig) -> dict:
         raise InputError(f"'{cfg.data}' decodes to more than 2 GiB at {size}x{size}; segment train holds its data "
                          "in memory", "train on fewer images or pass a smaller --img-size")
     data = segdata.load(pairs, size=size, mode=mode, classes=None, ignore_index=cfg.ignore_index,
-                        skip_bad=cfg.skip_bad)
+                        skip_bad=cfg.run.skip_bad)
     images, masks = _stack(data)
     classes = data.classes
     if val_pairs is not None:
         v_images, v_masks = _stack(segdata.load(val_pairs, size=size, mode=mode, classes=classes,
-                                                ignore_index=cfg.ignore_index, skip_bad=cfg.skip_bad))
+                                                ignore_index=cfg.ignore_index, skip_bad=cfg.run.skip_bad))
         tr_idx = np.arange(len(images))
     else:
-        tr_idx, va_idx = stratified_split(np.zeros(len(images), dtype=np.int64), cfg.val_split, cfg.engine.seed)
+        tr_idx, va_idx = stratified_split(np.zeros(len(images), dtype=np.int64), cfg.run.val_split, cfg.engine.seed)
         v_images, v_masks = (images[va_idx], masks[va_idx]) if va_idx is not None else (None, None)
 
     pixels = images[tr_idx].astype(np.float32).transpose(1, 0, 2, 3).reshape(in_channels, -1) / 255
@@ -269,36 +260,19 @@ def train(cfg: TrainConfig) -> dict:
         return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)), batch_size,
                              shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
 
-    train_batches = batches(images[tr_idx], masks[tr_idx], cfg.batch_size, True)
-    val_batches = batches(v_images, v_masks, max(64, cfg.batch_size), False) if v_images is not None else None
+    train_batches = batches(images[tr_idx], masks[tr_idx], cfg.run.batch_size, True)
+    val_batches = batches(v_images, v_masks, max(64, cfg.run.batch_size), False) if v_images is not None else None
     task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment), cfg.loss, weights)
-    return Engine(task, model, engine_cfg, run_dir, device, _recipe(cfg)).fit(train_batches, val_batches)
+    return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
-
-def _recipe(cfg: TrainConfig) -> dict:
-    return {**cfg.options, "data": str(cfg.data)}
 
 
 # -- inference -------------------------------------------------------------------------------
 
-@dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    task: SegmentTask
-    classes: list[str]
-    preprocess: dict
-
-
 def load(path, device) -> LoadedModel:
-    ckpt = load_model_file(path, task=TASK)
-    try:
-        model = SEGMENTERS.create(ckpt["arch"], **ckpt["arch_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise ModelFileError(f"'{path}' does not match its architecture '{ckpt.get('arch')}' ({str(e)[:160]})") from None
-    model.to(device).eval()
-    task = SegmentTask(ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], device)
-    return LoadedModel(model, task, list(ckpt["classes"]), dict(ckpt["preprocess"]))
+    """A vision-segment model file on `device` (a name or a torch.device)."""
+    return load_model(path, task=TASK, registry=SEGMENTERS, device=device, make_task=lambda ckpt, dev: SegmentTask(
+        ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], dev))
 
 
 def _forward(lm: LoadedModel, x: torch.Tensor) -> torch.Tensor:
