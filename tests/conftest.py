@@ -72,3 +72,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def assert_shards_concatenate(cli, *args, shards: int = 2) -> list[str]:
+    """The JSON Lines of a command run whole, and equal to its `--shard I/N` runs concatenated in order."""
+    whole = cli(*args, "--format", "jsonl")
+    assert whole.code == 0, whole.stderr
+    lines = whole.stdout.splitlines()
+    parts = []
+    for i in range(shards):
+        r = cli(*args, "--format", "jsonl", "--shard", f"{i}/{shards}")
+        assert r.code == 0, r.stderr
+        parts += r.stdout.splitlines()
+    assert len(lines) >= shards and parts == lines
+    return lines

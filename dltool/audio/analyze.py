@@ -50,6 +50,7 @@ class AnalyzeConfig:
     fmt: str = "auto"
     skip_bad: bool = False
     device: str = "auto"
+    shard: tuple[int, int] | None = None  # --shard I/N: only the I-th of N contiguous blocks of the inputs
 
     def validate(self) -> None:
         self.features.validate()
@@ -93,10 +94,17 @@ def compute(cfg: AnalyzeConfig):
     """Features of every file; writes --out .npy files and --plot pictures; returns the pooled table or None."""
     import torch
 
+    from dltool.core import distributed as dist
+    from dltool.core.inputs import gathered_table, shard
+
     cfg.validate()
-    device = _device(cfg)
+    device = dist.setup(_device(cfg))
     fc = cfg.features
     items = scan_inputs(cfg.inputs, io.AUDIO, labels=False)
+    _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")  # clashes across shards fail here
+    items, _ = shard(items, cfg.shard)
+    if not items:  # more processes than inputs: this rank has none
+        return gathered_table(None, cfg.shard) if cfg.pool != "none" else None
     npy_paths, png_paths = _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")
     waves, kept = io.load(items, sr=fc.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad)
     if len(kept) < len(items):
@@ -144,7 +152,7 @@ def compute(cfg: AnalyzeConfig):
     inverse = np.argsort(np.array(order))  # back to input order
     table = {"path": np.array([str(it.path) for it in kept], dtype=object)}
     table.update({n: c[inverse] for n, c in columns.items()})
-    return Table(table)
+    return gathered_table(Table(table), cfg.shard)
 
 
 def _title(fc: F.FeatureConfig) -> str:

@@ -59,14 +59,15 @@ def _features(opts: dict, kind: str):
 
 def _analyze(opts: dict, kind: str) -> None:
     from dltool.audio import analyze
+    from dltool.core.inputs import parse_shard
     from dltool.core.tables import write_table
 
     cfg = analyze.AnalyzeConfig(inputs=tuple(opts["inputs"] or ["-"]), features=_features(opts, kind),
                                 duration=opts["duration"], pool=opts["pool"], out=opts["out"], plot=opts["plot"],
                                 output=opts["output"], fmt=opts["fmt"], skip_bad=opts["skip_bad"],
-                                device=opts["device"])
+                                device=opts["device"], shard=parse_shard(opts["shard"]))
     table = analyze.compute(cfg)
-    if table is not None:
+    if table is not None:  # None: nothing pooled, or a rank other than 0
         write_table(table, cfg.output, cfg.fmt)
 
 
@@ -117,6 +118,8 @@ def spectrogram(
     plot: PlotDirOpt = None,
     output: OutFileOpt = "-",
     skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -149,6 +152,8 @@ def mfcc(
     plot: PlotDirOpt = None,
     output: OutFileOpt = "-",
     skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: TableFormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -251,8 +256,9 @@ def predict(
     """
     apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
     from dltool.audio import classify as task
-    from dltool.core.classification import PredictConfig, write_predictions
+    from dltool.core.classification import PredictConfig
     from dltool.core.inputs import parse_shard
+    from dltool.core.output import write_predictions
 
     cfg = PredictConfig(model=model, inputs=tuple(inputs or ["-"]), topk=topk, embed=embed, batch_size=batch_size,
                         device=device, skip_bad=skip_bad, shard=parse_shard(shard))

@@ -356,6 +356,8 @@ def embed(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = "id",
     encoding: EncodingOpt = "utf-8",
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     fmt: FormatOpt = "auto",
@@ -373,13 +375,17 @@ def embed(
         apply_console_options(quiet=quiet)
     else:
         _start(quiet, device, "text embed")
+    from dltool.core.inputs import parse_shard
     from dltool.core.tables import write_table
     from dltool.text import embed as task
 
     cfg = task.EmbedConfig(corpus=_corpus(locals()), tokenizer=_tokenizer(locals()), method=method,
                            n_components=n_components, min_df=min_df, normalize=normalize, vectors=vectors,
-                           tfidf_weight=tfidf_weight, model=model, device=device, seed=seed)
-    write_table(task.embed(cfg), output, fmt)
+                           tfidf_weight=tfidf_weight, model=model, device=device, seed=seed,
+                           shard=parse_shard(shard))
+    table = task.embed(cfg)
+    if table is not None:  # None on ranks other than 0
+        write_table(table, output, fmt)
 
 
 # -- classify -------------------------------------------------------------------------------------
@@ -562,8 +568,8 @@ def classify_predict(
     Example: dltool text classify predict runs/sms/model.pt messages.txt   (or pipe texts in: one a line)
     """
     apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
-    from dltool.core.classification import write_predictions
     from dltool.core.inputs import parse_shard
+    from dltool.core.output import write_predictions
     from dltool.text import classify as task
 
     cfg = task.TextPredictConfig(model=model, inputs=tuple(inputs or ["-"]), text_column=text_column,

@@ -121,8 +121,9 @@ def predict(
     Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
     """
     apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
-    from dltool.core.classification import PredictConfig, write_predictions
+    from dltool.core.classification import PredictConfig
     from dltool.core.inputs import parse_shard
+    from dltool.core.output import write_predictions
     from dltool.vision import classify as task
 
     cfg = PredictConfig(model=model, inputs=tuple(inputs or ["-"]), topk=topk, embed=embed, batch_size=batch_size,
@@ -216,7 +217,8 @@ def segment_eval(
     from dltool.core.output import emit_object
     from dltool.vision import segment as task
 
-    emit_object(task.evaluate(model, data, tile=tile, out=out, device=device, skip_bad=skip_bad), fmt)
+    emit_object(task.evaluate(task.EvalConfig(model=model, data=data, tile=tile, out=out, device=device,
+                                              skip_bad=skip_bad)), fmt)
 
 
 @segment.command("predict")
@@ -228,6 +230,8 @@ def segment_predict(
     tile: TileOpt = None,
     save_vis: Annotated[Path | None, typer.Option("--save-vis", help="Also write the masks overlaid on the images here.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -238,10 +242,13 @@ def segment_predict(
     Example: dltool vision segment predict runs/shapes/model.pt sample_data/shapes/test --out preds/ > preds.jsonl
     """
     apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.inputs import parse_shard
+    from dltool.core.output import write_predictions
     from dltool.vision import segment as task
 
-    task.predict(model, inputs or ["-"], out=out, output=output, tile=tile, save_vis=save_vis, device=device,
-                 skip_bad=skip_bad, fmt=fmt)
+    cfg = task.PredictConfig(model=model, out=out, inputs=tuple(inputs or ["-"]), tile=tile, save_vis=save_vis,
+                             device=device, skip_bad=skip_bad, shard=parse_shard(shard))
+    write_predictions(task.predict(cfg), output, fmt)
 
 
 @segment.command("export")
@@ -337,8 +344,9 @@ def detect_eval(
     from dltool.core.output import emit_object
     from dltool.vision import detect as task
 
-    emit_object(task.evaluate(model, data, conf=conf, iou=iou, out=out, batch_size=batch_size, classes=classes,
-                              coco=coco, split=split, device=device, skip_bad=skip_bad), fmt)
+    emit_object(task.evaluate(task.EvalConfig(model=model, data=data, conf=conf, iou=iou, out=out, batch_size=batch_size,
+                                              classes=classes, coco=coco, split=split, device=device,
+                                              skip_bad=skip_bad)), fmt)
 
 
 @detect.command("predict")
@@ -353,6 +361,8 @@ def detect_predict(
     coco_json: Annotated[Path | None, typer.Option("--coco-json", help="Also write the detections as a COCO results file.")] = None,
     batch_size: InferBatchOpt = 16,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    shard: ShardOpt = None,
+    nproc: InferNprocOpt = 1,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
@@ -366,10 +376,14 @@ def detect_predict(
     Example: dltool vision detect predict runs/shapes-detect/model.pt sample_data/shapes/test > boxes.jsonl
     """
     apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.core.inputs import parse_shard
+    from dltool.core.output import write_predictions
     from dltool.vision import detect as task
 
-    task.predict(model, inputs or ["-"], output=output, conf=conf, iou=iou, batch_size=batch_size, save_vis=save_vis,
-                 save_txt=save_txt, coco_json=coco_json, device=device, skip_bad=skip_bad, fmt=fmt)
+    cfg = task.PredictConfig(model=model, inputs=tuple(inputs or ["-"]), conf=conf, iou=iou, batch_size=batch_size,
+                             save_vis=save_vis, save_txt=save_txt, coco_json=coco_json, device=device,
+                             skip_bad=skip_bad, shard=parse_shard(shard))
+    write_predictions(task.predict(cfg), output, fmt)
 
 
 @detect.command("export")

@@ -157,11 +157,9 @@ def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Calla
     results in order; --shard I/N takes the I-th block alone. Other ranks return None."""
     from dltool.core import distributed as dist
     from dltool.core.device import resolve_device
-    from dltool.core.inputs import shard
+    from dltool.core.inputs import gathered, shard
 
     cfg.validate()
-    if cfg.shard is not None and dist.world_size() > 1:
-        raise OptionError("--shard with --nproc or torchrun would split the inputs twice", "use one of them")
     device = dist.setup(resolve_device(cfg.device))
     lm = load(cfg.model, str(device))
     items, _ = shard(scan(cfg), cfg.shard)
@@ -172,11 +170,11 @@ def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Calla
         result = (part.ids, part.labels, infer(lm, part.inputs, cfg.batch_size, embed=True).numpy())
     else:
         result = _records(part, infer(lm, part.inputs, cfg.batch_size).softmax(1), lm.classes, cfg.topk)
+    if not cfg.embed:
+        return gathered(result, cfg.shard)
     parts = dist.gather(result) if cfg.shard is None else [result]
     if not dist.is_main():
         return None
-    if not cfg.embed:
-        return [rec for p in parts for rec in p]
     feats = [f for _, _, f in parts if len(f)]
     return embedding_table([i for p in parts for i in p[0]], [t for p in parts for t in p[1]],
                            np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32))
@@ -204,19 +202,6 @@ def embedding_table(ids: list[dict], labels: list, feats: np.ndarray):
     feats = np.asarray(feats, dtype=np.float64)
     cols.update({f"emb{j}": feats[:, j] for j in range(feats.shape[1] if feats.ndim == 2 else 0)})
     return Table(cols)
-
-
-def write_predictions(result, output: str, fmt: str) -> None:
-    """What `predict` returned, written by the command: records as JSON Lines (or --format) to stdout or
-    atomically to a file, a feature table by dltool.core.tables. Nothing on ranks other than 0 (None)."""
-    if result is None:
-        return
-    if isinstance(result, list):
-        write_records(result, output, fmt)
-    else:
-        from dltool.core.tables import write_table
-
-        write_table(result, output, fmt)
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -291,15 +276,3 @@ def topk_records(probs, classes: list[str], k: int) -> list[dict]:
     return [{"label": classes[ix[0]], "score": round(ps[0], 6),
              "topk": [{"label": classes[i], "score": round(p, 6)} for p, i in zip(ps, ix)]}
             for ps, ix in zip(top_p.tolist(), top_i.tolist())]
-
-
-def write_records(records: list[dict], output: str, fmt: str) -> None:
-    """Prediction records to stdout ('-') in --format, or atomically to a file (JSON Lines by default)."""
-    from dltool.core.io import atomic_open
-    from dltool.core.output import emit_records
-
-    if output == "-":
-        emit_records(records, fmt)
-    else:
-        with atomic_open(output) as f:
-            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)

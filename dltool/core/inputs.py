@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dltool.core.errors import InputError
 from dltool.core.io import input_path
 
@@ -137,7 +139,10 @@ def shard(items: list, spec: tuple[int, int] | None = None) -> tuple[list, int]:
     outputs concatenated in shard order are the single-process output. `spec` (I, N) is --shard I/N (a
     cron array job); without it, the rank's block under torchrun or --nproc (all of them in one process)."""
     from dltool.core import distributed as dist
+    from dltool.core.errors import OptionError
 
+    if spec is not None and dist.world_size() > 1:
+        raise OptionError("--shard with --nproc or torchrun would split the inputs twice", "use one of them")
     index, count = spec if spec is not None else (dist.rank(), dist.world_size())
     start = len(items) * index // count
     return items[start:len(items) * (index + 1) // count], start
@@ -157,3 +162,30 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
         raise OptionError(f"--shard {value}: I must be in 0..N-1", f"use 0/{max(count, 1)} .. {max(count, 1) - 1}/"
                                                                     f"{max(count, 1)}")
     return index, count
+
+
+def gathered(records, spec: tuple[int, int] | None = None):
+    """The records of `shard(items, spec)`'s block, as the whole output: in one process (or a --shard run)
+    they pass through untouched, streaming; under torchrun / --nproc every rank's are gathered on rank 0
+    in rank order, which is input order. None on the other ranks (they write nothing)."""
+    from dltool.core import distributed as dist
+
+    if spec is not None or not dist.active():
+        return records
+    parts = dist.gather(list(records))
+    return [r for part in parts for r in part] if dist.is_main() else None
+
+
+def gathered_table(table, spec: tuple[int, int] | None = None):
+    """`gathered` for a feature table: every rank's rows, in rank order, on rank 0; None elsewhere."""
+    from dltool.core import distributed as dist
+
+    if spec is not None or not dist.active():
+        return table
+    parts = [t for t in dist.gather(table) if t is not None and len(t)]
+    if not dist.is_main():
+        return None
+    from dltool.core.tables import Table
+
+    return Table({name: np.concatenate([t.columns[name] for t in parts]) for name in parts[0].columns}) if parts \
+        else table

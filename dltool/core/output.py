@@ -101,3 +101,29 @@ def _fmt_scalar(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
+
+
+def write_records(records: list[dict], output: str, fmt: str) -> None:
+    """Prediction records to stdout ('-') in --format, or atomically to a file (JSON Lines by default)."""
+    from dltool.core.io import atomic_open
+
+    if output == "-":
+        emit_records(records, fmt)
+    else:
+        with atomic_open(output) as f:
+            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+
+
+def write_predictions(result, output: str, fmt: str) -> None:
+    """What a `predict` returned, written by the command: a feature table by dltool.core.tables, records (a
+    list, or an iterator that streams) as JSON Lines or --format to stdout or atomically to a file. Nothing
+    on ranks other than 0 (None)."""
+    from dltool.core.tables import Table, write_table
+
+    if result is None:
+        return
+    if isinstance(result, Table):
+        write_table(result, output, fmt)
+    else:
+        write_records(result, output, fmt)
+

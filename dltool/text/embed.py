@@ -42,6 +42,7 @@ class EmbedConfig:
     model: Path | None = None
     device: str = "auto"
     seed: int = 0
+    shard: tuple[int, int] | None = None  # --shard I/N: only the I-th of N contiguous blocks of the documents
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -60,13 +61,34 @@ class EmbedConfig:
         if self.n_components < 1 or self.min_df < 1:
             raise OptionError("-n and --min-df must be at least 1")
 
+    def check_shardable(self) -> None:
+        """TF-IDF (and --tfidf-weight) learns from the whole corpus: a block of it would give other numbers."""
+        from dltool.core import distributed as dist
+
+        if (self.shard is not None or dist.world_size() > 1) and (self.method == "tfidf" or self.tfidf_weight):
+            raise OptionError("--shard/--nproc split the documents, but TF-IDF is fitted on the whole corpus",
+                              "use --method model or word2vec (without --tfidf-weight), or one process")
+
 
 def _identity(tokens):
     return tokens
 
 
-def embed(config: EmbedConfig) -> Table:
-    docs = list(read_documents(config.corpus))
+def embed(config: EmbedConfig) -> Table | None:
+    """The documents' feature table; under torchrun / --nproc each rank embeds a block and rank 0 returns the
+    whole table in input order (None on the others)."""
+    from dltool.core import distributed as dist
+    from dltool.core.device import resolve_device
+    from dltool.core.inputs import gathered_table, shard
+
+    config.check_shardable()
+    if dist.world_size() > 1:
+        dist.setup(resolve_device(config.device))
+    docs, _ = shard(list(read_documents(config.corpus)), config.shard)
+    return gathered_table(_embed(docs, config) if docs else None, config.shard)
+
+
+def _embed(docs: list, config: EmbedConfig) -> Table:
     if config.method == "model":
         from dltool.text.classify import load, pooled
 

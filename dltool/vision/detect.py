@@ -280,14 +280,58 @@ def detect_images(lm: LoadedModel, images: list[np.ndarray], device, *, conf: fl
     return out
 
 
-def evaluate(model_path, data, *, conf=0.25, iou=None, out=None, batch_size=32, classes=None, coco=None, split=None,
-             device="auto", skip_bad=False) -> dict:
-    _check_conf(conf)
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
-    _check_iou(iou)
-    ds = detdata.scan(data, classes=class_list(classes) or lm.classes, coco=coco, split=split, skip_bad=skip_bad)
+@dataclass(frozen=True)
+class EvalConfig:
+    model: Path
+    data: Path
+    conf: float = 0.25           # the operating point of precision, recall and the confusion matrix
+    iou: float | None = None     # NMS IoU (default: the model's)
+    out: Path | None = None      # also write metrics.json, pr_curve.png and confusion.png here
+    batch_size: int = 32
+    classes: str | None = None   # the data's class names, for formats without them
+    coco: Path | None = None
+    split: str | None = None
+    device: str = "auto"
+    skip_bad: bool = False
+
+    def validate(self) -> None:
+        _check_inference_options(self)
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    model: Path
+    inputs: tuple[str, ...] = ("-",)
+    conf: float = 0.25
+    iou: float | None = None
+    batch_size: int = 16
+    save_vis: Path | None = None   # draw the boxes on the images here
+    save_txt: Path | None = None   # YOLO-format predictions, one .txt per image
+    coco_json: Path | None = None  # the detections as a COCO results file
+    device: str = "auto"
+    skip_bad: bool = False
+    shard: tuple[int, int] | None = None
+
+    def validate(self) -> None:
+        _check_inference_options(self)
+
+
+def _check_inference_options(cfg) -> None:
+    _check_conf(cfg.conf)
+    if cfg.iou is not None:
+        _check_iou(cfg.iou)
+    if cfg.batch_size < 1:
+        raise OptionError(f"--batch-size {cfg.batch_size} must be at least 1")
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    cfg.validate()
+    conf, batch_size, skip_bad, out, data = cfg.conf, cfg.batch_size, cfg.skip_bad, cfg.out, cfg.data
+    lm = load(cfg.model, cfg.device)
+    dev = lm.device
+    iou = lm.preprocess.get("iou", 0.6) if cfg.iou is None else cfg.iou
+    ds = detdata.scan(data, classes=class_list(cfg.classes) or lm.classes, coco=cfg.coco, split=cfg.split,
+                      skip_bad=skip_bad)
     if len(ds.classes) != len(lm.classes):
         raise InputError(f"'{data}' has {len(ds.classes)} classes ({', '.join(ds.classes[:8])}); the model has "
                          f"{len(lm.classes)} ({', '.join(lm.classes[:8])})", "evaluate on data with the model's classes")
@@ -347,46 +391,49 @@ def _prediction_inputs(inputs) -> list[str]:
     return out
 
 
-def predict(model_path, inputs, *, output="-", conf=0.25, iou=None, batch_size=16, save_vis=None, save_txt=None,
-            coco_json=None, device="auto", skip_bad=False, fmt="auto") -> None:
-    """Streams: one batch of images is decoded, detected and written before the next is read."""
-    from dltool.core.output import emit_records
+def predict(cfg: PredictConfig):
+    """Records `{path, width, height, boxes}` in input order, streaming in one process: one batch of images is
+    decoded and detected as the consumer reads. Under torchrun / --nproc each rank detects its block and
+    rank 0 returns them all (None on the others); --shard takes one block. --coco-json is written once
+    every record has been read."""
+    from dltool.core import distributed as dist
+    from dltool.core.inputs import gathered, shard
 
-    _check_conf(conf)
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
-    _check_iou(iou)
-    paths = [it.path for it in scan_inputs(_prediction_inputs(inputs), vdata.IMAGES)]
-    coco_results = [] if coco_json is not None else None
+    cfg.validate()
+    dev = dist.setup(resolve_device(cfg.device))
+    lm = load(cfg.model, dev)
+    iou = lm.preprocess.get("iou", 0.6) if cfg.iou is None else cfg.iou
+    paths, _ = shard([it.path for it in scan_inputs(_prediction_inputs(cfg.inputs), vdata.IMAGES)], cfg.shard)
+    records = gathered(_detect_stream(lm, paths, iou, cfg), cfg.shard)
+    if records is None or cfg.coco_json is None:
+        return records
+    return _with_coco_json(records, lm.classes, cfg.coco_json)
 
-    def records():
-        for idx, images in vdata.decode_batches(paths, batch_size, "RGB", skip_bad=skip_bad):
-            for i, im, (b, s, lab) in zip(idx, images, detect_images(lm, images, dev, conf=conf, iou=iou)):
-                path = paths[i]
-                h, w = im.shape[1:]
-                boxes = [{"label": lm.classes[c], "score": round(float(sc), 5),
-                          "box": [round(float(v), 2) for v in box]} for box, sc, c in zip(b, s, lab)]
-                if save_vis is not None:
-                    _draw(im, boxes, Path(save_vis) / f"{path.stem}.png")
-                if save_txt is not None:
-                    _write_yolo_txt(b, s, lab, w, h, Path(save_txt) / f"{path.stem}.txt")
-                if coco_results is not None:
-                    coco_results.extend({"image_id": path.stem, "file_name": str(path), "category_id": int(c) + 1,
-                                         "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
-                                                  round(float(y2 - y1), 2)], "score": round(float(sc), 5)}
-                                        for (x1, y1, x2, y2), sc, c in zip(b, s, lab))
-                yield {"path": str(path), "width": int(w), "height": int(h), "boxes": boxes}
 
-    if output == "-":
-        emit_records(records(), fmt)
-    else:
-        with atomic_open(output) as f:
-            emit_records(records(), "jsonl" if fmt == "auto" else fmt, stream=f)
-    if coco_results is not None:
-        write_json(coco_json, coco_results)
+def _detect_stream(lm: LoadedModel, paths: list[Path], iou: float, cfg: PredictConfig):
+    for idx, images in vdata.decode_batches(paths, cfg.batch_size, "RGB", skip_bad=cfg.skip_bad):
+        for i, im, (b, s, lab) in zip(idx, images, detect_images(lm, images, lm.device, conf=cfg.conf, iou=iou)):
+            path = paths[i]
+            h, w = im.shape[1:]
+            boxes = [{"label": lm.classes[c], "score": round(float(sc), 5),
+                      "box": [round(float(v), 2) for v in box]} for box, sc, c in zip(b, s, lab)]
+            if cfg.save_vis is not None:
+                _draw(im, boxes, Path(cfg.save_vis) / f"{path.stem}.png")
+            if cfg.save_txt is not None:
+                _write_yolo_txt(b, s, lab, w, h, Path(cfg.save_txt) / f"{path.stem}.txt")
+            yield {"path": str(path), "width": int(w), "height": int(h), "boxes": boxes}
+
+
+def _with_coco_json(records, classes: list[str], path: Path):
+    """The records passed through; once they are all read, the COCO results file of their boxes."""
+    results = []
+    for rec in records:
+        results.extend({"image_id": Path(rec["path"]).stem, "file_name": rec["path"],
+                        "category_id": classes.index(b["label"]) + 1,
+                        "bbox": [b["box"][0], b["box"][1], round(b["box"][2] - b["box"][0], 2),
+                                 round(b["box"][3] - b["box"][1], 2)], "score": b["score"]} for b in rec["boxes"])
+        yield rec
+    write_json(path, results)
 
 
 def _write_yolo_txt(boxes, scores, labels, w: int, h: int, path: Path) -> None:

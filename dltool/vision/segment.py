@@ -337,12 +337,34 @@ def _tile(lm: LoadedModel, tile: int | None) -> int:
     return tile
 
 
-def evaluate(model_path, data, *, tile=None, out=None, device="auto", skip_bad=False) -> dict:
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    tile = _tile(lm, tile)
-    d = segdata.load(segdata.scan_pairs(data), size=None, mode=lm.preprocess["mode"], classes=lm.classes,
-                     ignore_index=lm.preprocess.get("ignore_index"), skip_bad=skip_bad)
+@dataclass(frozen=True)
+class EvalConfig:
+    model: Path
+    data: Path
+    tile: int | None = None     # predict in overlapping tiles of this size (default: the training size)
+    out: Path | None = None     # also write metrics.json here
+    device: str = "auto"
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    model: Path
+    out: Path                   # masks/ and colour/ PNGs land here
+    inputs: tuple[str, ...] = ("-",)
+    tile: int | None = None
+    save_vis: Path | None = None
+    device: str = "auto"
+    skip_bad: bool = False
+    shard: tuple[int, int] | None = None
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    lm = load(cfg.model, cfg.device)
+    dev, out = lm.device, cfg.out
+    tile = _tile(lm, cfg.tile)
+    d = segdata.load(segdata.scan_pairs(cfg.data), size=None, mode=lm.preprocess["mode"], classes=lm.classes,
+                     ignore_index=lm.preprocess.get("ignore_index"), skip_bad=cfg.skip_bad)
     k = len(lm.classes)
     cm = torch.zeros(k, k, dtype=torch.long)
     for image, mask in zip(d.images, d.masks):
@@ -376,25 +398,32 @@ def _prediction_inputs(inputs) -> list[str]:
     return [str(Path(raw) / "images") if raw != "-" and (Path(raw) / "images").is_dir() else raw for raw in inputs]
 
 
-def predict(model_path, inputs, *, out, output="-", tile=None, save_vis=None, device="auto", skip_bad=False,
-            fmt="auto") -> None:
-    from PIL import Image
+def predict(cfg: PredictConfig):
+    """One record per image `{path, mask, colour, classes: {class: share of pixels}}`, in input order; the
+    masks are written under cfg.out. Spread over the processes of torchrun / --nproc, or one --shard."""
+    from dltool.core import distributed as dist
+    from dltool.core.inputs import gathered, shard
 
-    from dltool.core.io import atomic_open
-    from dltool.core.output import emit_records
-
-    dev = resolve_device(device)
-    lm = load(model_path, dev)
-    tile = _tile(lm, tile)
-    items = scan_inputs(_prediction_inputs(inputs), vdata.IMAGES)
+    dev = dist.setup(resolve_device(cfg.device))
+    lm = load(cfg.model, dev)
+    tile = _tile(lm, cfg.tile)
+    items = scan_inputs(_prediction_inputs(cfg.inputs), vdata.IMAGES)
     stems = [it.path.stem for it in items]
     dup = next((s for s in stems if stems.count(s) > 1), None)
     if dup is not None:
         raise InputError(f"two inputs share the name '{dup}': their masks would overwrite each other",
                          "predict them in separate runs with different --out")
-    images, kept = vdata.decode_list([it.path for it in items], None, lm.preprocess["mode"], skip_bad=skip_bad)
+    items, _ = shard(items, cfg.shard)
+    return gathered(_predict_block(lm, items, tile, cfg) if items else [], cfg.shard)
+
+
+def _predict_block(lm: LoadedModel, items: list, tile: int, cfg: PredictConfig) -> list[dict]:
+    from PIL import Image
+
+    dev, save_vis = lm.device, cfg.save_vis
+    images, kept = vdata.decode_list([it.path for it in items], None, lm.preprocess["mode"], skip_bad=cfg.skip_bad)
     colours = palette(len(lm.classes))
-    out = Path(out)
+    out = Path(cfg.out)
     records = []
     for i, image in zip(kept, images):
         path = items[i].path
@@ -412,11 +441,7 @@ def predict(model_path, inputs, *, out, output="-", tile=None, save_vis=None, de
         shares = np.bincount(ids.ravel(), minlength=len(lm.classes)) / ids.size
         records.append({"path": str(path), "mask": str(mask_path), "colour": str(colour_path),
                         "classes": {c: round(float(s), 6) for c, s in zip(lm.classes, shares)}})
-    if output == "-":
-        emit_records(records, fmt)
-    else:
-        with atomic_open(output) as f:
-            emit_records(records, "jsonl" if fmt == "auto" else fmt, stream=f)
+    return records
 
 
 def _save_png(im, path: Path) -> None:

@@ -141,3 +141,11 @@ def test_train_names_a_corrupt_clip_or_skips_it(cli, tones, tmp_path):
             *FAST[:-1], "--epochs", "1")
     assert r.code == 0, r.stderr
     assert "skipped 1 of 49 files" in r.stderr and (tmp_path / "r2" / "model.pt").exists()
+
+
+def test_predict_and_mfcc_shards_concatenate_to_the_whole(cli, trained, tones):
+    from tests.conftest import assert_shards_concatenate
+
+    assert_shards_concatenate(cli, "audio", "classify", "predict", trained, tones[1])
+    assert_shards_concatenate(cli, "audio", "classify", "predict", trained, tones[1], "--embed")
+    assert_shards_concatenate(cli, "audio", "mfcc", tones[1], "--pool", "mean", "--sr", "8000", shards=3)

@@ -302,3 +302,13 @@ def test_bad_input(cli, data, lstm_run, tmp_path):
     _one_line_error(cli("text", "classify", "train", data["train"], "--model", "lstm_tiny", "--heads", "2",
                         "--out", run), "--model lstm_tiny does not take --heads")
     assert not run.exists()
+
+
+def test_predict_and_embed_shards_concatenate_to_the_whole(cli, data, lstm_run):
+    from tests.conftest import assert_shards_concatenate
+
+    assert_shards_concatenate(cli, "text", "classify", "predict", lstm_run, data["sms_test"], shards=3)
+    assert_shards_concatenate(cli, "text", "embed", data["sms_test"], "--method", "model", "--model", lstm_run,
+                              "--column", "text")
+    r = cli("text", "embed", data["sms_test"], "--column", "text", "--shard", "0/2")
+    assert r.code == 1 and "TF-IDF is fitted on the whole corpus" in r.stderr

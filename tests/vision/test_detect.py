@@ -423,3 +423,9 @@ def test_export_onnx_matches_pytorch_with_and_without_nms(cli, det_trained, tmp_
     assert got.shape == want.shape and len(got) > 0
     order = lambda a: a[np.lexsort((-a[:, 5], a[:, 0]))]  # noqa: E731 (NMS output order may differ)
     np.testing.assert_allclose(order(got), order(want), rtol=1e-4, atol=1e-3)
+
+
+def test_predict_shards_concatenate_to_the_whole(cli, det_shapes, det_trained):
+    from tests.conftest import assert_shards_concatenate
+
+    assert_shards_concatenate(cli, "vision", "detect", "predict", det_trained, det_shapes[1], shards=3)

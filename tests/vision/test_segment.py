@@ -255,3 +255,10 @@ def test_export_onnx_matches_pytorch(cli, seg_trained, tmp_path):
     with torch.inference_mode():
         want = lm.model((torch.from_numpy(x) - lm.task.mean) / lm.task.std).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_predict_shards_concatenate_to_the_whole(cli, shapes, seg_trained, tmp_path):
+    from tests.conftest import assert_shards_concatenate
+
+    lines = assert_shards_concatenate(cli, "vision", "segment", "predict", seg_trained, shapes[1], "--out", tmp_path)
+    assert all(Path(json.loads(line)["mask"]).exists() for line in lines)
