@@ -2,6 +2,8 @@
 
 Help conventions (tests/test_cli.py holds them): a command's docstring starts with a one-line summary,
 then a blank line, then the details and an `Example:` line. Group listings show the summary only.
+Help strings are plain text wrapped anywhere in the source: dltool/cli/help.py reflows them and breaks a
+choice list too wide for its column after '|' or ',', so every page reads whole at 80 columns.
 Shell completion is Typer's (`dltool --install-completion`); it costs start-up nothing measurable
 (benchmarks/help_startup.py).
 """
