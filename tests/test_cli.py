@@ -125,6 +125,85 @@ def test_every_command_has_a_one_line_summary_and_an_example():
             assert "Example: dltool " + " ".join(path) in cmd.help, name
 
 
+# -- every help page, rendered as a person at an 80-column terminal sees it --------------------------
+
+_RENDER_PAGES = """import contextlib, io, json, sys
+from dltool.cli import main
+for path in json.loads(sys.argv[1]):
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        try:
+            main(path + ["--help"])
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    print(json.dumps({"path": path, "code": code, "torch": "torch" in sys.modules, "page": page.getvalue()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def help_pages() -> dict[str, dict]:
+    """Every help page (root, groups, commands), rendered in one fresh interpreter at COLUMNS=80, in order:
+    name -> {code, torch (imported by then), page}. One process keeps it to seconds, and torch, once
+    imported, stays imported, so a page that imports it shows on that page or the next."""
+    import json
+    import os
+
+    paths = sorted(path for path, _ in _commands())
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TERMINAL_WIDTH", "FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS")}
+    r = subprocess.run([sys.executable, "-c", _RENDER_PAGES, json.dumps(paths)], capture_output=True, text=True,
+                       env={**env, "COLUMNS": "80"}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    pages = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(pages) == len(paths) > 60
+    return {" ".join(["dltool", *p["path"]]): p for p in pages}
+
+
+def test_every_help_page_imports_no_torch(help_pages):
+    for name, p in help_pages.items():
+        assert p["code"] == 0 and "Usage: " + name in p["page"], name
+        assert not p["torch"], f"torch imported by '{name} --help'"
+
+
+def test_every_help_page_shows_every_word_whole_at_80_columns(help_pages):
+    """Every help text is on its page in full (no choice list cropped with '…', no '[word]' taken for rich
+    markup), no line is wider than the terminal, and a command's details break a line only where the next
+    word would not fit (not where the docstring's source line ended)."""
+    import re
+
+    def squeezed(text: str) -> str:
+        return re.sub(r"[\s│]", "", text)
+
+    for path, cmd in _commands():
+        name = " ".join(["dltool", *path])
+        page = squeezed(help_pages[name]["page"])
+        texts = [cmd.help or "", *(p.help or "" for p in cmd.params if not getattr(p, "hidden", False))]
+        for text in texts:
+            assert squeezed(text) in page, f"{name}: {text!r}"
+    for name, p in help_pages.items():
+        lines = p["page"].splitlines()
+        assert "…" not in p["page"], f"{name}: " + next(line for line in lines if "…" in line)
+        assert max(map(len, lines)) <= 80, name
+        details = p["page"].split("╭")[0].splitlines()  # the usage and the docstring, one space in from each edge
+        for line, following in zip(details, details[1:]):
+            if line.strip() and following.strip():
+                assert len(line.strip()) + 1 + len(following.split()[0]) > 78, f"{name}: {line.strip()!r}"
+
+
+@pytest.mark.parametrize("width,pieces", [
+    (20, ["yolo: cnn|resnet18|", "mobilenet_v3_large;", "fasterrcnn: x"]),  # a list too wide breaks after a '|'
+    (6, ["yolo:", "cnn|", "resnet", "18|", "mobile", "net_v3", "_large", ";", "faster", "rcnn:", "x"]),  # a name
+])                                                                           # wider than the column folds
+def test_a_choice_list_breaks_after_its_separators(width, pieces):
+    from dltool.cli.help import line_breaks
+
+    line = "yolo: cnn|resnet18|mobilenet_v3_large; fasterrcnn: x"
+    cuts = [0, *line_breaks(line, width), len(line)]
+    assert [line[a:b].strip() for a, b in zip(cuts, cuts[1:])] == pieces
+    assert line_breaks("a 4,8,16 b", 6) == [2, 9]  # a list that fits on a line of its own stays whole
+
+
 # -- shell completion -----------------------------------------------------------------------------
 
 def _completion_env(words: str, **extra) -> dict:

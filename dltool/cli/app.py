@@ -2,6 +2,8 @@
 
 Help conventions (tests/test_cli.py holds them): a command's docstring starts with a one-line summary,
 then a blank line, then the details and an `Example:` line. Group listings show the summary only.
+Help strings are plain text wrapped anywhere in the source: dltool/cli/help.py reflows them and breaks a
+choice list too wide for its column after '|' or ',', so every page reads whole at 80 columns.
 Shell completion is Typer's (`dltool --install-completion`); it costs start-up nothing measurable
 (benchmarks/help_startup.py).
 """
@@ -12,7 +14,7 @@ import importlib
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 #: the domain groups, in help order: name -> the module whose `app` is that group
 DOMAINS = {"vision": "dltool.cli.vision", "cluster": "dltool.cli.cluster", "reduce": "dltool.cli.reduce",
@@ -33,6 +35,22 @@ def _flags_show_no_value_type() -> None:
 
 
 _flags_show_no_value_type()
+
+
+def _help_readable_at_any_width() -> None:
+    """Every help page is rendered through dltool.cli.help's fixes (choices break after '|' and ','; a
+    paragraph is reflowed), imported with rich only when a page is rendered, so start-up stays cheap."""
+    for cls in (TyperCommand, TyperGroup):
+        def format_help(self, ctx, formatter, _format_help=cls.format_help):
+            from dltool.cli import help
+
+            help.install()
+            return _format_help(self, ctx, formatter)
+
+        cls.format_help = format_help
+
+
+_help_readable_at_any_width()
 
 class _Domains(TyperGroup):
     """The root group, which builds a domain's commands only when the command line names that domain.

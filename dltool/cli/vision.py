@@ -161,8 +161,7 @@ TileOpt = Annotated[int | None, typer.Option("--tile", help="Images larger than 
 
 
 @segment.command("train")
-# shapes set, one thread beside other jobs, test mean IoU: 60 epochs with ce 0.836; 150 with rot90 and ce+dice
-# 0.903 (seed 1: 0.881), and on all the images (no validation split) 0.920; without rot90 0.878
+# 150 epochs of ce+dice with rot90 on every image: the shapes set's best test mean IoU (README, segmentation)
 @engine_options(epochs=150, batch_size=16, lr=0.003, scheduler="onecycle", val_split=0.0)
 def segment_train(
     data: SegDataArg,
@@ -281,8 +280,7 @@ IouOpt = Annotated[float | None, typer.Option("--iou", help="NMS IoU threshold (
 DetSkipOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images and bad label lines with a warning instead of failing.")]
 
 
-# shapes set, one thread beside another job, test mAP@0.5 (seeds 0 / 1): 170 epochs with a 10% validation
-# split 0.894; on all images 0.898 / 0.890; 250 epochs on all images 0.913 / 0.905
+# 250 epochs on every image: the shapes set's best test mAP@0.5 (the figures: README, Detect)
 @detect.command("train")
 @engine_options(epochs=250, batch_size=8, lr=0.004, optimizer="adamw", scheduler="onecycle", weight_decay=0.0005,
                 clip_norm=10.0, val_split=0.0)

@@ -48,9 +48,7 @@ FOLDER_SETS = ("tokenizer", "lower", "strip_punct", "subword", "subword_model", 
 
 
 #: --lr of `train --init-from` unless given: the from-scratch 3e-3 wipes out much of what pretraining
-#: learnt. SMS test macro F1 over seeds 0-2 (benchmarks/bert_pretrain.py; pretrained 30 epochs on
-#: lee_background.cor and the training texts): from scratch at 1e-3 0.976/0.968/0.972, fine-tuned at
-#: 1e-3 0.982/0.978/0.980; fine-tuned at 3e-3 after 10 epochs of pretraining 0.967/0.971/0.955.
+#: learnt (the figures: README, Text classify).
 FINETUNE_LR = 1e-3
 
 @dataclass(frozen=True)

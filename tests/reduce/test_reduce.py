@@ -179,6 +179,32 @@ def test_mds_and_tsne_cannot_be_saved(cli, digits_csv, tmp_path, method):
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "o.csv").exists()
 
 
+def _pixels(png, colour, alpha: float = 1.0) -> int:
+    """Pixels of the PNG in `colour` drawn with `alpha` over white, after checking the file is a drawn figure:
+    a plot's size (6.4 x 5.6 or 7 x 4.2 inches at 110 dpi, trimmed to what is drawn), and not blank."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    rgb = imread(png)[..., :3]
+    h, w = rgb.shape[:2]
+    assert 450 < w < 800 and 300 < h < 700, (w, h)
+    assert (rgb.min(-1) < 0.95).mean() > 0.02, "a blank figure"
+    return int((np.abs(rgb - (alpha * np.array(to_rgb(colour)) + 1 - alpha)).max(-1) < 0.03).sum())
+
+
+def _scatter_colours(png) -> list[int]:
+    """Pixels of a --plot scatter in each of its ten colours (tab10, points at alpha 0.8); the points spread
+    over the axes, as autoscaling puts them."""
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    counts = [_pixels(png, colormaps["tab10"](i), alpha=0.8) for i in range(10)]
+    rgb = imread(png)[..., :3]
+    ys, xs = np.nonzero(rgb.max(-1) - rgb.min(-1) > 0.15)  # coloured pixels: points, not axes or text
+    assert np.ptp(xs) > 0.5 * rgb.shape[1] and np.ptp(ys) > 0.5 * rgb.shape[0]
+    return counts
+
+
 def test_manifold_methods_embed_and_plot(cli, digits_csv, tmp_path):
     for method, prefix, extra in (("mds", "mds", ["--max-iter", 100]),
                                   ("tsne", "tsne", ["--perplexity", 10, "--max-iter", 300])):
@@ -189,7 +215,7 @@ def test_manifold_methods_embed_and_plot(cli, digits_csv, tmp_path):
         assert t.names == ["id", f"{prefix}1", f"{prefix}2", "label", "note"]
         Y = _block(t, prefix)
         assert Y.shape == (120, 2) and np.isfinite(Y).all() and Y.std(axis=0).min() > 0
-        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert min(_scatter_colours(plot)) > 200, method  # coloured by the label column: ten digits
 
 
 def test_plots_and_color_by(cli, digits_csv, tmp_path):
@@ -197,7 +223,13 @@ def test_plots_and_color_by(cli, digits_csv, tmp_path):
     r = cli("reduce", "pca", digits_csv, "--plot", plot, "--variance-plot", vplot, "--color-by", "note",
             "-o", tmp_path / "o.csv")
     assert r.code == 0, r.stderr
-    assert plot.read_bytes()[:4] == b"\x89PNG" and vplot.read_bytes()[:4] == b"\x89PNG"
+    one = _scatter_colours(plot)  # 'note' holds one value: every point in the first colour
+    assert one[0] > 2000 and sum(one[1:7] + one[8:]) < 50, one  # (colour 7 is grey, as the axes' text is)
+    r = cli("reduce", "pca", digits_csv, "--plot", tmp_path / "d.png", "-o", tmp_path / "d.csv")
+    assert r.code == 0, r.stderr
+    assert min(_scatter_colours(tmp_path / "d.png")) > 200  # by default, by the label column: each digit in its colour
+    bars, cumulative = _pixels(vplot, "#4c72b0"), _pixels(vplot, "#dd8452")
+    assert bars > 2000 and cumulative > 200, (bars, cumulative)
     r = cli("reduce", "pca", digits_csv, "--plot", tmp_path / "x.png", "--color-by", "lable",
             "-o", tmp_path / "x.csv")
     assert r.code == 1 and "did you mean 'label'" in r.stderr

@@ -188,37 +188,6 @@ def test_word2vec_embeddings_start_the_embedding_layer(cli, data, tmp_path):
     assert torch.allclose(weight[tokens.index("goal")], torch.from_numpy(kv["goal"]))  # frozen: unchanged
 
 
-def test_models_forward_backward():
-    from dltool.text.models import MODELS, create_model
-
-    torch.manual_seed(0)
-    ids = torch.randint(4, 30, (3, 7))
-    lengths = torch.tensor([7, 4, 1])
-    ids[1, 4:] = 0
-    ids[2, 1:] = 0
-    for name in MODELS.names(folder=None):  # bert_hf: tests/text/test_classify_hf.py
-        model = create_model(name, vocab_size=30, num_classes=3)
-        out = model(ids, lengths)
-        assert out.shape == (3, 3) and torch.isfinite(out).all(), name
-        out.sum().backward()
-        assert all(p.grad is not None for p in model.parameters()), name
-        assert model.forward_features(ids, lengths).shape[0] == 3
-
-
-def test_padding_never_changes_a_texts_output():
-    """The attention mask and packed sequences: a text gives the same result alone and padded in a batch."""
-    from dltool.text.models import create_model
-
-    torch.manual_seed(0)
-    for name in ("transformer_tiny", "bert_tiny", "lstm_tiny"):
-        model = create_model(name, vocab_size=30, num_classes=2).eval()
-        short = torch.tensor([[2, 5, 6, 7]])
-        padded = torch.tensor([[2, 5, 6, 7, 0, 0], [2, 8, 9, 10, 11, 12]])
-        alone = model(short, torch.tensor([4]))
-        batch = model(padded, torch.tensor([4, 6]))
-        assert torch.allclose(alone[0], batch[0], atol=1e-5), name
-
-
 def test_mlm_masking_is_15_percent_80_10_10():
     from dltool.text.pretrain import IGNORE, mask_tokens
     from dltool.text.vocab import CLS, MASK

@@ -290,26 +290,6 @@ def test_boxes_follow_the_pixels(op):
     assert PAD_VALUE == 114
 
 
-@pytest.mark.parametrize("name", ["yolo", "yolo_tiny", "fasterrcnn", "fasterrcnn_tiny"])
-def test_detectors_forward_backward_and_detect(name):
-    from dltool.vision.models import DETECTORS
-
-    torch.manual_seed(0)
-    kwargs = {"img_size": 64} if "img_size" in DETECTORS.takes(name) else {}
-    model = DETECTORS.create(name, num_classes=3, **kwargs)
-    x = torch.rand(2, 3, 64, 64)
-    t = torch.tensor([[[0, 5, 5, 20, 20], [1, 30, 30, 60, 50]], [[2, 10, 10, 14, 14], [-1, 0, 0, 0, 0]]])
-    model.train()
-    loss = model(x, t.float())
-    assert torch.isfinite(loss)
-    loss.backward()
-    assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    model.eval()
-    out = model.detect(x, 0.0, 0.5, 10)
-    assert len(out) == 2 and all(b.shape[1] == 4 and len(b) == len(s) == len(lab) <= 10 for b, s, lab in out)
-    assert hasattr(model, "head")
-
-
 def test_yolo_backbones_and_scales_build():
     from dltool.vision.models import DETECTORS
     from dltool.vision.models.det_yolo import BACKBONES

@@ -1,24 +1,36 @@
-"""Every registered classifier builds, runs forward and backward, embeds, and gets gradients everywhere.
+"""Every registered classifier, segmenter and detector builds, runs forward and backward on a tiny batch, and
+gets gradients everywhere; classifiers also embed.
 
-Networks of more than 20 M weights (alexnet, vgg11, resnet34, resnet50: seconds each just to
-initialise, while their `*_tiny` variants or smaller siblings run the same code) are checked on the
-meta device, which propagates shapes and gradients without allocating or computing, with one input
-channel: the layout our adapter changes. Every other model runs for real on the CPU.
+Torchvision networks of more than 20 M weights (alexnet, vgg11, resnet34, resnet50, fcn_resnet50,
+deeplabv3_resnet50: seconds each just to initialise, while their `*_tiny` variants or smaller siblings run
+the same code) are checked on the meta device, which propagates shapes and gradients without allocating or
+computing, with one input channel: the layout our adapter changes. Every other model runs for real on the CPU.
 """
+
+import contextlib
 
 import pytest
 import torch
 
 from dltool.nn.activations import ACTIVATIONS, activation
-from dltool.vision.models import create_model, list_models, model_meta
+from dltool.vision.models import (
+    DETECTORS,
+    MODELS,
+    SEGMENTERS,
+    create_model,
+    list_models,
+    model_meta,
+)
 
 
-def _weights(name: str) -> int:
-    with torch.device("meta"):  # counts without allocating
-        return sum(p.numel() for p in create_model(name, num_classes=4).parameters())
+def _heavy(registry, **kwargs) -> list[str]:
+    """The registry's torchvision networks of more than 20 M weights (counted on the meta device: no allocation)."""
+    with torch.device("meta"):
+        return [n for n in registry.names() if registry.get(n).meta.get("torchvision")
+                and sum(p.numel() for p in registry.create(n, **kwargs).parameters()) > 20e6]
 
 
-HEAVY = [n for n in list_models() if model_meta(n).get("torchvision") and _weights(n) > 20e6]
+HEAVY = _heavy(MODELS, num_classes=4)
 REAL = [n for n in list_models() if n not in HEAVY]
 
 
@@ -84,3 +96,45 @@ def test_unknown_model_suggests():
 
     with pytest.raises(OptionError, match="did you mean 'resnet18'"):
         create_model("resnet81", num_classes=2)
+
+
+# -- segmenters and detectors --------------------------------------------------------------------
+
+HEAVY_SEGMENTERS = _heavy(SEGMENTERS, num_classes=3)
+
+
+@pytest.mark.parametrize("name", SEGMENTERS.names())
+def test_every_segmenter_forward_backward(name):
+    """Logits at the input's size for every class; on the meta device for the heavy ones."""
+    torch.manual_seed(0)
+    with torch.device("meta") if name in HEAVY_SEGMENTERS else contextlib.nullcontext():
+        model = SEGMENTERS.create(name, num_classes=3, in_channels=1)
+        out = model(torch.randn(2, 1, 32, 32))
+        assert out.shape == (2, 3, 32, 32)
+        out.sum().backward()
+    assert out.is_meta or torch.isfinite(out).all()
+    assert not [n for n, p in model.named_parameters() if p.grad is None]
+    assert hasattr(model, "head")
+
+
+def test_the_heavy_segmenters_are_the_resnet50_ones():
+    assert set(HEAVY_SEGMENTERS) == {"fcn_resnet50", "deeplabv3_resnet50"}
+
+
+@pytest.mark.parametrize("name", DETECTORS.names())
+def test_every_detector_forward_backward_and_detect(name):
+    """Training returns a finite loss with gradients everywhere; detect returns at most max_det boxes per image."""
+    torch.manual_seed(0)
+    kwargs = {"img_size": 64} if "img_size" in DETECTORS.takes(name) else {}
+    model = DETECTORS.create(name, num_classes=3, **kwargs)
+    x = torch.rand(2, 3, 64, 64)
+    t = torch.tensor([[[0, 5, 5, 20, 20], [1, 30, 30, 60, 50]], [[2, 10, 10, 14, 14], [-1, 0, 0, 0, 0]]])
+    model.train()
+    loss = model(x, t.float())
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.eval()
+    out = model.detect(x, 0.0, 0.5, 10)
+    assert len(out) == 2 and all(b.shape[1] == 4 and len(b) == len(s) == len(lab) <= 10 for b, s, lab in out)
+    assert hasattr(model, "head")
