@@ -72,10 +72,12 @@ def hand_loop(model_path: Path, paths: list[Path], batch_size: int) -> float:
 
 
 def dltool_predict(model_path: Path, paths: list[Path], batch_size: int, out: Path) -> float:
-    from dltool.vision.detect import predict
+    from dltool.core.output import write_predictions
+    from dltool.vision.detect import PredictConfig, predict
 
     t = time.perf_counter()
-    predict(model_path, [str(p) for p in paths], output=str(out), batch_size=batch_size, device="cpu", fmt="jsonl")
+    cfg = PredictConfig(model=model_path, inputs=tuple(str(p) for p in paths), batch_size=batch_size, device="cpu")
+    write_predictions(predict(cfg), str(out), "jsonl")
     return time.perf_counter() - t
 
 

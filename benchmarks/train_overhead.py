@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dltool.core import images as vdata
 from dltool.core.data import TensorBatches
+from dltool.core.inputs import scan_labelled
 from dltool.core.train import Engine, EngineConfig
-from dltool.vision import data as vdata
 from dltool.vision.classify import ClassifyTask
 from dltool.vision.models import create_model
 
@@ -27,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(img_size):
-    labelled = vdata.scan_labelled(ROOT / "sample_data/digits/train")
-    images, _ = vdata.decode(labelled.paths, img_size, "L", skip_bad=False)
-    classes = sorted(set(labelled.labels))
-    targets = np.array([classes.index(c) for c in labelled.labels])
+    labelled = scan_labelled(ROOT / "sample_data/digits/train", vdata.IMAGES)
+    images, _ = vdata.decode([it.path for it in labelled], img_size, "L", skip_bad=False)
+    classes = sorted({it.label for it in labelled})
+    targets = np.array([classes.index(it.label) for it in labelled])
     return torch.from_numpy(images), torch.from_numpy(targets), classes
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dltool.core.errors import InputError, OptionError
+from dltool.core.run import check_batch_size
 
 
 class ClassifierTask:
@@ -96,8 +97,7 @@ class EvalConfig:
     skip_bad: bool = False
 
     def validate(self) -> None:
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        check_batch_size(self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,7 @@ class PredictConfig:
     def validate(self) -> None:
         if self.topk < 1:
             raise OptionError(f"--topk {self.topk} must be at least 1")
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        check_batch_size(self.batch_size)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dltool.core.errors import OptionError
+from dltool.core.run import check_batch_size
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, rank: int = 0, world: int = 1, even: bool = True):
@@ -56,8 +57,7 @@ class _EpochBatches:
     and the shard of a distributed run."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
-        if batch_size < 1:
-            raise OptionError(f"--batch-size {batch_size} must be at least 1")
+        check_batch_size(batch_size)
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.global_batch_size = batch_size
         self.rank, self.world, self.even = 0, 1, True

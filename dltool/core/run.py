@@ -23,14 +23,19 @@ class RunConfig:
     skip_bad: bool = False      # skip unreadable inputs with a warning instead of failing
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise OptionError(f"--batch-size {self.batch_size} must be at least 1")
+        check_batch_size(self.batch_size)
         if not (0 <= self.val_split < 1 and math.isfinite(self.val_split)):
             raise OptionError(f"--val-split {self.val_split} must be in [0, 1)", "e.g. --val-split 0.1, or 0 for none")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+def check_batch_size(value: int, least: int = 1) -> None:
+    """--batch-size of any command, training or inference."""
+    if value < least:
+        raise OptionError(f"--batch-size {value} must be at least {least}")
 
 
 def recipe(cfg) -> dict:

@@ -14,7 +14,7 @@ from dltool.core import run as runs
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.core.modelfile import build_network, load_model_file
-from dltool.core.run import RunConfig, recipe
+from dltool.core.run import RunConfig, check_batch_size, recipe
 from dltool.core.train import Engine, EngineConfig
 from dltool.generate import data as gdata
 from dltool.generate.models import NETWORKS
@@ -49,8 +49,7 @@ class TrainConfig:
                               f"choose one of: {', '.join(others)}")
         if self.img_size < 8:
             raise OptionError(f"--img-size {self.img_size} must be at least 8")
-        if self.run.batch_size < 2:
-            raise OptionError(f"--batch-size {self.run.batch_size} must be at least 2")
+        check_batch_size(self.run.batch_size, least=2)  # the generators' losses need two samples
         if self.sample_every < 0:
             raise OptionError(f"--sample-every {self.sample_every} must be >= 0 (0: no progress grids)")
 

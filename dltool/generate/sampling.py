@@ -11,6 +11,7 @@ import torch
 
 from dltool.core.device import resolve_device
 from dltool.core.errors import OptionError
+from dltool.core.run import check_batch_size
 from dltool.generate import common
 from dltool.generate.common import write_grid
 
@@ -69,8 +70,7 @@ def sample(model_path, *, n: int = 64, grid: Path | None = None, out: Path | Non
         raise OptionError(f"-n {n} must be at least 1")
     if grid is None and out is None:
         raise OptionError("nowhere to write the samples", "pass --grid out.png and/or --out DIR")
-    if batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    check_batch_size(batch_size)
     dev = resolve_device(device)
     loaded = common.load(model_path, dev)
     labels = _labels(loaded, label, n, dev)

@@ -24,7 +24,7 @@ from dltool.core.inputs import scan_inputs
 from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
-from dltool.core.run import RunConfig, recipe
+from dltool.core.run import RunConfig, check_batch_size, recipe
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision import detdata, detmetrics
 from dltool.vision.models import DETECTORS
@@ -320,8 +320,7 @@ def _check_inference_options(cfg) -> None:
     _check_conf(cfg.conf)
     if cfg.iou is not None:
         _check_iou(cfg.iou)
-    if cfg.batch_size < 1:
-        raise OptionError(f"--batch-size {cfg.batch_size} must be at least 1")
+    check_batch_size(cfg.batch_size)
 
 
 def evaluate(cfg: EvalConfig) -> dict:
