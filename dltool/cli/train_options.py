@@ -150,6 +150,8 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
     command's own extra ones (e.g. the input table it reads itself); `unsaved` the options, fields or
     not, that say where results go rather than how to train (left out of config.toml). Column lists
     (`features`, `exclude`) come as comma-separated text."""
+    from dataclasses import replace
+
     from dltool.cli.options import csv_list
     from dltool.core.run import RunConfig
     from dltool.core.train import EngineConfig
@@ -167,8 +169,8 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
         if name in ("features", "exclude"):
             value = tuple(csv_list(value) if isinstance(value, str) else value or ()) or None
         own[name] = value
-    if run_fields:
-        own["run"] = RunConfig(**{k: options[k] for k in run_fields if k in options})
+    if run_fields:  # the task's own run defaults (a GAN holds nothing out) for what the command does not offer
+        own["run"] = replace(cls.__dataclass_fields__["run"].default, **{k: options[k] for k in run_fields if k in options})
     engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options})
     saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(unsaved)}
     return cls(engine=engine, options=saved, **own)
