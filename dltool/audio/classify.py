@@ -55,6 +55,7 @@ class TrainConfig:
     force: bool = False
     device: str = "auto"
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     @property
     def feature_kind(self) -> str:

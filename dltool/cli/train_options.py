@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from dltool.cli.options import ConfigOpt, DeviceOpt, ForceOpt, FormatOpt, QuietOpt, SeedOpt
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    QuietOpt,
+    SeedOpt,
+    given_options,
+)
 
 
 def _launch_processes(ctx: typer.Context, param, value: int):
@@ -115,25 +123,31 @@ def engine_options(*, without: tuple[str, ...] = (), **defaults):
         engine = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
                                     default=defaults.get(name, default))
                   for name, (kind, default) in shared.items() if name not in declared and name not in without]
+        # the context tells which options the user set (options["given"], see given_options)
+        context = [] if contexts else [inspect.Parameter("engine_ctx", inspect.Parameter.KEYWORD_ONLY,
+                                                         annotation=typer.Context)]
+        ctx_name = next(iter(contexts), "engine_ctx")
 
         @functools.wraps(command)
-        def run(**given):
-            options = {k: v for k, v in given.items() if k not in contexts}
-            return command(**{p.name: given[p.name] for p in own}, options=options)
+        def run(**values):
+            options = {k: v for k, v in values.items() if k not in contexts and k != ctx_name}
+            options["given"] = given_options(values[ctx_name])
+            return command(**{p.name: values[p.name] for p in own}, options=options)
 
         # Typer reads a command's options from its signature
-        run.__signature__ = inspect.Signature(own + engine)
-        run.__annotations__ = {p.name: p.annotation for p in own + engine}
+        run.__signature__ = inspect.Signature(own + engine + context)
+        run.__annotations__ = {p.name: p.annotation for p in own + engine + context}
         return run
 
     return decorate
 
 
-#: options the command layer itself uses (output, launch, console): no config field takes them
-COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet")
+#: options the command layer itself uses (output, launch, console): no config field takes them;
+#: `given` (what the user set) goes to a config that has the field
+COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet", "given")
 #: options that say where results go, not how the model is trained: left out of a run's config.toml,
 #: so `--config runs/x/config.toml --out runs/y` repeats the recipe
-UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
+UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet", "given")
 
 
 def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):

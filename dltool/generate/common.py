@@ -39,6 +39,7 @@ class TrainConfig:
     force: bool = False
     device: str = "auto"
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     family = ""          # set by each family's subclass
     conditional = False  # whether training needs class sub-folders

@@ -59,6 +59,7 @@ class TrainConfig:
     force: bool = False
     device: str = "auto"
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     def validate(self) -> None:
         self.engine.validate()
