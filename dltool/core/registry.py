@@ -56,5 +56,10 @@ def arch_options(cfg, registry: Registry, options: tuple[str, ...]) -> dict:
     with their values. An option the model does not take is refused when the user set it (see
     dltool.core.applies; otherwise it is simply not passed), so a model can never silently ignore one."""
     takes = registry.takes(cfg.model)
-    Applies("model", {name: [o for o in options if o in registry.takes(name)] for name in registry.names()}).check(cfg)
+    arch_rule(registry, options).check(cfg)
     return {o: getattr(cfg, o) for o in options if o in takes}
+
+
+def arch_rule(registry: Registry, options: tuple[str, ...]) -> Applies:
+    """Which of `options` each model of `registry` takes (its builder's signature says)."""
+    return Applies("model", {name: [o for o in options if o in registry.takes(name)] for name in registry.names()})
