@@ -17,6 +17,7 @@ from tests.conftest import command_tree
 #: values to type for options whose default is None (any value must be refused the same way)
 SAMPLES = {"backbone": "cnn", "strides": "8,16,32"}
 TYPE_SAMPLES = {"int": "2", "float": "0.5", "str": "x"}
+OTHER = "any other value"  # a rule's `otherwise`: the choosing option set to a sample value
 
 
 def _declarations():
@@ -51,7 +52,8 @@ def _declarations():
 
 def _cases():
     for words, inputs, rule in _declarations():
-        for value, takes in rule.takes.items():
+        choices = [*rule.takes.items(), *([(OTHER, rule.otherwise)] if rule.otherwise is not None else [])]
+        for value, takes in choices:
             for option in rule.options:
                 if option not in takes:
                     yield pytest.param(words, inputs, rule, value, option,
@@ -100,12 +102,14 @@ def test_an_option_that_does_not_apply_is_refused(cli, table, tmp_path, words, i
     args += ["--target", "label"] if words == ("reduce", "select") else []
     args += ["-o", out] if "table" in inputs else []
     args += ["--out", run] if "run" in inputs else []
-    r = cli(*args, choice.opts[0], value, *typed)
+    chosen = _typed(command, rule.choice) if value == OTHER else [choice.opts[0], value]
+    r = cli(*args, *chosen, *typed)
     assert r.code == 1, (r.code, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     flag = rule.flag(option, True if _param(command, option).is_flag else None)
-    assert lines[0].startswith(f"error: {flag} does not apply to {choice.opts[0]} {value} — "), lines[0]
+    shown = float(chosen[1]) if value == OTHER else value  # an open choice is a number (as the config holds it)
+    assert lines[0].startswith(f"error: {flag} does not apply to {choice.opts[0]} {shown} — "), lines[0]
     assert not out.exists() and not run.exists()
 
 

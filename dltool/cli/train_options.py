@@ -102,7 +102,8 @@ def engine_options(*, without: tuple[str, ...] = (), **defaults):
     once and a new engine option reaches every train command.
 
     The command declares its own options, then a keyword-only `options: dict` that receives every option
-    by name, its own and the engine's: what `task_config` takes. The decorator's keywords set this
+    by name, its own and the engine's, and `given`, the names the user set (given_options): what
+    `task_config` takes. The decorator's keywords set this
     command's defaults (`epochs=150, lr=0.004`); `without` names engine options the command does not offer
     (the generators have no --early-stop); an engine option the command declares itself replaces the
     shared one (text classify's --val is a file, not a folder; table commands' --format also takes npz)."""

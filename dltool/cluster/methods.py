@@ -38,6 +38,9 @@ AFFINITIES = ("nearest_neighbors", "rbf")
 class MeanShift:
     """Mean shift; `bandwidth=None` estimates it with sklearn's estimate_bandwidth(quantile)."""
 
+    #: --quantile estimates the bandwidth: with --bandwidth given it would do nothing
+    option_rules = (Applies("bandwidth", {None: ("quantile",)}, otherwise=()),)
+
     def __init__(self, bandwidth: float | None = None, *, quantile: float = 0.3, bin_seeding: bool = False,
                  max_iter: int = 300, seed: int = 0):
         self.bandwidth = bandwidth

@@ -36,17 +36,21 @@ class Applies:
     """Which options each value of a choosing option takes (`--method genetic` takes `--population`).
 
     `choice` is the choosing option's config field; `takes` maps each of its values to the options
-    (config fields) it takes among `options`, the ones that only some values take; `flags` names a
-    field's flag where it is not `--field-name` (`filter_method`: `--filter`)."""
+    (config fields) it takes among `options`, the ones that only some values take (the value None: the
+    choosing option left unset); `otherwise` is what any other value takes, where the values are open
+    (meanshift's --quantile estimates the bandwidth only without --bandwidth); `flags` names a field's
+    flag where it is not `--field-name` (`filter_method`: `--filter`)."""
 
     choice: str
-    takes: Mapping[str, Collection[str]]
+    takes: Mapping[str | None, Collection[str]]
     flags: Mapping[str, str] = field(default_factory=dict)
+    otherwise: Collection[str] | None = None
 
     @property
     def options(self) -> tuple[str, ...]:
         """Every option some value takes, in declaration order."""
-        return tuple(dict.fromkeys(o for taken in self.takes.values() for o in taken))
+        taken = [*self.takes.values(), *([self.otherwise] if self.otherwise is not None else [])]
+        return tuple(dict.fromkeys(o for options in taken for o in options))
 
     def flag(self, name: str, value=None) -> str:
         return self.flags.get(name) or option_flag(name, value)
@@ -59,15 +63,17 @@ class Applies:
         """The same for options held in a mapping (a method's parameters); an unknown `choice` value is
         left to the caller's own check, which can suggest a name."""
         value = values[self.choice]
-        if value not in self.takes:
+        takes = self.takes.get(value, self.otherwise)
+        if takes is None:
             return
-        refused = [o for o in self.options if o in given and o not in self.takes[value]]
+        refused = [o for o in self.options if o in given and o not in takes]
         if not refused:
             return
         names = ", ".join(self.flag(o, values.get(o)) for o in refused)
         others = [v for v, taken in self.takes.items() if set(refused) <= set(taken)]
         hint = ("drop it" if len(refused) == 1 else "drop them") + (
-            f", or use {self.flag(self.choice)} {'|'.join(others)}" if others else "")
+            f", or leave out {self.flag(self.choice)}" if others == [None] else
+            f", or use {self.flag(self.choice)} {'|'.join(map(str, others))}" if others else "")
         raise OptionError(f"{names} {'does' if len(refused) == 1 else 'do'} not apply to "
                           f"{self.flag(self.choice)} {value}", hint)
 
