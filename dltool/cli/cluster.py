@@ -119,7 +119,7 @@ def hdbscan(
     Example: dltool cluster hdbscan features.csv --min-cluster-size 15 -o clusters.csv
     """
     _cluster_and_write(common, "hdbscan", dict(min_cluster_size=min_cluster_size, min_samples=min_samples,
-                             cluster_selection_epsilon=cluster_selection_epsilon))
+                                               cluster_selection_epsilon=cluster_selection_epsilon))
 
 
 @app.command("gmm")
@@ -138,8 +138,8 @@ def gmm(
 
     Example: dltool cluster gmm features.csv -k 3 --covariance diag -o clusters.csv
     """
-    _cluster_and_write(common, "gmm", dict(n_clusters=n_clusters, covariance=covariance, n_init=n_init, max_iter=max_iter, tol=tol,
-                         reg_covar=reg_covar))
+    _cluster_and_write(common, "gmm", dict(n_clusters=n_clusters, covariance=covariance, n_init=n_init,
+                                           max_iter=max_iter, tol=tol, reg_covar=reg_covar))
 
 
 @app.command("agglomerative")
@@ -174,8 +174,8 @@ def spectral(
 
     Example: dltool cluster spectral features.csv -k 2 --n-neighbors 10 -o clusters.csv
     """
-    _cluster_and_write(common, "spectral", dict(n_clusters=n_clusters, affinity=affinity, n_neighbors=n_neighbors, gamma=gamma,
-                              n_init=n_init))
+    _cluster_and_write(common, "spectral", dict(n_clusters=n_clusters, affinity=affinity, n_neighbors=n_neighbors,
+                                                gamma=gamma, n_init=n_init))
 
 
 @app.command("graph")

@@ -107,7 +107,6 @@ def given_options(ctx: typer.Context) -> frozenset[str]:
     return frozenset(given)
 
 
-
 @dataclass(frozen=True)
 class TableOptions:
     """The options every cluster and reduce command shares, as @table_options hands them over; an option

@@ -93,8 +93,8 @@ def kpca(
 
     Example: dltool reduce kpca features.csv --kernel rbf --gamma 0.1 -n 2 --save-model kpca.pt -o kpca.csv
     """
-    _reduce_and_write(common, "kpca", dict(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0), save_model=save_model, report=report,
-                      color_by=color_by)
+    params = dict(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
+    _reduce_and_write(common, "kpca", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("ica")
@@ -113,8 +113,8 @@ def ica(
 
     Example: dltool reduce ica signals.csv -n 3 --save-model ica.pt -o sources.csv
     """
-    _reduce_and_write(common, "ica", dict(n_components=n_components, fun=fun, max_iter=max_iter), save_model=save_model, report=report,
-                      color_by=color_by)
+    params = dict(n_components=n_components, fun=fun, max_iter=max_iter)
+    _reduce_and_write(common, "ica", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("mds")
@@ -135,8 +135,8 @@ def mds(
 
     Example: dltool reduce mds features.csv -n 2 --plot mds.png -o mds.csv
     """
-    _reduce_and_write(common, "mds", dict(n_components=n_components, max_iter=max_iter), save_model=save_model, report=report,
-                      color_by=color_by)
+    params = dict(n_components=n_components, max_iter=max_iter)
+    _reduce_and_write(common, "mds", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("tsne")
@@ -159,8 +159,8 @@ def tsne(
 
     Example: dltool reduce tsne features.csv --perplexity 30 --plot tsne.png -o tsne.csv
     """
-    _reduce_and_write(common, "tsne", dict(n_components=n_components, perplexity=perplexity, init=init, max_iter=max_iter), save_model=save_model, report=report,
-                      color_by=color_by)
+    params = dict(n_components=n_components, perplexity=perplexity, init=init, max_iter=max_iter)
+    _reduce_and_write(common, "tsne", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("transform")
