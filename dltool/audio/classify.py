@@ -51,6 +51,7 @@ class TrainConfig:
     # every training voice counts: the test voices are new ones (README)
     run: RunConfig = RunConfig(batch_size=32, val_split=0.0)
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     @property
     def feature_kind(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -87,3 +90,118 @@ def apply_console_options(*, quiet: bool = False, fmt: str | None = None, table_
         from dltool.core.output import resolve_format
 
         resolve_format(fmt)
+
+
+def given_options(ctx: typer.Context) -> frozenset[str]:
+    """The options the user set: typed on the command line, from an environment variable, or from a
+    --config file with a value other than the command's default (dltool's own config.toml lists every
+    option, defaults too, so a run repeated from it must not count them). Not "differs from the
+    default": a user who types the default value of an option that does not apply is told so too."""
+    given = set()
+    for param in ctx.command.params:
+        # by name: Typer ships its own copy of click, whose ParameterSource is not click's
+        source = getattr(ctx.get_parameter_source(param.name), "name", None)
+        if source in ("COMMANDLINE", "ENVIRONMENT") or (
+                source == "DEFAULT_MAP" and ctx.params.get(param.name) != param.default):
+            given.add(param.name)
+    return frozenset(given)
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """The options every cluster and reduce command shares, as @table_options hands them over; an option
+    the command does not offer keeps its default here. `given`: what the user set (given_options)."""
+
+    table: str = "-"
+    output: str = "-"
+    plot: Path | None = None
+    standardize: bool = False
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    dropna: bool = False
+    device: str = "auto"
+    seed: int = 0
+    fmt: str = "auto"
+    quiet: bool = False
+    config: Path | None = None
+    given: frozenset[str] = frozenset()
+
+    def read(self):
+        """The input table (read only after every option has been checked)."""
+        from dltool.core.tables import read_table
+
+        return read_table(self.table)
+
+    def write(self, table) -> None:
+        from dltool.core.tables import write_table
+
+        write_table(table, self.output, self.fmt)
+
+
+#: the shared options of a table command, (name, type, default): the input table first, the others in
+#: the order --help lists them after the command's own
+TABLE_OPTIONS = (
+    ("table", TableArg, inspect.Parameter.empty),
+    ("output", OutFileOpt, "-"),
+    ("plot", PlotOpt, None),
+    ("standardize", StandardizeOpt, False),
+    ("features", FeaturesOpt, None),
+    ("exclude", ExcludeOpt, None),
+    ("dropna", DropnaOpt, False),
+    ("device", DeviceOpt, "auto"),
+    ("seed", SeedOpt, 0),
+    ("fmt", TableFormatOpt, "auto"),
+    ("quiet", QuietOpt, False),
+    ("config", ConfigOpt, None),
+)
+
+
+def table_options(*, without: tuple[str, ...] = ()):
+    """Give a cluster or reduce command the options every table command shares (TABLE_OPTIONS), each
+    declared once. The command declares its own options, then a keyword-only `common: TableOptions` that
+    receives the shared ones (column lists split, and `given`); `without` names the shared options it does
+    not offer (a deterministic method has no --seed); one it declares itself replaces the shared one (and
+    reaches it too: choose-k's --plot has its own help; transform's table comes after its model). When it
+    offers --quiet and --format they are applied before the command runs, so a bad --format fails first."""
+    shared = {name: (kind, default) for name, kind, default in TABLE_OPTIONS}
+    unknown = sorted(set(without) - set(shared))
+    if unknown:
+        raise TypeError(f"table_options: {unknown} are not table options")
+
+    def decorate(command):
+        declared = inspect.signature(command, eval_str=True).parameters
+        if "common" not in declared or declared["common"].kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{command.__name__}: a @table_options command takes `*, common: TableOptions`")
+        kw = inspect.Parameter.KEYWORD_ONLY
+        own = [p.replace(kind=kw) for name, p in declared.items() if name != "common"]
+        ctx_name = next((p.name for p in own if p.annotation is typer.Context), None)
+        # a shared option the command declares keeps the shared place in --help (its table, its own)
+        replaced = {p.name: p for p in own if p.name in shared and p.name != "table"}
+        added = [replaced.get(name) or inspect.Parameter(name, kw, annotation=kind, default=default)
+                 for name, (kind, default) in shared.items()
+                 if name in replaced or (name not in declared and name not in without)]
+        first = [p for p in added if p.name == "table"]
+        rest = [p for p in added if p.name != "table"]
+        mine = [p for p in own if p.name not in replaced]
+        context = [] if ctx_name else [inspect.Parameter("table_ctx", kw, annotation=typer.Context)]
+        offered = {p.name for p in added} | (set(shared) & set(declared))
+
+        @functools.wraps(command)
+        def run(**values):
+            ctx = values[ctx_name or "table_ctx"]
+            common = {name: values[name] for name in offered}
+            for name in ("features", "exclude"):
+                if name in common:
+                    common[name] = csv_list(common[name])
+            common = TableOptions(**common, given=given_options(ctx))
+            if "quiet" in offered and "fmt" in offered:
+                apply_console_options(quiet=common.quiet, fmt=common.fmt,
+                                      table_output=common.output if "output" in offered else None)
+            return command(**{p.name: values[p.name] for p in own}, common=common)
+
+        # Typer reads a command's options from its signature
+        run.__signature__ = inspect.Signature(first + mine + rest + context)
+        run.__annotations__ = {p.name: p.annotation for p in first + mine + rest + context}
+        return run
+
+    return decorate

@@ -11,22 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dltool.cli.options import (
-    ConfigOpt,
-    DeviceOpt,
-    DropnaOpt,
-    ExcludeOpt,
-    FeaturesOpt,
-    OutFileOpt,
-    PlotOpt,
-    QuietOpt,
-    SeedOpt,
-    StandardizeOpt,
-    TableArg,
-    TableFormatOpt,
-    apply_console_options,
-    csv_list,
-)
+from dltool.cli.options import TableArg, TableOptions, apply_console_options, table_options
 from dltool.reduce.config import AutoencoderConfig, ReduceConfig, TransformConfig
 
 app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE, autoencoders) and feature selection.",
@@ -40,45 +25,40 @@ ColorByOpt = Annotated[str | None, typer.Option(
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
 
 
-def _reduce_and_write(table: str, config: ReduceConfig, output: str, fmt: str) -> None:
-    """The domain call and the write every fitting command ends with."""
-    from dltool.core.tables import read_table
-    from dltool.reduce.reduction import reduce_table
+def _reduce_and_write(common: TableOptions, method: str, params: dict, **outputs) -> None:
+    """The domain call and the write every fitting command ends with; the options are checked before the
+    table is read."""
+    from dltool.reduce.reduction import check_config, reduce_table
 
-    _summarize_and_write(reduce_table(read_table(table), config), output, fmt)
+    config = ReduceConfig(method, params, features=common.features, exclude=common.exclude, dropna=common.dropna,
+                          standardize=common.standardize, seed=common.seed, device=common.device, plot=common.plot,
+                          given=common.given, **outputs)
+    check_config(config)
+    _summarize_and_write(reduce_table(common.read(), config), common)
 
 
-def _summarize_and_write(result, output: str, fmt: str) -> None:
+def _summarize_and_write(result, common: TableOptions) -> None:
     from dltool.core.console import info
-    from dltool.core.tables import write_table
     from dltool.reduce.reduction import summary_lines
 
     for line in summary_lines(result.report):
         info(line)
-    write_table(result.table, output, fmt)
+    common.write(result.table)
 
 
 @app.command("pca")
+@table_options(without=("seed",))
 def pca(
-    table: TableArg,
     n_components: Annotated[int | None, typer.Option("-n", "--n-components", help="Number of components (default 2).")] = None,
     variance: Annotated[float | None, typer.Option(
         "--variance", help="Keep the fewest components whose cumulative share of variance exceeds this (scikit-learn's rule), in (0, 1]; instead of -n.")] = None,
     variance_plot: Annotated[Path | None, typer.Option(
         "--variance-plot", help="Write explained variance per component + cumulative line (PNG).")] = None,
-    standardize: StandardizeOpt = False,
-    output: OutFileOpt = "-",
     save_model: SaveModelOpt = None,
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Principal component analysis: exact SVD (scikit-learn on CPU, torch on CUDA).
 
@@ -91,98 +71,63 @@ def pca(
 
         raise OptionError("-n and --variance both choose the number of components", "give only one of them")
     params = {"n_components": 2 if n_components is None and variance is None else n_components, "variance": variance}
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    config = ReduceConfig("pca", params, features=csv_list(features), exclude=csv_list(exclude),
-                          dropna=dropna, standardize=standardize, device=device, save_model=save_model,
-                          report=report, plot=plot, color_by=color_by, variance_plot=variance_plot)
-    _reduce_and_write(table, config, output, fmt)
+    _reduce_and_write(common, "pca", params, save_model=save_model, report=report, color_by=color_by,
+                      variance_plot=variance_plot)
 
 
 @app.command("kpca")
+@table_options()
 def kpca(
-    table: TableArg,
     n_components: NOpt = 2,
     kernel: Annotated[str, typer.Option("--kernel", help="rbf|poly|sigmoid|cosine|linear")] = "rbf",
     gamma: Annotated[float | None, typer.Option("--gamma", help="Kernel coefficient for rbf, poly, sigmoid (default 1 / features).")] = None,
     degree: Annotated[int, typer.Option("--degree", help="Degree of the poly kernel.")] = 3,
     coef0: Annotated[float, typer.Option("--coef0", help="Constant term of the poly and sigmoid kernels.")] = 1.0,
-    standardize: StandardizeOpt = False,
-    output: OutFileOpt = "-",
     save_model: SaveModelOpt = None,
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Kernel PCA (scikit-learn's KernelPCA; CPU). A saved model embeds new rows with 'reduce transform'.
 
     Example: dltool reduce kpca features.csv --kernel rbf --gamma 0.1 -n 2 --save-model kpca.pt -o kpca.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    config = ReduceConfig("kpca", dict(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0), features=csv_list(features), exclude=csv_list(exclude),
-                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
-                          report=report, plot=plot, color_by=color_by)
-    _reduce_and_write(table, config, output, fmt)
+    params = dict(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
+    _reduce_and_write(common, "kpca", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("ica")
+@table_options()
 def ica(
-    table: TableArg,
     n_components: NOpt = 2,
     fun: Annotated[str, typer.Option("--fun", help="FastICA contrast function: logcosh|exp|cube")] = "logcosh",
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum FastICA iterations.")] = 400,
-    standardize: StandardizeOpt = False,
-    output: OutFileOpt = "-",
     save_model: SaveModelOpt = None,
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Independent component analysis (scikit-learn's FastICA; CPU).
 
     Example: dltool reduce ica signals.csv -n 3 --save-model ica.pt -o sources.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    config = ReduceConfig("ica", dict(n_components=n_components, fun=fun, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
-                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
-                          report=report, plot=plot, color_by=color_by)
-    _reduce_and_write(table, config, output, fmt)
+    params = dict(n_components=n_components, fun=fun, max_iter=max_iter)
+    _reduce_and_write(common, "ica", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("mds")
+@table_options(without=("seed",))
 def mds(
-    table: TableArg,
     n_components: NOpt = 2,
     max_iter: Annotated[int, typer.Option("--max-iter", help="Maximum SMACOF iterations.")] = 300,
-    standardize: StandardizeOpt = False,
-    output: OutFileOpt = "-",
     save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Not available: MDS has no transform for new rows (use pca, kpca or ica).")] = None,
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Metric multidimensional scaling (SMACOF from a classical-MDS start; CPU).
 
@@ -190,35 +135,23 @@ def mds(
 
     Example: dltool reduce mds features.csv -n 2 --plot mds.png -o mds.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    config = ReduceConfig("mds", dict(n_components=n_components, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
-                          dropna=dropna, standardize=standardize, device=device, save_model=save_model,
-                          report=report, plot=plot, color_by=color_by)
-    _reduce_and_write(table, config, output, fmt)
+    params = dict(n_components=n_components, max_iter=max_iter)
+    _reduce_and_write(common, "mds", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("tsne")
+@table_options()
 def tsne(
-    table: TableArg,
     n_components: NOpt = 2,
     perplexity: Annotated[float, typer.Option("--perplexity", help="Effective number of neighbours (less than the rows).")] = 30.0,
     init: Annotated[str, typer.Option("--init", help="pca|random")] = "pca",
     max_iter: Annotated[int, typer.Option("--max-iter", help="Optimisation iterations, early exaggeration included.")] = 1000,
-    standardize: StandardizeOpt = False,
-    output: OutFileOpt = "-",
     save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Not available: t-SNE has no transform for new rows (use pca, kpca or ica).")] = None,
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """t-SNE embedding (openTSNE when installed, else scikit-learn; CPU).
 
@@ -226,41 +159,33 @@ def tsne(
 
     Example: dltool reduce tsne features.csv --perplexity 30 --plot tsne.png -o tsne.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    config = ReduceConfig("tsne", dict(n_components=n_components, perplexity=perplexity, init=init, max_iter=max_iter), features=csv_list(features), exclude=csv_list(exclude),
-                          dropna=dropna, standardize=standardize, seed=seed, device=device, save_model=save_model,
-                          report=report, plot=plot, color_by=color_by)
-    _reduce_and_write(table, config, output, fmt)
+    params = dict(n_components=n_components, perplexity=perplexity, init=init, max_iter=max_iter)
+    _reduce_and_write(common, "tsne", params, save_model=save_model, report=report, color_by=color_by)
 
 
 @app.command("transform")
+@table_options(without=("standardize", "features", "exclude", "seed"))
 def transform(
     model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica), or an autoencoder run's model.pt.")],
     table: TableArg,
-    output: OutFileOpt = "-",
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Embed new rows with a saved reducer; the table needs the feature columns it was fitted on.
 
     Example: dltool reduce transform pca.pt new_features.csv -o new_reduced.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
-    from dltool.core.tables import read_table
     from dltool.reduce.reduction import transform_table
 
-    config = TransformConfig(model=model, dropna=dropna, device=device, plot=plot, color_by=color_by)
-    _summarize_and_write(transform_table(read_table(table), config), output, fmt)
+    config = TransformConfig(model=model, dropna=common.dropna, device=common.device, plot=common.plot,
+                             color_by=color_by)
+    _summarize_and_write(transform_table(common.read(), config), common)
 
 
 @app.command("select")
+@table_options(without=("plot", "standardize"))
 def select(
-    table: TableArg,
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict (class labels or numbers).")],
     method: Annotated[str, typer.Option(
         "--method", "-m", help="pearson|spearman|chi2|mi|anova (filters), sfs|sbe|permutation|genetic (wrappers), "
@@ -270,7 +195,7 @@ def select(
     elbow: Annotated[bool, typer.Option("--elbow", help="Cut the sorted score curve at its elbow (the default for scored methods but l1).")] = False,
     task: Annotated[str, typer.Option("--task", help="auto|classification|regression (auto: classification for text or <= 20 integer values).")] = "auto",
     estimator: Annotated[str, typer.Option("--estimator", help="Wrappers' model: auto|linear|svm|forest|knn (auto: logistic / ridge).")] = "auto",
-    cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds for sfs, sbe, genetic, hybrid.")] = 5,
+    cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds for sfs, sbe, genetic, hybrid (and l1's LassoCV on a numeric target).")] = 5,
     generations: Annotated[int, typer.Option("--generations", help="genetic: generations.")] = 20,
     population: Annotated[int, typer.Option("--population", help="genetic: individuals per generation.")] = 30,
     penalty: Annotated[float, typer.Option("--penalty", help="genetic: fitness cost per kept feature (fitness = CV score - penalty x features).")] = 0.01,
@@ -279,15 +204,8 @@ def select(
     n_repeats: Annotated[int, typer.Option("--n-repeats", help="permutation: shuffles per feature.")] = 10,
     alpha: Annotated[float | None, typer.Option("--alpha", help="l1: regularisation strength (default: C=1 for classes, LassoCV for numbers).")] = None,
     ranking: Annotated[Path | None, typer.Option("--ranking", help="Write {feature, score, rank, selected} per feature (.jsonl, .csv or .json).")] = None,
-    output: OutFileOpt = "-",
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    device: DeviceOpt = "auto",
-    seed: SeedOpt = 0,
-    fmt: TableFormatOpt = "auto",
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    *,
+    common: TableOptions,
 ):
     """Feature selection: rank the feature columns against --target and keep the best ones.
 
@@ -299,20 +217,19 @@ def select(
 
     Example: dltool reduce select features.csv --target label --method mi --k 10 --ranking rank.csv -o selected.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt, table_output=output)
     from dltool.core.console import info
-    from dltool.core.tables import read_table, write_table
     from dltool.reduce import select as sel
 
     cfg = sel.SelectConfig(method=method, target=target, k=k, threshold=threshold, elbow=elbow, task=task,
                            estimator=estimator, cv=cv, generations=generations, population=population,
                            penalty=penalty, pre_k=pre_k, filter_method=filter_method, n_repeats=n_repeats,
-                           alpha=alpha, features=csv_list(features), exclude=csv_list(exclude), dropna=dropna,
-                           seed=seed, device=device, ranking_path=ranking)
-    result = sel.select_table(read_table(table), cfg)
+                           alpha=alpha, features=common.features, exclude=common.exclude, dropna=common.dropna,
+                           seed=common.seed, device=common.device, ranking_path=ranking, given=common.given)
+    cfg.validate()
+    result = sel.select_table(common.read(), cfg)
     for line in sel.summary_lines(result):
         info(line)
-    write_table(result.table, output, fmt)
+    common.write(result.table)
 
 
 # ---------------------------------------------------------------- autoencoder (trains on the shared engine)
@@ -327,8 +244,8 @@ _AE = AutoencoderConfig  # the defaults of reduce autoencoder
 
 @app.command("autoencoder")
 @engine_options(epochs=50, batch_size=_AE.batch_size, val_split=_AE.val_split, without=("val",))
+@table_options(without=("standardize", "device", "seed", "quiet", "config"))
 def autoencoder(
-    table: TableArg,
     code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = _AE.code_dim,
     kind: Annotated[str, typer.Option("--kind", help="undercomplete|sparse|denoising|contractive")] = _AE.kind,
     hidden: Annotated[str, typer.Option("--hidden", help="Encoder layer widths, comma-separated (the decoder mirrors them); 'none' for a linear autoencoder.")] = _AE.hidden,
@@ -338,16 +255,11 @@ def autoencoder(
     noise: Annotated[float, typer.Option("--noise", help="denoising: Gaussian noise std on the scaled input, or the share of values zeroed with --corruption mask.")] = _AE.noise,
     corruption: Annotated[str, typer.Option("--corruption", help="denoising: gaussian|mask")] = _AE.corruption,
     contractive: Annotated[float, typer.Option("--contractive", help="contractive: weight of the squared Frobenius norm of the encoder's Jacobian.")] = _AE.contractive,
-    output: OutFileOpt = "-",
     report: ReportOpt = None,
-    plot: PlotOpt = None,
     color_by: ColorByOpt = None,
-    features: FeaturesOpt = None,
-    exclude: ExcludeOpt = None,
-    dropna: DropnaOpt = False,
-    fmt: TableFormatOpt = "auto",
     *,
     options: dict,
+    common: TableOptions,
 ):
     """Autoencoder reduction: an MLP encoder/decoder; its code becomes columns ae1..aeK.
 
@@ -361,9 +273,10 @@ def autoencoder(
 
     Example: dltool reduce autoencoder features.csv --code-dim 8 --kind denoising --epochs 50 --out runs/ae -o codes.csv
     """
-    apply_console_options(quiet=options["quiet"], fmt=fmt, table_output=output)
-    from dltool.core.tables import read_table
+    apply_console_options(quiet=options["quiet"], fmt=common.fmt, table_output=common.output)
     from dltool.reduce import autoencoder as ae
 
-    result = ae.reduce_table(read_table(table), task_config(AutoencoderConfig, options, command_options=("table", "output"), unsaved=("output", "report", "plot")))
-    _summarize_and_write(result, output, fmt)
+    config = task_config(AutoencoderConfig, options, command_options=("table", "output"),
+                         unsaved=("output", "report", "plot"))
+    ae.check_config(config)
+    _summarize_and_write(ae.reduce_table(common.read(), config), common)

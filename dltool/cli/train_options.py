@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from dltool.cli.options import ConfigOpt, DeviceOpt, ForceOpt, FormatOpt, QuietOpt, SeedOpt
+from dltool.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    QuietOpt,
+    SeedOpt,
+    given_options,
+)
 
 
 def _launch_processes(ctx: typer.Context, param, value: int):
@@ -98,7 +106,8 @@ def engine_options(*, without: tuple[str, ...] = (), **defaults):
     once and a new engine option reaches every train command.
 
     The command declares its own options, then a keyword-only `options: dict` that receives every option
-    by name, its own and the engine's: what `task_config` takes. The decorator's keywords set this
+    by name, its own and the engine's, and `given`, the names the user set (given_options): what
+    `task_config` takes. The decorator's keywords set this
     command's defaults (`epochs=150, lr=0.004`); `without` names engine options the command does not offer
     (the generators have no --early-stop); an engine option the command declares itself replaces the
     shared one (text classify's --val is a file, not a folder; table commands' --format also takes npz)."""
@@ -119,25 +128,31 @@ def engine_options(*, without: tuple[str, ...] = (), **defaults):
         engine = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
                                     default=defaults.get(name, default))
                   for name, (kind, default) in shared.items() if name not in declared and name not in without]
+        # the context tells which options the user set (options["given"], see given_options)
+        context = [] if contexts else [inspect.Parameter("engine_ctx", inspect.Parameter.KEYWORD_ONLY,
+                                                         annotation=typer.Context)]
+        ctx_name = next(iter(contexts), "engine_ctx")
 
         @functools.wraps(command)
-        def run(**given):
-            options = {k: v for k, v in given.items() if k not in contexts}
-            return command(**{p.name: given[p.name] for p in own}, options=options)
+        def run(**values):
+            options = {k: v for k, v in values.items() if k not in contexts and k != ctx_name}
+            options["given"] = given_options(values[ctx_name])
+            return command(**{p.name: values[p.name] for p in own}, options=options)
 
         # Typer reads a command's options from its signature
-        run.__signature__ = inspect.Signature(own + engine)
-        run.__annotations__ = {p.name: p.annotation for p in own + engine}
+        run.__signature__ = inspect.Signature(own + engine + context)
+        run.__annotations__ = {p.name: p.annotation for p in own + engine + context}
         return run
 
     return decorate
 
 
-#: options the command layer itself uses (output, launch, console): no config field takes them
-COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet")
+#: options the command layer itself uses (output, launch, console): no config field takes them;
+#: `given` (what the user set) goes to a config that has the field
+COMMAND_OPTIONS = ("config", "nproc", "fmt", "quiet", "given")
 #: options that say where results go, not how the model is trained: left out of a run's config.toml,
 #: so `--config runs/x/config.toml --out runs/y` repeats the recipe
-UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet")
+UNSAVED_OPTIONS = ("out", "force", "resume", "config", "nproc", "fmt", "quiet", "given")
 
 
 def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), unsaved: tuple[str, ...] = ()):

@@ -119,10 +119,22 @@ def annotate(table: Table, keep: np.ndarray, result: ClusterResult) -> Table:
     return out.with_columns(new)
 
 
+def check_config(config: ClusterConfig) -> None:
+    """The checks that need no data (the command runs them before reading the table): an option the
+    method's settings do not take, when the user set it."""
+    from dltool.core.applies import changed_params
+
+    builder = METHODS.get(config.method).builder
+    given = config.given if config.given is not None else changed_params(config.params, builder)
+    for rule in getattr(builder, "option_rules", ()):
+        rule.check_values(given, config.params)
+
+
 def cluster_table(table: Table, config: ClusterConfig) -> ClusterResult:
     """Cluster the table's feature rows; the result carries the annotated table; pictures are written."""
     from dltool.cluster import plots
 
+    check_config(config)
     X, names, keep = select_features(table, config.features, config.exclude, dropna=config.dropna,
                                      standardize=config.standardize)
     result = fit(X, config.method, config.params, seed=config.seed, device=config.device)

@@ -25,6 +25,7 @@ class ClusterConfig:
     device: str = "auto"
     plot: Path | None = None          # scatter of the clusters
     dendrogram: Path | None = None    # agglomerative: the merge tree
+    given: frozenset[str] | None = None  # the options the user set (None: params off the method's defaults)
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,4 @@ class DeepConfig:
     device: str = "auto"
     plot: Path | None = None
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)

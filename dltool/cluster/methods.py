@@ -4,6 +4,9 @@ Every entry is an estimator class in scikit-learn's shape: parameters in `__init
 command's options), checks in `fit`, fitted attributes ending in `_`; after `fit(X)` it has
 `labels_` (int, -1 = noise) and, when it makes soft assignments, `predict_proba(X)` (rows sum to 1).
 
+A class may declare `option_rules` (dltool.core.applies): options that only some of its settings take,
+refused when the user sets them for another, before any data is read.
+
 Entry metadata: `random` (it draws random numbers, so it takes `seed` and its command has --seed),
 `gpu` (it has a torch path and takes the resolved `device`; otherwise the command says once that it
 runs on CPU). Adding a method is one more `@METHODS.register(name, random=..., gpu=...)` class.
@@ -15,6 +18,7 @@ import numpy as np
 
 from dltool.cluster import kmeans
 from dltool.cluster._checks import check_choice, check_k, check_positive
+from dltool.core.applies import Applies
 from dltool.core.errors import InputError, OptionError
 from dltool.core.registry import Registry
 from dltool.core.tables import check_matrix
@@ -33,6 +37,9 @@ AFFINITIES = ("nearest_neighbors", "rbf")
 @METHODS.register("meanshift", random=True, gpu=False)
 class MeanShift:
     """Mean shift; `bandwidth=None` estimates it with sklearn's estimate_bandwidth(quantile)."""
+
+    #: --quantile estimates the bandwidth: with --bandwidth given it would do nothing
+    option_rules = (Applies("bandwidth", {None: ("quantile",)}, otherwise=()),)
 
     def __init__(self, bandwidth: float | None = None, *, quantile: float = 0.3, bin_seeding: bool = False,
                  max_iter: int = 300, seed: int = 0):
@@ -236,6 +243,9 @@ def _linkage_matrix(children, distances, n):
 @METHODS.register("spectral", random=True, gpu=False)
 class Spectral:
     """Spectral clustering on a k-nearest-neighbour (default) or RBF affinity graph."""
+
+    #: the similarity graph's option: --n-neighbors for nearest_neighbors, --gamma for rbf
+    option_rules = (Applies("affinity", {"nearest_neighbors": ("n_neighbors",), "rbf": ("gamma",)}),)
 
     def __init__(self, n_clusters: int = 8, *, affinity: str = "nearest_neighbors", n_neighbors: int = 10,
                  gamma: float = 1.0, n_init: int = 10, seed: int = 0):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-from dltool.core.errors import OptionError, unknown_name
+from dltool.core.applies import Applies, option_flag  # noqa: F401  (option_flag: re-exported)
+from dltool.core.errors import unknown_name
 
 
 @dataclass
@@ -50,21 +51,15 @@ class Registry:
         return name in self._entries
 
 
-def option_flag(option: str, value) -> str:
-    """The command-line flag that set a config field: `--no-x` for a switched-off boolean."""
-    return ("--no-" if value is False else "--") + option.replace("_", "-")
-
-
 def arch_options(cfg, registry: Registry, options: tuple[str, ...]) -> dict:
     """The architecture options (config field names among `options`) that `cfg.model`'s builder takes,
-    with their values. An option the model does not take is refused when the user changed it from its
-    default (its default is simply not passed), so a model can never silently ignore one."""
-    defaults = {f.name: f.default for f in fields(type(cfg))}
+    with their values. An option the model does not take is refused when the user set it (see
+    dltool.core.applies; otherwise it is simply not passed), so a model can never silently ignore one."""
     takes = registry.takes(cfg.model)
-    refused = [o for o in options if o not in takes and getattr(cfg, o) != defaults[o]]
-    if refused:
-        others = [m for m in registry.names() if set(refused) <= registry.takes(m)]
-        hint = "drop it" + (f", or use --model {' or '.join(others)}" if others else "")
-        raise OptionError(f"--model {cfg.model} does not take {', '.join(option_flag(o, getattr(cfg, o)) for o in refused)}",
-                          hint)
+    arch_rule(registry, options).check(cfg)
     return {o: getattr(cfg, o) for o in options if o in takes}
+
+
+def arch_rule(registry: Registry, options: tuple[str, ...]) -> Applies:
+    """Which of `options` each model of `registry` takes (its builder's signature says)."""
+    return Applies("model", {name: [o for o in options if o in registry.takes(name)] for name in registry.names()})

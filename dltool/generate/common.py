@@ -36,6 +36,7 @@ class TrainConfig:
     sample_every: int = 5
     run: RunConfig = RunConfig(val_split=0.0)
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     family = ""          # set by each family's subclass
     conditional = False  # whether training needs class sub-folders

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dltool.core.applies import Applies
 from dltool.core.errors import OptionError
 from dltool.generate import common
 from dltool.generate.common import GenerativeTask, noise
@@ -22,6 +23,8 @@ from dltool.generate.common import GenerativeTask, noise
 KINDS = ("dcgan", "cgan", "wgan-gp")
 LOSSES = ("minimax", "nonsaturating")
 GP_WEIGHT = 10.0
+#: the options only some kinds take (dltool.core.applies)
+KIND_OPTIONS = Applies("kind", {"dcgan": ("loss",), "cgan": ("loss",), "wgan-gp": ()})
 #: Adam's betas per kind: DCGAN's (0.5, 0.999), WGAN-GP's (0.0, 0.9); other optimizers ignore them
 BETAS = {"dcgan": (0.5, 0.999), "cgan": (0.5, 0.999), "wgan-gp": (0.0, 0.9)}
 
@@ -50,8 +53,7 @@ class TrainConfig(common.TrainConfig):
             from dltool.core.errors import unknown_name
 
             raise unknown_name("GAN loss", self.loss, LOSSES)
-        if self.kind == "wgan-gp" and self.loss != "nonsaturating":
-            raise OptionError("--loss applies to dcgan and cgan; wgan-gp has the Wasserstein loss", "drop --loss")
+        KIND_OPTIONS.check(self)  # wgan-gp has the Wasserstein loss: --loss is refused when given
         if self.latent_dim < 1:
             raise OptionError(f"--latent-dim {self.latent_dim} must be at least 1")
         if self.d_steps < 1:

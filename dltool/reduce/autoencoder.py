@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltool.core.applies import Applies
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.tables import check_matrix
 from dltool.reduce.base import Reducer, register_reducer, to_numpy
@@ -251,14 +252,25 @@ def reducer_params(cfg: AutoencoderConfig) -> dict:
                 contractive=cfg.contractive, batch_size=cfg.batch_size, val_split=cfg.val_split)
 
 
+#: the options only some kinds take: the others refuse them when given (dltool.core.applies)
+KIND_OPTIONS = Applies("kind", {"undercomplete": (), "sparse": ("sparsity",), "denoising": ("noise", "corruption"),
+                                "contractive": ("contractive",)})
+
+
+def check_config(cfg: AutoencoderConfig) -> None:
+    """Every check that needs no data (the command runs it before reading the table)."""
+    cfg.engine.validate()
+    KIND_OPTIONS.check(cfg)
+    check_params(**reducer_params(cfg))
+
+
 def reduce_table(table, cfg: AutoencoderConfig):
     """Train on the table's feature columns in the run folder; the ReduceResult with ae1..aeK columns."""
     from dltool.core.train import start_run
     from dltool.reduce import reduction
     from dltool.reduce.config import ReduceConfig
 
-    cfg.engine.validate()
-    check_params(**reducer_params(cfg))
+    check_config(cfg)
     reduction.check_color_by(table, cfg.color_by)
     reduction.check_exclude(table, cfg.exclude)
     # the feature columns the fit will use: no numeric columns is a clear error before any file

@@ -42,6 +42,9 @@ class Reducer:
 
     method = "reducer"
     prefix = "c"
+    #: rules for the options only some settings take (kpca: --degree only for the poly kernel), checked
+    #: against what the user set before any data is read (dltool.core.applies)
+    option_rules: tuple = ()
     transformable = False
     #: device types the method runs on; a reducer with more than ("cpu",) takes a `device` parameter
     devices: tuple[str, ...] = ("cpu",)

@@ -28,6 +28,7 @@ class ReduceConfig:
     plot: Path | None = None            # scatter of the first two new columns
     color_by: str | None = None         # the column that colours it (default: a label-like column)
     variance_plot: Path | None = None   # PCA: explained variance per component
+    given: frozenset[str] | None = None  # the options the user set (None: params off the method's defaults)
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,4 @@ class AutoencoderConfig:
     plot: Path | None = None
     color_by: str | None = None
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)

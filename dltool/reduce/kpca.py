@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltool.core.applies import Applies
 from dltool.core.errors import OptionError
 from dltool.core.tables import check_matrix
 from dltool.reduce.base import (
@@ -34,6 +35,9 @@ class KernelPCA(Reducer):
     """Kernel PCA. Parameters: n_components, kernel (rbf|poly|sigmoid|cosine|linear), gamma
     (default 1 / n_features), degree, coef0, seed. Fitted: X_fit_, K_fit_rows_, K_fit_all_,
     eigenvectors_, eigenvalues_, gamma_."""
+
+    option_rules = (Applies("kernel", {"rbf": ("gamma",), "poly": ("gamma", "degree", "coef0"),
+                                       "sigmoid": ("gamma", "coef0"), "cosine": (), "linear": ()}),)
 
     def __init__(self, n_components: int = 2, *, kernel: str = "rbf", gamma: float | None = None, degree: int = 3,
                  coef0: float = 1.0, seed: int = 0):

@@ -106,15 +106,27 @@ def note_label_features(features: list[str]) -> None:
             info(f"note: numeric column '{name}' is used as a feature; pass --exclude {name} if it is a label")
 
 
+def check_config(config: ReduceConfig) -> None:
+    """Every check that needs no data (the command runs it before reading the table): the method's options
+    that do not apply to its settings, and a --save-model it cannot honour."""
+    from dltool.core.applies import changed_params
+
+    load_methods()
+    cls = get_reducer_class(config.method)
+    given = config.given if config.given is not None else changed_params(config.params, cls)
+    for rule in cls.option_rules:
+        rule.check_values(given, config.params)
+    if config.save_model is not None and not cls.transformable:
+        raise OptionError(f"--save-model: {config.method} cannot be saved, because it has no transform for new "
+                          "rows (it only places the rows it was fitted on)",
+                          "use pca, kpca or ica to embed new data later, or embed all rows in one run")
+
+
 def reduce_table(table: Table, config: ReduceConfig) -> ReduceResult:
     """Fit `config.method` on the table's feature columns; write the side files; return the reduced table."""
     from dltool.core.console import library_warnings
 
-    load_methods()
-    if config.save_model is not None and not get_reducer_class(config.method).transformable:
-        raise OptionError(f"--save-model: {config.method} cannot be saved, because it has no transform for new "
-                          "rows (it only places the rows it was fitted on)",
-                          "use pca, kpca or ica to embed new data later, or embed all rows in one run")
+    check_config(config)
     check_color_by(table, config.color_by)
     check_exclude(table, config.exclude)
     features = list(config.features) if config.features else None

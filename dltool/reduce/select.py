@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltool.core.applies import Applies, check_range
 from dltool.core.errors import InputError, OptionError, suggest, unknown_name
 from dltool.core.tables import Table
 
@@ -73,6 +74,41 @@ class SelectConfig:
     seed: int = 0
     device: str = "auto"
     ranking_path: Path | None = None  # also write the ranking here (.jsonl, .csv or .json)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
+
+    def validate(self) -> None:
+        """Refuse what no method could use and what the chosen one does not take, before any data is read."""
+        if self.method not in METHODS:
+            raise unknown_name("--method", self.method, METHODS)
+        METHOD_OPTIONS.check(self)
+        if self.task not in TASKS:
+            raise unknown_name("--task", self.task, TASKS)
+        if self.estimator not in ESTIMATORS:
+            raise unknown_name("--estimator", self.estimator, ESTIMATORS)
+        if self.filter_method not in FILTERS:
+            raise unknown_name("--filter", self.filter_method, FILTERS)
+        for flag, value, low, low_open in (("--k", self.k, 1, False), ("--pre-k", self.pre_k, 1, False),
+                                           ("--cv", self.cv, 2, False), ("--generations", self.generations, 1, False),
+                                           ("--population", self.population, 2, False),
+                                           ("--penalty", self.penalty, 0, False),
+                                           ("--n-repeats", self.n_repeats, 1, False), ("--alpha", self.alpha, 0, True)):
+            check_range(flag, value, low=low, low_open=low_open)
+        if self.pre_k is not None and self.k is not None and self.pre_k < self.k:
+            raise OptionError(f"--pre-k {self.pre_k} is less than --k {self.k}", "the filter must keep at least --k features")
+        if sum([self.k is not None, self.threshold is not None, self.elbow]) > 1:
+            raise OptionError("--k, --threshold and --elbow are alternative cut-off rules", "give only one of them")
+
+
+_WRAPPERS = ("sfs", "sbe", "permutation", "genetic", "hybrid")
+#: the options only some methods take: a method refuses the others when given (dltool.core.applies)
+METHOD_OPTIONS = Applies("method", {
+    m: (("k",) if m != "genetic" else ())
+    + (("threshold", "elbow") if m in SCORED else ())
+    + (("estimator",) if m in _WRAPPERS else ())
+    + (("cv",) if m in ("sfs", "sbe", "genetic", "hybrid", "l1") else ())  # l1: LassoCV's folds
+    + {"genetic": ("generations", "population", "penalty"), "hybrid": ("pre_k", "filter_method"),
+       "permutation": ("n_repeats",), "l1": ("alpha",)}.get(m, ())
+    for m in METHODS}, flags={"filter_method": "--filter"})
 
 
 @dataclass
@@ -400,13 +436,6 @@ def _fit_reporting_warnings(fn, what: str):
         return fn()
 
 
-def _subset_size(config: SelectConfig, p: int, method: str) -> int:
-    if config.threshold is not None or config.elbow:
-        raise OptionError(f"--method {method} searches for a subset of --k features; --threshold and --elbow "
-                          "apply to scored methods", f"use --k, or a scored method: {', '.join(SCORED)}")
-    return config.k if config.k is not None else max(1, p // 2)
-
-
 def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
                     config: SelectConfig) -> tuple[np.ndarray, np.ndarray, str, dict]:
     """(scores, selected mask, cut-off description, extra report) for one method."""
@@ -425,8 +454,6 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
         est.set_params(n_estimators=200)
         scores = est.fit(X, y).feature_importances_
     elif method == "l1":
-        if config.alpha is not None and config.alpha <= 0:
-            raise OptionError(f"--alpha {config.alpha} must be positive", "omit it for the default")
         if task == "classification":
             from sklearn.linear_model import LogisticRegression
 
@@ -447,8 +474,6 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
         from sklearn.inspection import permutation_importance
         from sklearn.model_selection import train_test_split
 
-        if config.n_repeats < 1:
-            raise OptionError(f"--n-repeats {config.n_repeats} must be at least 1", "use --n-repeats 10")
         strat = y if task == "classification" else None
         try:
             Xa, Xb, ya, yb = train_test_split(Xs, y, test_size=0.25, random_state=seed, stratify=strat)
@@ -466,13 +491,6 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
 
     # subset methods
     if method == "genetic":
-        if config.k is not None or config.threshold is not None or config.elbow:
-            raise OptionError("--method genetic chooses the subset size itself; --k, --threshold and --elbow "
-                              "do not apply", "tune --penalty (the cost per kept feature) instead")
-        if config.population < 2 or config.generations < 1:
-            raise OptionError(f"--population {config.population} / --generations {config.generations}: "
-                              "need a population of at least 2 and at least 1 generation",
-                              "use e.g. --population 30 --generations 20")
         cv = make_cv(config.cv, y, task, seed)
         scorer = _CVScorer(make_estimator(config.estimator, task, seed), Xs, y, cv, task)
         mask, fit, history = _fit_reporting_warnings(lambda: genetic_search(
@@ -482,7 +500,7 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
         report.update(cv_score=scorer(mask), fitness=fit, evaluations=len(scorer.cache),
                       best_fitness_per_generation=history)
         return scores, mask, f"genetic search ({int(mask.sum())} features)", report
-    k = _subset_size(config, p, method)
+    k = config.k if config.k is not None else max(1, p // 2)  # --threshold/--elbow: refused by validate()
     if not 1 <= k <= p:
         raise OptionError(f"--k {k} must be between 1 and the number of features ({p})", f"use --k {max(1, p // 2)}")
     if method == "rfe":
@@ -499,8 +517,6 @@ def select_features(X: np.ndarray, y: np.ndarray, names: list[str], task: str,
     estimator = make_estimator(config.estimator, task, seed)
     scorer = _CVScorer(estimator, Xs, y, cv, task)
     if method == "hybrid":
-        if config.filter_method not in FILTERS:
-            raise unknown_name("--filter", config.filter_method, FILTERS)
         pre_k = config.pre_k if config.pre_k is not None else min(p, 2 * k)
         if not k <= pre_k <= p:
             raise OptionError(f"--pre-k {pre_k} must be between --k ({k}) and the number of features ({p})",
@@ -533,14 +549,8 @@ def select_table(table: Table, config: SelectConfig) -> SelectResult:
     from dltool.core.device import placed_on
     from dltool.reduce.reduction import check_exclude
 
+    config.validate()
     placed_on(config.device, f"reduce select --method {config.method}")  # checks --device; CPU only
-    if config.method not in METHODS:
-        raise unknown_name("--method", config.method, METHODS)
-    for flag, value in (("--k", config.k), ("--pre-k", config.pre_k)):
-        if value is not None and value < 1:
-            raise OptionError(f"{flag} {value} must be at least 1", f"give a positive {flag}")
-    if sum([config.k is not None, config.threshold is not None, config.elbow]) > 1:
-        raise OptionError("--k, --threshold and --elbow are alternative cut-off rules", "give only one of them")
     table, y_raw, task = _target(table, config)
     exclude = list(config.exclude or []) + [config.target]
     check_exclude(table, config.exclude)

@@ -42,6 +42,7 @@ class TrainConfig:
     preload: bool | None = None
     run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     def validate(self) -> None:
         self.engine.validate()

@@ -54,6 +54,7 @@ class TrainConfig:
     pretrained: Path | None = None
     run: RunConfig = RunConfig(batch_size=8, val_split=0.0)
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     def validate(self) -> None:
         self.engine.validate()

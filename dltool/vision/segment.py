@@ -56,6 +56,7 @@ class TrainConfig:
     pretrained: Path | None = None
     run: RunConfig = RunConfig(batch_size=16, val_split=0.0)
     options: dict = field(default_factory=dict)
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
 
     def validate(self) -> None:
         self.engine.validate()

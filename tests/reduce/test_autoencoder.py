@@ -162,7 +162,9 @@ def _assert_error(r, fragment, *leftovers):
     (["--kind", "sparce"], "did you mean 'sparse'"),
     (["--hidden", "64,x"], "--hidden '64,x'"),
     (["--activation", "rleu"], "did you mean 'relu'"),
-    (["--noise", "-1"], "--noise -1.0"),
+    (["--kind", "denoising", "--noise", "-1"], "--noise -1.0"),
+    (["--noise", "0.1"], "--noise does not apply to --kind undercomplete"),
+    (["--kind", "sparse", "--contractive", "0.01"], "--contractive does not apply to --kind sparse"),
     (["--val-split", "1.5"], "--val-split 1.5"),
     (["--epochs", "0"], "--epochs 0"),
 ])

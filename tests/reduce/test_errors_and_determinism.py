@@ -113,7 +113,7 @@ def test_select_target_errors(cli, small_csv, tmp_path):
     assert "alternative cut-off rules" in line
     line = _one_error_line(cli("reduce", "select", small_csv, "--target", "label", "--method", "sfs", "--elbow",
                                "-o", out))
-    assert "--threshold and --elbow apply to scored methods" in line
+    assert "--elbow does not apply to --method sfs" in line
     line = _one_error_line(cli("reduce", "select", small_csv, "--target", "label", "--method", "frest", "-o", out))
     assert "did you mean 'forest'" in line
     assert not out.exists()

@@ -204,7 +204,7 @@ def test_csv_input_augment_and_activation_reach_training(cli, digits, tmp_path, 
     assert "ELU" in kinds and "ReLU" not in kinds
 
 
-@pytest.mark.parametrize("args,needle", [(["--model", "cnn_tiny", "--width", "64"], "does not take --width"),
+@pytest.mark.parametrize("args,needle", [(["--model", "cnn_tiny", "--width", "64"], "--width does not apply to --model cnn_tiny"),
                                          (["--model", "resnet_tiny", "--no-batch-norm"], "--no-batch-norm")])
 def test_options_a_model_does_not_take_are_refused(cli, digits, tmp_path, args, needle):
     out = tmp_path / "r"
