@@ -23,7 +23,6 @@ from dltool.cli.options import (
     apply_console_options,
 )
 from dltool.cli.train_options import (
-    ENGINE_OPTIONS,
     InferNprocOpt,
     ShardOpt,
     engine_options,
@@ -404,40 +403,11 @@ MinCountOpt = Annotated[int, typer.Option("--min-count", help="Drop words seen f
 MaxLenOpt = Annotated[int, typer.Option("--max-len", help="Tokens per text (longer texts are cut).")]
 InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts per forward pass.")]
 
-# the engine's options that a tfidf run still uses: where its data, run folder and output go
-_TFIDF_USES = ("val_split", "val", "out", "force", "nproc", "device", "seed", "fmt", "quiet", "config")
-# options a tfidf model does not train with: refused when given (see _refuse_for_tfidf); every other
-# engine option is one, so a new engine option is refused here without this list being edited
-_ENGINE_ONLY = (*(name for name, _, _ in ENGINE_OPTIONS if name not in _TFIDF_USES),
-                "freeze_embeddings", "tokenizer", "lower", "strip_punct", "subword_model", "vocab_size",
-                "min_count", "max_len")
-
-
-def _given(ctx: typer.Context, name: str) -> bool:
-    """Whether the user set option `name`, on the command line or in --config."""
-    # by name: Typer ships its own copy of click, whose ParameterSource is not click's
-    return ctx.get_parameter_source(name).name in ("COMMANDLINE", "DEFAULT_MAP")
-
-
-def _refuse_for_tfidf(ctx: typer.Context, options: dict) -> None:
-    """--model tfidf trains scikit-learn's linear models: the engine's and the vocabulary's options would do
-    nothing, so giving one is an error rather than silently ignored."""
-    from dltool.core.errors import OptionError
-
-    if options["model"] != "tfidf":
-        return
-    given = [name for name in _ENGINE_ONLY if _given(ctx, name)]
-    if given:
-        raise OptionError(f"--model tfidf does not take {', '.join('--' + g.replace('_', '-') for g in given)}",
-                          "drop them, or pick a neural --model (lstm, transformer, ...)")
-
-
 @classify_app.command("train")
 @engine_options(epochs=8, optimizer="adamw", scheduler="onecycle", weight_decay=0.01, clip_norm=1.0,
                 # adamw, onecycle to 3e-3: the SMS bars in 3 CPU minutes (README, Text classify)
                 lr=0.003)
 def classify_train(
-    ctx: typer.Context,
     data: DataFileArg,
     model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | transformer | bert; *_tiny for tests.")] = "lstm",
     text_column: TextColumnOpt = None,
@@ -471,8 +441,7 @@ def classify_train(
     Example: dltool text classify train sample_data/text/sms/train.csv --model transformer --out runs/sms
     """
     apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
-    _refuse_for_tfidf(ctx, options)
-    if options["init_from"] is not None and not _given(ctx, "lr"):
+    if options["init_from"] is not None and "lr" not in options["given"]:
         from dltool.text.classify import FINETUNE_LR
 
         options = {**options, "lr": FINETUNE_LR}  # fine-tuning a pretrained encoder: a gentler default

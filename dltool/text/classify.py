@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from dltool.core import run as runs
+from dltool.core.applies import Applies, given_fields
 from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
@@ -46,6 +47,14 @@ ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "bidirectional", "heads", "drop
 FOLDER_SETS = ("tokenizer", "lower", "strip_punct", "subword", "subword_model", "vocab_size", "min_count",
                "embeddings", "freeze_embeddings", "init_from", *ARCH_OPTIONS)
 
+
+# what --model tfidf (scikit-learn's linear models) uses of the engine's and the run's options: the rest of
+# them, and every option of the vocabulary and the network, would do nothing, so giving one is refused
+_TFIDF_USES = ("seed", "val_split", "val", "out", "force", "device")
+_NEURAL_ONLY = (*(f.name for f in fields(EngineConfig) if f.name not in _TFIDF_USES), "batch_size", "tokenizer",
+                "lower", "strip_punct", "subword", "subword_model", "vocab_size", "min_count", "max_len", "embeddings",
+                "freeze_embeddings", "init_from", "pretrained", *ARCH_OPTIONS)
+_MODEL_TAKES = Applies("model", takes={"tfidf": ("classifier",)}, otherwise=_NEURAL_ONLY)
 
 #: --lr of `train --init-from` unless given: the from-scratch 3e-3 wipes out much of what pretraining
 #: learnt (the figures: README, Text classify).
@@ -104,11 +113,14 @@ class TrainConfig:
     heads: int | None = None
     dropout: float | None = None
     run: RunConfig = RunConfig()
+    given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.model not in MODEL_NAMES:
             raise unknown_name("model", self.model, MODEL_NAMES)
+        values = {f.name: getattr(part, f.name) for part in (self.engine, self.run, self) for f in fields(part)}
+        _MODEL_TAKES.check_values(given_fields(self), values)
         if self.pretrained is not None:
             self._validate_pretrained()
         if self.classifier not in CLASSIFIERS:
@@ -127,14 +139,7 @@ class TrainConfig:
             raise OptionError("--init-from starts a bert model from 'text classify pretrain' (its vocabulary too)",
                               "use --model bert (or bert_tiny) without --subword/--embeddings")
         if self.model == "tfidf":
-            neural = [o for o in ("embeddings", "init_from", *ARCH_OPTIONS) if getattr(self, o) is not None]
-            neural += ["subword"] if self.subword else []
-            if neural:
-                raise OptionError(f"--model tfidf does not take {', '.join(_flag(o) for o in neural)}",
-                                  "drop them, or pick a neural --model")
             return
-        if self.classifier != "svm":
-            raise OptionError(f"--classifier is for --model tfidf, not {self.model}", "drop it")
         self.engine.validate()
         VocabConfig(kind="word", size=self.vocab_size, min_count=self.min_count, max_len=self.max_len)
         arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take
@@ -156,10 +161,6 @@ class TrainConfig:
         kind = self.subword_model if self.subword else "word"
         return VocabConfig(kind=kind, size=self.subword or self.vocab_size, min_count=self.min_count,
                            max_len=self.max_len)
-
-
-def _flag(option: str) -> str:
-    return "--" + option.replace("_", "-")
 
 
 def _split(cfg: TrainConfig, data: Labelled):

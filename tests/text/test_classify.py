@@ -69,8 +69,16 @@ def test_tfidf_learns_sms_and_eval_matches_sklearn(cli, data, tmp_path):
     assert f1_score([p["true_label"] for p in preds], [p["label"] for p in preds], average="macro") == \
         pytest.approx(m["f1_macro"])
     # engine options would do nothing for tfidf: refused
-    r = cli("text", "classify", "train", data["sms_train"], "--model", "tfidf", "--epochs", "3", "--out", tmp_path / "x")
-    assert r.code == 1 and "--model tfidf does not take --epochs" in r.stderr and not (tmp_path / "x").exists()
+    for typed in (["--epochs", "3"], ["--epochs", "8"], ["--max-len", "64"]):  # the default typed counts too
+        r = cli("text", "classify", "train", data["sms_train"], "--model", "tfidf", *typed, "--out", tmp_path / "x")
+        assert r.code == 1 and f"{typed[0]} does not apply to --model tfidf" in r.stderr
+        assert not (tmp_path / "x").exists()
+    r = cli("text", "classify", "train", data["sms_train"], "--model", "lstm_tiny", "--classifier", "svm")
+    assert r.code == 1 and "--classifier does not apply to --model lstm_tiny" in r.stderr
+    if not torch.cuda.is_available():  # tf-idf runs on the CPU: a GPU that is not there is still an error
+        r = cli("text", "classify", "train", data["sms_train"], "--model", "tfidf", "--device", "cuda",
+                "--out", tmp_path / "x")
+        assert r.code == 1 and "CUDA is not available" in r.stderr and not (tmp_path / "x").exists()
     # the --embed feature table needs a network
     r = cli("text", "classify", "predict", run, data["sms_test"], "--embed")
     assert r.code == 1 and "--embed needs a neural model" in r.stderr
