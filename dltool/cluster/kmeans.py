@@ -21,6 +21,7 @@ import numpy as np
 
 from dltool.cluster._checks import check_choice, check_k, check_positive
 from dltool.core.tables import check_matrix
+from dltool.core.threads import single_thread_below
 
 ENGINES = ("auto", "torch", "sklearn")
 
@@ -39,19 +40,6 @@ def _check_common(n_clusters, n_init, max_iter, tol, n_rows):
     check_positive("--n-init", n_init, integer=True)
     check_positive("--max-iter", max_iter, integer=True)
     check_positive("--tol", tol, strict=False)
-
-
-# Below this many multiply-adds per Lloyd step (rows x features x k), a CPU run uses one thread: the
-# work per torch op is too small to share, and on a busy machine each parallel region waits for a
-# second core (measured: digits 1,797 x 64, k=10, 4 restarts: 0.06 s on one thread, 3-10 s on two
-# threads while other jobs ran).
-SINGLE_THREAD_BELOW = 32_000_000
-
-
-def _cpu_threads(device, work: int):
-    from dltool.core.threads import single_thread_below
-
-    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
 
 
 def _acc_dtype(device):
@@ -173,7 +161,7 @@ class TorchKMeans:
         tol_abs = float(self.tol * Xt.var(0, unbiased=False).mean())
         gen = torch.Generator().manual_seed(int(self.seed))
         best = None
-        with torch.inference_mode(), _cpu_threads(device, Xt.shape[0] * Xt.shape[1] * self.n_clusters):
+        with torch.inference_mode(), single_thread_below(device, Xt.shape[0] * Xt.shape[1] * self.n_clusters):
             for _ in range(self.n_init):
                 centers = self._init_pp(Xt, x_sq, gen)
                 centers, labels, inertia, n_iter = self._lloyd(Xt, x_sq, centers, tol_abs)

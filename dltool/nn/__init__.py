@@ -1,9 +1,10 @@
 """Network building blocks that two or more domains use (DESIGN.md §1).
 
 - activations.py  the course's activation functions by name (--activation), for every model (no torch at import)
-- mlp.py          fully connected stacks, and the thread policy for small MLP work on a CPU
+- mlp.py          fully connected stacks, run on one CPU thread when small (dltool.core.threads' policy)
 - autoencoder.py  the MLP autoencoder of `reduce autoencoder` and `cluster deep`, and its training task
 - attention.py    multi-head self-attention (torch's scaled_dot_product_attention) and padding masks
+- positional.py   sinusoidal codes: the Transformer's positions and the diffusion U-Net's timesteps
 - transformer.py  sinusoidal positional encoding, pre-norm encoder blocks and stacks (text classify)
 
 Importing this package imports nothing heavy; the submodules import torch.

@@ -6,15 +6,6 @@ import torch.nn as nn
 
 from dltool.nn.activations import activation
 
-# Below this many multiply-adds per step (batch x weights), a CPU run uses one thread: the matrices
-# are too small to share, and on a busy machine every parallel region waits for a second core.
-# Measured on the 2-core dev machine while other jobs ran, Adam steps of an MLP autoencoder:
-#   batch 64, 64-256-128-10 (6.4M):   1 thread 1.6 ms,  2 threads 457 ms
-#   batch 256, 64-512-256-10 (85M):   1 thread 9.5 ms,  2 threads 209 ms
-#   batch 1024, 784-500-500-2000-10 (3.4G): 1 thread 347 ms, 2 threads 861 ms
-# (on an idle machine two threads win only at the largest size).
-SINGLE_THREAD_BELOW = 200_000_000
-
 
 def parse_hidden(value) -> tuple[int, ...]:
     """'64,32' (or a sequence) -> (64, 32); '' or 'none' -> () for a linear network."""
@@ -49,8 +40,8 @@ def mlp(widths: list[int], activation_name: str) -> nn.Sequential:
 
 def one_thread_if_small(device, net: nn.Module, batch_size: int):
     """A context in which `net`'s CPU work on `batch_size` rows runs on one torch thread when it is small
-    (see SINGLE_THREAD_BELOW); the thread count is restored afterwards."""
+    (dltool.core.threads' policy); the thread count is restored afterwards."""
     from dltool.core.threads import single_thread_below
 
     work = batch_size * sum(p.numel() for p in net.parameters() if p.dim() > 1)
-    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
+    return single_thread_below(device, work)

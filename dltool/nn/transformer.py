@@ -3,25 +3,21 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 
 from dltool.nn.activations import activation
 from dltool.nn.attention import MultiHeadSelfAttention
+from dltool.nn.positional import sinusoidal
 
 
 class SinusoidalPositions(nn.Module):
-    """Adds "Attention is all you need"'s fixed sin/cos position codes to (N, L, D); a buffer, no weights."""
+    """Adds "Attention is all you need"'s fixed sin/cos position codes (interleaved; dltool.nn.positional)
+    to (N, L, D); a buffer, no weights."""
 
     def __init__(self, dim: int, max_len: int = 4096):
         super().__init__()
-        position = torch.arange(max_len).unsqueeze(1)
-        freq = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
-        table = torch.zeros(max_len, dim)
-        table[:, 0::2] = torch.sin(position * freq)
-        table[:, 1::2] = torch.cos(position * freq[: dim // 2])
+        table = sinusoidal(torch.arange(max_len), dim, interleaved=True)
         self.register_buffer("table", table, persistent=False)  # recomputed, so not in model files
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

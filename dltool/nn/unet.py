@@ -15,22 +15,21 @@ import torch
 import torch.nn as nn
 
 from dltool.nn.activations import activation
+from dltool.nn.positional import sinusoidal
 
 
 class SinusoidalEmbedding(nn.Module):
-    """Timesteps (N,) -> (N, dim) sines and cosines of geometrically spaced frequencies (Vaswani et al.;
-    the DDPM U-Net's time embedding)."""
+    """Timesteps (N,) -> (N, dim) sinusoidal codes, [sin | cos] halves (dltool.nn.positional; the DDPM
+    U-Net's time embedding)."""
 
     def __init__(self, dim: int, max_period: float = 10_000.0):
         super().__init__()
         if dim < 2 or dim % 2:
             raise ValueError(f"SinusoidalEmbedding needs an even dim >= 2 (got {dim})")
-        freqs = torch.exp(-math.log(max_period) * torch.arange(dim // 2) / (dim // 2))
-        self.register_buffer("freqs", freqs, persistent=False)
+        self.dim, self.max_period = dim, max_period
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = t.float()[:, None] * self.freqs[None]
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
+        return sinusoidal(t, self.dim, max_period=self.max_period)
 
 
 class DoubleConv(nn.Module):

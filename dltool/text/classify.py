@@ -233,15 +233,14 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tensor):
-    """A CPU run on one torch thread when a step is small (dltool.nn.mlp's threshold): batch x the mean text
-    length x the dense weights (embeddings are lookups). Text models this size run 2-8x faster on one thread
-    than on two on the busy 2-core machine (benchmarked while other jobs ran)."""
+    """A CPU run on one torch thread when a step is small (dltool.core.threads' threshold): batch x the mean
+    text length x the dense weights (embeddings are lookups). Text models this size run 2-8x faster on one
+    thread than on two on the busy 2-core machine (benchmarked while other jobs ran)."""
     from dltool.core.threads import single_thread_below
-    from dltool.nn.mlp import SINGLE_THREAD_BELOW
 
     dense = sum(p.numel() for name, p in model.named_parameters() if p.dim() > 1 and "embedding" not in name)
     work = int(batch_size * float(lengths.float().mean()) * dense)
-    return single_thread_below(device, work, SINGLE_THREAD_BELOW)
+    return single_thread_below(device, work)
 
 
 def _arch_kwargs(cfg: TrainConfig, vocab_size: int, num_classes: int, pretrained: dict | None) -> dict:

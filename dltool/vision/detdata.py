@@ -1,4 +1,5 @@
-"""Detection data: YOLO, Pascal VOC and COCO folders; letterboxing; box-aware batched augmentation.
+"""Detection data: YOLO, Pascal VOC and COCO folders; letterboxing. (Augmentation, boxes following the
+pixels: dltool.vision.augment.)
 
 Formats (one folder per split):
   YOLO  DIR/images/*.jpg|png, DIR/labels/<stem>.txt of `cls cx cy w h` (normalised). Class names from
@@ -25,11 +26,10 @@ import numpy as np
 
 from dltool.core import images as vdata
 from dltool.core.console import warn
-from dltool.core.errors import InputError, unknown_name
+from dltool.core.errors import InputError
 from dltool.core.io import input_path
+from dltool.vision.augment import PAD_VALUE
 
-PAD_VALUE = 114  # the letterbox grey (Ultralytics' value)
-AUGMENT_OPS = ("flip", "rot90", "scale", "colour", "mosaic")
 EDGE_TOLERANCE = 0.01  # normalised: a box may overhang the image by this much (then it is clipped)
 
 
@@ -44,6 +44,19 @@ class Sample:
 class Dataset:
     samples: list[Sample]
     classes: list[str]
+    labels: Path  # where the boxes were read: YOLO's labels/, VOC's Annotations/, the COCO json
+
+    @property
+    def n_background(self) -> int:
+        """Images without a box: background for the detector, as long as other images have boxes."""
+        return sum(len(s.boxes) == 0 for s in self.samples)
+
+    def require_boxes(self) -> None:
+        """A set without a single box teaches nothing: an error naming where the labels were looked for."""
+        if self.samples and self.n_background == len(self.samples):
+            raise InputError(f"none of the {len(self.samples)} images has a box in '{self.labels}'",
+                             "label the objects there; images without boxes are allowed, as background, only "
+                             "beside labelled ones")
 
 
 class _Reporter:
@@ -164,7 +177,7 @@ def _read_yolo(root: Path, classes, report: _Reporter) -> Dataset:
             labels.append(cls)
             top = max(top, cls)
         samples.append(_sample(path, boxes, labels))
-    return Dataset(samples, names or [str(i) for i in range(top + 1)] or ["0"])
+    return Dataset(samples, names or [str(i) for i in range(top + 1)] or ["0"], root / "labels")
 
 
 def _sample(path: Path, boxes, labels) -> Sample:
@@ -228,7 +241,7 @@ def _read_voc(root: Path, classes, split, report: _Reporter) -> Dataset:
     names = names or sorted({name for _, objs in parsed for name, _ in objs})
     index = {n: i for i, n in enumerate(names)}
     samples = [_sample(p, [b for _, b in objs], [index[n] for n, _ in objs]) for p, objs in parsed]
-    return Dataset(samples, list(names))
+    return Dataset(samples, list(names), ann_dir)
 
 
 # -- COCO ------------------------------------------------------------------------------------------
@@ -274,7 +287,7 @@ def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
             keep_b.append([max(0, b[0]), max(0, b[1]), min(W or b[2], b[2]), min(H or b[3], b[3])])
             keep_l.append(lab)
         samples.append(_sample(path, keep_b, keep_l))
-    return Dataset(samples, [str(c["name"]) for c in cats])
+    return Dataset(samples, [str(c["name"]) for c in cats], coco)
 
 
 # -- letterbox and tensors -------------------------------------------------------------------------
@@ -306,122 +319,3 @@ def pad_targets(samples_boxes: list[np.ndarray], samples_labels: list[np.ndarray
         out[i, :len(b), 0] = lab
         out[i, :len(b), 1:] = b * s
     return out
-
-
-def parse_augment(spec: str | None) -> tuple[str, ...]:
-    ops = tuple(s.strip() for s in (spec or "").split(",") if s.strip())
-    for op in ops:
-        if op not in AUGMENT_OPS:
-            raise unknown_name("--augment op", op, AUGMENT_OPS)
-    return ops
-
-
-# -- box-aware augmentation (batched, on the device; images float in [0, 1]) -----------------------
-
-def augment(x, targets, ops: tuple[str, ...]):
-    """-> (x, targets): every geometric op moves the boxes with the pixels; a box that leaves the image
-    (or keeps under a fifth of its area inside) becomes padding."""
-    for op in ops:
-        if op == "flip":
-            x, targets = _flip(x, targets)
-        elif op == "rot90":
-            x, targets = _rot90(x, targets)
-        elif op == "scale":
-            x, targets = _scale(x, targets)
-        elif op == "colour":
-            from dltool.vision.augment import augment as colour
-
-            x = colour(x, ("contrast", "saturation", "gamma"))
-        elif op == "mosaic":
-            x, targets = _mosaic(x, targets)
-    return x, targets
-
-
-def _flip(x, t):
-    import torch
-
-    size = x.shape[-1]
-    chosen = torch.rand(x.shape[0], device=x.device) < 0.5
-    flipped = t.clone()
-    flipped[..., 1], flipped[..., 3] = size - t[..., 3], size - t[..., 1]
-    return (torch.where(chosen[:, None, None, None], x.flip(-1), x),
-            torch.where(chosen[:, None, None], flipped, t))
-
-
-def _rot90(x, t):
-    """A random multiple of 90 degrees per image (letterboxed images are square). One quarter turn
-    (torch.rot90 over H, W) takes pixel (x, y) to (y, S - x), so a box [x1, y1, x2, y2] to
-    [y1, S - x2, y2, S - x1]; k turns are k such steps."""
-    import torch
-
-    size = x.shape[-1]
-    k = torch.randint(0, 4, (x.shape[0],), device=x.device)
-    for turn in (1, 2, 3):
-        chosen = k >= turn
-        turned = t.clone()
-        turned[..., 1], turned[..., 2], turned[..., 3], turned[..., 4] = t[..., 2], size - t[..., 3], t[..., 4], size - t[..., 1]
-        x = torch.where(chosen[:, None, None, None], torch.rot90(x, 1, dims=(-2, -1)), x)
-        t = torch.where(chosen[:, None, None], turned, t)
-    return x, t
-
-
-def _keep_inside(t, before_area, size: float):
-    """Clip boxes to the image; those with little left inside become padding."""
-    import torch
-
-    t = t.clone()
-    t[..., 1:] = t[..., 1:].clamp(0, size)
-    area = (t[..., 3] - t[..., 1]).clamp_min(0) * (t[..., 4] - t[..., 2]).clamp_min(0)
-    gone = (area < 0.2 * before_area) | (t[..., 3] - t[..., 1] < 2) | (t[..., 4] - t[..., 2] < 2)
-    t[..., 0] = torch.where(gone, torch.full_like(t[..., 0], -1), t[..., 0])
-    return t
-
-
-def _scale(x, t):
-    """Random zoom 0.6-1.4x about a random point (a scale/crop): pixels and boxes alike, grey outside."""
-    import torch
-    import torch.nn.functional as F
-
-    n, size = x.shape[0], x.shape[-1]
-    s = torch.empty(n, device=x.device).uniform_(0.6, 1.4)
-    shift = torch.empty(n, 2, device=x.device).uniform_(-1, 1) * (1 - s).abs()[:, None]  # normalised, -1..1
-    theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / s  # output (normalised) u maps to input (u - shift) / s
-    theta[:, :, 2] = -shift / s[:, None]
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x - PAD_VALUE / 255, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    out = out + PAD_VALUE / 255
-    before = (t[..., 3] - t[..., 1]) * (t[..., 4] - t[..., 2]) * (s ** 2)[:, None]
-    moved = t.clone()
-    half = size / 2
-    for k, axis in ((1, 0), (2, 1), (3, 0), (4, 1)):  # pixel p -> ((p / half - 1) * s + shift + 1) * half
-        moved[..., k] = ((t[..., k] / half - 1) * s[:, None] + shift[:, axis, None] + 1) * half
-    return out, _keep_inside(moved, before, size)
-
-
-def _mosaic(x, t):
-    """Half the images become a 2x2 mosaic of four images of the batch at half size (YOLOv4's mosaic),
-    their boxes halved and moved to their quarter."""
-    import torch
-    import torch.nn.functional as F
-
-    n, size = x.shape[0], x.shape[-1]
-    if n < 2:
-        return x, t
-    half = size // 2
-    small = F.interpolate(x, size=(half, half), mode="bilinear", align_corners=False, antialias=True)
-    picks = torch.stack([torch.arange(n, device=x.device)] + [torch.randint(0, n, (n,), device=x.device)
-                                                                for _ in range(3)], 1)  # (n, 4)
-    out = torch.full_like(x, PAD_VALUE / 255)
-    m = t.shape[1]
-    tiles = torch.full((n, 4 * m, 5), -1.0, device=t.device, dtype=t.dtype)
-    for q, (oy, ox) in enumerate(((0, 0), (0, half), (half, 0), (half, half))):
-        out[:, :, oy:oy + half, ox:ox + half] = small[picks[:, q]]
-        part = t[picks[:, q]].clone()
-        part[..., 1:] = part[..., 1:] * (half / size) + torch.tensor([ox, oy, ox, oy], device=t.device, dtype=t.dtype)
-        part[..., 0] = torch.where(t[picks[:, q]][..., 0] < 0, -1.0, part[..., 0])
-        tiles[:, q * m:(q + 1) * m] = part
-    chosen = torch.rand(n, device=x.device) < 0.5
-    plain = torch.cat([t, torch.full((n, 3 * m, 5), -1.0, device=t.device, dtype=t.dtype)], 1)
-    tiles = _keep_inside(tiles, (tiles[..., 3] - tiles[..., 1]) * (tiles[..., 4] - tiles[..., 2]), size)
-    return (torch.where(chosen[:, None, None, None], out, x), torch.where(chosen[:, None, None], tiles, plain))

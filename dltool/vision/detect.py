@@ -3,8 +3,8 @@
 Images are letterboxed to a square of --img-size (default: the median longer side of the training
 images, rounded up to a multiple of 32, within the model's range: 64 for the shapes set), the boxes
 with them. Training holds the letterboxed set in memory and augments whole batches on the device
-(dltool.vision.detdata.augment). Evaluation and prediction letterbox each image the same way and map
-the boxes back to its own pixels.
+(dltool.vision.augment, the boxes following the pixels). Evaluation and prediction letterbox each
+image the same way and map the boxes back to its own pixels.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
 from dltool.core.run import RunConfig, check_batch_size, recipe
 from dltool.core.train import Engine, EngineConfig
-from dltool.vision import detdata, detmetrics
+from dltool.vision import augment, detdata, detmetrics
 from dltool.vision.models import DETECTORS
 
 TASK = "vision-detect"
@@ -66,7 +66,7 @@ class TrainConfig:
         if self.engine.freezes and self.pretrained is None:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
-        detdata.parse_augment(self.augment)
+        augment.parse_ops(self.augment, labels="boxes")
         arch_options(self, DETECTORS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
         if self.strides is not None:
             from dltool.vision.models.det_yolo import parse_strides
@@ -119,7 +119,7 @@ class DetectTask:
         x, targets = batch
         x = x.float().div_(255)
         if self.augment_ops:
-            x, targets = detdata.augment(x, targets, self.augment_ops)
+            x, _, targets = augment.apply(x, self.augment_ops, boxes=targets)
         return model(self.normalise(x), targets)
 
     def evaluate(self, model, batches) -> dict:
@@ -201,8 +201,10 @@ def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool) -> Letterboxed
 
 
 def _scan(cfg_data, cfg: TrainConfig, classes):
-    return detdata.scan(cfg_data, classes=classes, coco=cfg.coco if cfg_data == cfg.data else None,
-                        split=cfg.split, skip_bad=cfg.run.skip_bad)
+    ds = detdata.scan(cfg_data, classes=classes, coco=cfg.coco if cfg_data == cfg.data else None,
+                      split=cfg.split, skip_bad=cfg.run.skip_bad)
+    ds.require_boxes()
+    return ds
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -227,12 +229,15 @@ def train(cfg: TrainConfig) -> dict:
     preprocess = {"img_size": size, "mode": "RGB", "mean": sample.mean(1).tolist(),
                   "std": np.maximum(sample.std(1), 1e-3).tolist(), "iou": cfg.iou}
     n_boxes = int((data.targets[tr_idx, :, 0] >= 0).sum())
+    n_background = int((data.targets[tr_idx, :, 0] < 0).all(1).sum())
+    background = f", {n_background} background image{'s' * (n_background != 1)}" if n_background else ""
     chosen = {o: v for o, v in arch_options(cfg, DETECTORS, ARCH_OPTIONS).items() if v is not None}
     if "strides" in DETECTORS.takes(cfg.model) and "strides" not in chosen:
         chosen["strides"] = _strides(data.targets[tr_idx])
     pyramid = f", strides {chosen['strides']}" if "strides" in chosen else ""
-    info(f"data: {len(tr_idx)} training images ({n_boxes} boxes), {0 if v_images is None else len(v_images)} "
-         f"validation, {len(ds.classes)} classes, letterboxed to {size}x{size}{pyramid}")
+    info(f"data: {len(tr_idx)} training images ({n_boxes} boxes{background}), "
+         f"{0 if v_images is None else len(v_images)} validation, {len(ds.classes)} classes, "
+         f"letterboxed to {size}x{size}{pyramid}")
 
     arch_kwargs = {"num_classes": len(ds.classes), "in_channels": 3, **chosen,
                    **({"img_size": size} if "img_size" in DETECTORS.takes(cfg.model) else {})}
@@ -252,8 +257,8 @@ def train(cfg: TrainConfig) -> dict:
 
     train_batches = batches(data.images[tr_idx], data.targets[tr_idx], cfg.run.batch_size, True)
     val_batches = batches(v_images, v_targets, max(32, cfg.run.batch_size), False) if v_images is not None else None
-    task = DetectTask(cfg.model, arch_kwargs, ds.classes, preprocess, device, detdata.parse_augment(cfg.augment),
-                      cfg.iou)
+    task = DetectTask(cfg.model, arch_kwargs, ds.classes, preprocess, device,
+                      augment.parse_ops(cfg.augment, labels="boxes"), cfg.iou)
     return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 

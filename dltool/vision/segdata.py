@@ -2,7 +2,7 @@
 
 A mask's pixel value is its class id (line N of classes.txt names class N); 0/255 masks of two
 classes (binary masks as most tools save them) read as 0 and 1. Pixels of --ignore-index count for
-nothing in training and evaluation. Images are decoded by dltool.vision.data (its --skip-bad rule
+nothing in training and evaluation. Images are decoded by dltool.core.images (its --skip-bad rule
 included); a mask must match its image pixel for pixel, and its values must be known classes.
 """
 

@@ -73,7 +73,7 @@ class TrainConfig:
         if self.engine.freezes and self.pretrained is None:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
-        parse_ops(self.augment)
+        parse_ops(self.augment, labels="mask")
         arch_options(self, SEGMENTERS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
 
 
@@ -263,7 +263,8 @@ def train(cfg: TrainConfig) -> dict:
 
     train_batches = batches(images[tr_idx], masks[tr_idx], cfg.run.batch_size, True)
     val_batches = batches(v_images, v_masks, max(64, cfg.run.batch_size), False) if v_images is not None else None
-    task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment), cfg.loss, weights)
+    task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment, labels="mask"),
+                       cfg.loss, weights)
     return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 

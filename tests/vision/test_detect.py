@@ -264,17 +264,23 @@ def _boxes_image(boxes, size=64) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("op", ["flip", "rot90", "scale", "mosaic"])
+def _geometric_box_ops():
+    from dltool.vision.augment import AUGMENTS, ops_for
+
+    return [op for op in ops_for("boxes") if AUGMENTS.get(op).meta["geometric"]]
+
+
+@pytest.mark.parametrize("op", _geometric_box_ops())
 def test_boxes_follow_the_pixels(op):
     """White rectangles on black, the boxes exactly them: after the op, each kept box is still white
-    inside and hugs its rectangle."""
-    from dltool.vision.detdata import PAD_VALUE, augment
+    inside and hugs its rectangle (every op of the one registry that says it moves boxes)."""
+    from dltool.vision.augment import PAD_VALUE, apply
 
     torch.manual_seed(0)
     boxes = [(4, 6, 20, 30), (36, 40, 60, 52)]
     x = _boxes_image(boxes).repeat(8, 1, 1, 1)
     t = torch.tensor([[[0, *b] for b in boxes]] * 8, dtype=torch.float)
-    y, moved = augment(x, t, (op,))
+    y, _, moved = apply(x, (op,), boxes=t)
     assert moved.shape[0] == 8 and y.shape == x.shape and not torch.equal(y, x)
     kept = 0
     for img, rows in zip(y, moved):
@@ -373,6 +379,42 @@ def test_pretrained_takes_torchvision_files_and_a_frozen_backbone_keeps_them(cli
     assert ours and all(torch.equal(got[k], v) for k, v in ours.items())
     if model == "fasterrcnn_tiny":  # the 7-class predictor was left out: ours has our 3 classes + background
         assert got["net.roi_heads.box_predictor.cls_score.weight"].shape[0] == 4
+
+
+@pytest.mark.parametrize("unlabel", ["empty files", "no labels folder"])
+def test_a_set_without_a_single_box_is_refused_naming_the_labels_folder(cli, det_shapes, tmp_path, unlabel):
+    data = _copy(det_shapes[0], tmp_path / "data", n=6)
+    if unlabel == "no labels folder":
+        shutil.rmtree(data / "labels")
+    else:
+        for p in (data / "labels").glob("*.txt"):
+            p.write_text("")
+    out = tmp_path / "run"
+    r = cli("vision", "detect", "train", data, "--out", out, *FAST)
+    assert r.code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: none of the 6 images has a box in "), r.stderr
+    assert str(data / "labels") in lines[0] and not out.exists()
+
+
+def test_background_images_beside_labelled_ones_train_and_are_counted(cli, det_shapes, tmp_path):
+    data = _copy(det_shapes[0], tmp_path / "data", n=6)
+    labels = sorted((data / "labels").glob("*.txt"))
+    labels[0].unlink()
+    labels[1].write_text("")
+    n_boxes = sum(len(p.read_text().split()) // 5 for p in labels[2:])
+    r = cli("vision", "detect", "train", data, "--out", tmp_path / "run", "--model", "yolo_tiny", "--epochs", "1",
+            "--batch-size", "6", "--device", "cpu", "--format", "json")
+    assert r.code == 0, r.stderr
+    assert f"data: 6 training images ({n_boxes} boxes, 2 background images), 0 validation" in r.stderr
+    assert (tmp_path / "run" / "model.pt").exists()
+
+
+def test_an_op_that_cannot_move_boxes_is_refused_before_training(cli, det_shapes, tmp_path):
+    r = cli("vision", "detect", "train", det_shapes[0], "--augment", "flip,crop", "--out", tmp_path / "r")
+    assert r.code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "--augment crop cannot keep detection boxes right" in r.stderr and "mosaic" in r.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_yolo_options_are_refused_by_models_without_them(cli, det_shapes, tmp_path):
