@@ -1,48 +1,7 @@
 """The training engine: one loop for every neural task (minGPT trainer.py style).
 
-Nothing here knows about images or text. A task supplies:
-  loss(model, batch) -> scalar tensor        (forward + loss on one training batch)
-  evaluate(model, batches) -> dict           (validation metrics over the batches given, "loss" among
-                                              them; means over items, or see combine_metrics)
-  payload(model) -> dict                     (model-file fields: task, arch, arch_kwargs, ...)
-  monitor, monitor_mode                      (the metric early stopping and best.pt follow; mode
-                                              "min", "max", or "last": every epoch replaces best.pt, for
-                                              losses against a moving target that rank no epochs)
-  channels_last                              (whether the model is a convnet)
-and may supply:
-  end_epoch(model) -> dict | None            (after each training epoch, on every rank: extra numbers
-                                              for the epoch's row; a "stop" key with a reason ends
-                                              training after this epoch, e.g. a convergence test)
-  state_dict() / load_state_dict(state)      (state a task keeps between steps, such as DEC's target
-                                              distribution: saved in every checkpoint, restored on
-                                              resume; it must be the same on every rank)
-  combine_metrics(parts) -> dict             (validation under several processes: `parts` holds every
-                                              rank's (metrics, n_items); the default is the mean
-                                              weighted by items, exact for means such as loss and
-                                              accuracy; a task whose metrics do not average (mAP)
-                                              returns partial sums from evaluate and combines here)
-A model that supports --freeze-backbone has a `head` submodule: everything else is the backbone.
-
-A model trained by more than one optimizer (a GAN's generator and discriminator) supplies, instead of
-`loss`:
-  optimizers(model) -> {name: params}         (parameters, or param-group dicts that may set "lr" or
-                                              "betas", for each optimizer; each gets --optimizer,
-                                              --lr, --weight-decay and its own --scheduler)
-  train_step(model, batch, optimize, step) -> scalar tensor
-                                             (one training step: call `optimize(name, loss)` for each
-                                              update, which zeroes that optimizer's gradients, back-
-                                              propagates `loss` (scaled under AMP), clips and steps;
-                                              `step` counts steps since the start of the run, exact
-                                              on resume, for schedules such as --d-steps; returns the
-                                              loss to log as train_loss)
-  find_unused_parameters                     (True when one forward leaves some parameters out, as a
-                                              discriminator step does the generator: DDP then looks
-                                              for them)
-Under DDP each `optimize` must follow exactly one forward of `model` (one call of the wrapped model
-per backward), so a task computes each update's loss in a single forward. Checkpoints hold every
-optimizer's and scheduler's state by name. A task with one optimizer may use `train_step` too, to
-act after each update (diffusion updates its EMA weights there: a property of the model, kept in
-its state_dict, so it is checkpointed, resumed and saved in model.pt with no engine code).
+Nothing here knows about images or text. What a task supplies (the Task protocol and the optional
+hooks' defaults, TaskHooks) is in dltool.core.task; the Engine checks it when it is built.
 
 The engine owns optimizers, schedulers, clipping, init, AMP, transfer learning (freezing, thawing),
 checkpoints and exact resume at any step, interrupts, time budgets, metrics files, plots,
@@ -67,6 +26,7 @@ from dltool.core.console import info, progress
 from dltool.core.errors import DltoolError, InputError, Interrupted, OptionError, unknown_name
 from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import load_checkpoint, save_model
+from dltool.core.task import Task, hooks, trains_by_steps
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 1e-3,
               "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "lbfgs": 1.0}
@@ -364,9 +324,10 @@ class Engine:
     """`Engine(task, model, cfg, run_dir, device, options).fit(train_batches, val_batches)` trains `model`
     and returns the run's summary; afterwards `model` holds the weights saved in model.pt."""
 
-    def __init__(self, task, model, cfg: EngineConfig, run_dir: Path, device, options: dict | None = None):
+    def __init__(self, task: Task, model, cfg: EngineConfig, run_dir: Path, device, options: dict | None = None):
         cfg.validate()
-        self.task, self.model, self.cfg = task, model, cfg
+        self.task, self.model, self.cfg = hooks(task), model, cfg  # a TypeError here names what a task lacks
+        self.by_steps = trains_by_steps(task)
         self.run_dir = Path(run_dir)
         self.device = device
         self.options = options or {}
@@ -447,10 +408,10 @@ class Engine:
         if not cfg.resume:
             init_weights(model, cfg.init)
         model.to(self.device)
-        if self.cuda and getattr(task, "channels_last", False):
+        if self.cuda and task.channels_last:
             model.to(memory_format=torch.channels_last)
         self.raw_model = model
-        if hasattr(task, "optimizers"):
+        if self.by_steps:
             if cfg.optimizer == "lbfgs" or cfg.freezes:
                 raise OptionError("this model trains with several optimizers: --optimizer lbfgs and "
                                   "--freeze-backbone do not apply", "drop them")
@@ -532,7 +493,7 @@ class Engine:
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(model, device_ids=[self.device] if self.cuda else None,
-                                            find_unused_parameters=getattr(self.task, "find_unused_parameters", False))
+                                            find_unused_parameters=self.task.find_unused_parameters)
         if cfg.compile:
             model = torch.compile(model)
         self.train_model = model
@@ -586,7 +547,7 @@ class Engine:
         import torch
 
         cfg, task, model, opt = self.cfg, self.task, self.train_model, self.optimizer
-        if hasattr(task, "train_step"):
+        if self.by_steps:
             with self._autocast():
                 return task.train_step(model, batch, self._optimize, self.pos.step).detach()
         if cfg.optimizer == "lbfgs":
@@ -661,7 +622,7 @@ class Engine:
             raise DltoolError(f"training diverged: the loss is {train_loss} in epoch {pos.epoch + 1}",
                               "lower --lr, or use --clip-norm 1.0")
         row = {"epoch": pos.epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
-        extra = dict(task.end_epoch(self.raw_model) or {}) if hasattr(task, "end_epoch") else {}
+        extra = dict(task.end_epoch(self.raw_model) or {})
         converged = extra.pop("stop", None)
         row.update(extra)
         if self.has_val:
@@ -719,11 +680,7 @@ class Engine:
         parts = [(m, k) for m, k in dist.gather((metrics, n)) if k]
         if len(parts) <= 1:
             return parts[0][0] if parts else {}
-        if hasattr(self.task, "combine_metrics"):
-            return self.task.combine_metrics(parts)
-        total = sum(k for _, k in parts)
-        return {key: (sum(m[key] * k for m, k in parts) / total if isinstance(value, (int, float)) else value)
-                for key, value in parts[0][0].items()}
+        return self.task.combine_metrics(parts)
 
     def _plan_to_budget(self, t_epoch: float) -> None:
         """--time-limit: after every epoch, as many epochs as fit the rest of the budget at the recent
@@ -814,7 +771,7 @@ class Engine:
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 # what differs across ranks: random states, and the loss sum over the rank's own shard
                 "ranks": dist.gather({"rng": _rng_state(), "loss_sum": pos.loss_sum}),
-                "task": self.task.state_dict() if hasattr(self.task, "state_dict") else None,
+                "task": self.task.state_dict(),
                 "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
                 "history": self.history}
 
@@ -843,7 +800,7 @@ class Engine:
                 scheduler.load_state_dict(state["schedulers"][name])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
-        if state.get("task") is not None and hasattr(self.task, "load_state_dict"):
+        if state.get("task") is not None:
             self.task.load_state_dict(state["task"])
         own = state["ranks"][dist.rank()]
         _set_rng_state(own["rng"])

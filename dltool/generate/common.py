@@ -13,6 +13,7 @@ from dltool.core import distributed as dist
 from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.core.modelfile import load_model_file
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.generate import data as gdata
 from dltool.generate.models import NETWORKS
@@ -64,7 +65,7 @@ class TrainConfig:
         return {"in_channels": in_channels, "img_size": self.img_size}
 
 
-class GenerativeTask:
+class GenerativeTask(TaskHooks):
     """The engine task parts all families share (see dltool.core.train). A family supplies the loss or
     train_step, and `sample(model, n, labels, generator)` -> images in [-1, 1] for the progress grids."""
 

@@ -21,6 +21,7 @@ from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import load_model_file
 from dltool.core.registry import arch_options
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.vision import data as vdata
 from dltool.vision import detdata, detmetrics
@@ -101,7 +102,7 @@ def class_list(spec: str | None) -> list[str] | None:
 
 # -- the task --------------------------------------------------------------------------------------
 
-class DetectTask:
+class DetectTask(TaskHooks):
     """What the engine needs to train a detector (see dltool.core.train). Validation matches each image's
     detections to its boxes (detmetrics.match): the matches, not means, are what combine over ranks."""
 

@@ -23,6 +23,7 @@ from dltool.core.export import Normalized, check_onnx_path, export_onnx
 from dltool.core.io import atomic_path, write_json
 from dltool.core.modelfile import load_model_file, load_pretrained
 from dltool.core.registry import arch_options
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.vision import data as vdata
 from dltool.vision import segdata
@@ -134,7 +135,7 @@ def scores(cm: np.ndarray) -> dict:
             "dice": float(np.nanmean(dice)), "iou_per_class": iou, "dice_per_class": dice}
 
 
-class SegmentTask:
+class SegmentTask(TaskHooks):
     """What the engine needs to train a segmenter (see dltool.core.train)."""
 
     monitor = "miou"

@@ -1,6 +1,7 @@
 """The training engine on a tiny tabular task: every optimizer, scheduler, init and clip option works."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -198,3 +199,48 @@ def test_cuda_path_uses_amp_and_channels_last(tmp_path):
     assert seen["dtype"] in (torch.bfloat16, torch.float16)
     assert seen["input"].is_contiguous(memory_format=torch.channels_last)
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+class NoPayloadTask:
+    monitor, monitor_mode, channels_last = "accuracy", "max", False
+
+    def loss(self, model, batch):
+        return model(batch[0]).sum()
+
+    def evaluate(self, model, batches):
+        return {"loss": 0.0}
+
+
+class HalfStepTask(BlobTask):
+    def train_step(self, model, batch, optimize, step):
+        return torch.zeros(())
+
+
+class WrongModeTask(BlobTask):
+    monitor_mode = "maximum"
+
+
+@pytest.mark.parametrize(("task", "message"), [
+    (NoPayloadTask(), "NoPayloadTask is not an engine task: it has no payload"),
+    (object(), "object is not an engine task: it has no evaluate, payload, monitor, monitor_mode, channels_last, "
+               "loss (or optimizers and train_step)"),
+    (HalfStepTask(), "HalfStepTask is not an engine task: it has no optimizers (it has train_step"),
+    (WrongModeTask(), "WrongModeTask.monitor_mode is 'maximum', not one of min|max|last"),
+])
+def test_a_task_missing_part_of_the_protocol_fails_at_construction(tmp_path, task, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        Engine(task, nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path, torch.device("cpu"))
+    assert not any(tmp_path.iterdir())  # before any file is written
+
+
+def test_a_task_that_does_not_inherit_the_hooks_gets_their_defaults(tmp_path):
+    """BlobTask inherits nothing: every optional hook comes from TaskHooks, and the run trains."""
+    from dltool.core.task import TaskHooks
+
+    engine = Engine(BlobTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path, torch.device("cpu"))
+    assert isinstance(engine.task, TaskHooks) and engine.task.find_unused_parameters is False
+    assert engine.task.state_dict() is None and engine.task.end_epoch(None) is None
+    assert engine.task.combine_metrics([({"loss": 1.0, "tag": "a"}, 1), ({"loss": 4.0, "tag": "a"}, 3)]) == \
+        {"loss": 3.25, "tag": "a"}
+    X, y = blobs()
+    assert engine.fit(TensorBatches((X, y), 64, shuffle=False))["epochs_run"] == 1
