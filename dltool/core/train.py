@@ -13,12 +13,11 @@ alone write. A task contains no distributed code.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltool.core import distributed as dist
@@ -40,6 +39,8 @@ INITS = ("default", "xavier", "he")
 RESUME_MAY_CHANGE = ("early_stop", "tensorboard", "save_every", "compile", "amp", "device", "workers",
                      "preload")
 EPOCHS_FREE_SCHEDULERS = ("none", "step", "plateau")
+#: an epoch callback: fn(epoch, metrics) (see EngineConfig.epoch_callbacks)
+EpochCallback = Callable[[int, dict], None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class EngineConfig:
     freeze_backbone: bool = False
     unfreeze_after: int = 0
     backbone_lr_scale: float = 0.1
+    #: `fn(epoch, metrics)` called on rank 0 after each epoch, once its checkpoint and metrics are written
+    #: (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl row); raising StopTraining stops the
+    #: run there, resumable with --resume (the command fails with TrainingStopped). Not an option: a
+    #: program that runs commands in-process (the tuner, through the command layer) sets it, and it is
+    #: never saved in config.toml
+    epoch_callbacks: tuple[EpochCallback, ...] = field(default=(), compare=False, repr=False)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -249,27 +256,11 @@ class TrainingStopped(DltoolError):
     """Training ended by an epoch callback (e.g. a tuner pruning the trial); last.pt holds the epoch."""
 
 
-_epoch_callbacks: contextvars.ContextVar[tuple] = contextvars.ContextVar("dltool_epoch_callbacks", default=())
-
-
-@contextlib.contextmanager
-def epoch_callback(fn):
-    """Within the block, every Engine calls `fn(epoch, metrics)` on rank 0 after each epoch, once its
-    checkpoint and metrics are written (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl
-    row). `fn` raising StopTraining stops the run there, resumable with --resume: the command fails with
-    TrainingStopped. Context-local, so whoever runs a command in-process (the tuner) hears its epochs
-    without the command knowing."""
-    token = _epoch_callbacks.set((*_epoch_callbacks.get(), fn))
+def call_epoch_callbacks(callbacks: tuple[EpochCallback, ...], row: dict) -> str | None:
+    """Call each `fn(epoch, metrics)` with the epoch's metrics.jsonl row; the reason to stop that one gave
+    by raising StopTraining, or None."""
     try:
-        yield
-    finally:
-        _epoch_callbacks.reset(token)
-
-
-def _call_epoch_callbacks(row: dict) -> str | None:
-    """The reason to stop that a callback gave, or None."""
-    try:
-        for fn in _epoch_callbacks.get():
+        for fn in callbacks:
             fn(row["epoch"], dict(row))
     except StopTraining as e:
         return str(e) or "stopped by an epoch callback"
@@ -656,7 +647,7 @@ class Engine:
                 for k, v in row.items():
                     if k != "epoch" and isinstance(v, (int, float)):
                         self.writer.add_scalar(k, v, row["epoch"])
-        stopped = dist.broadcast(_call_epoch_callbacks(row) if self.main else None)
+        stopped = dist.broadcast(call_epoch_callbacks(self.cfg.epoch_callbacks, row) if self.main else None)
         if stopped:
             self._check_writes(wait=True)
             raise TrainingStopped(f"{stopped}; {self.run_dir / 'last.pt'} holds epoch {row['epoch']}",
