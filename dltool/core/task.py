@@ -7,8 +7,6 @@ hooks have defaults in `TaskHooks`: a task may inherit it and override what it n
 every hook through `hooks(task)`, which fills the ones a task lacks from these defaults.
 
 Required of every task:
-  evaluate(model, batches) -> dict           validation metrics over the batches given, "loss" among
-                                             them; means over items, or see combine_metrics
   payload(model) -> dict                     model-file fields: task, arch, arch_kwargs, ...
   monitor, monitor_mode                      the metric early stopping and best.pt follow; mode "min",
                                              "max", or "last": every epoch replaces best.pt, for losses
@@ -18,6 +16,9 @@ and one way to train:
   loss(model, batch) -> scalar tensor        forward + loss on one training batch (LossTask), or
   optimizers(model) -> {name: params}        for a model trained by more than one optimizer (a GAN's
   train_step(model, batch, optimize, step)   generator and discriminator): see StepTask
+and of a task whose runs validate (every one but the GAN's, which has no validation loss):
+  evaluate(model, batches) -> dict           validation metrics over the batches given, "loss" among
+                                             them; means over items, or see combine_metrics
 A model that supports --freeze-backbone has a `head` submodule: everything else is the backbone.
 """
 
@@ -33,8 +34,6 @@ class _TaskBase(Protocol):
     monitor: str
     monitor_mode: str
     channels_last: bool
-
-    def evaluate(self, model, batches) -> dict: ...
 
     def payload(self, model) -> dict: ...
 
@@ -76,6 +75,11 @@ class TaskHooks:
     #: generator: DDP then looks for them
     find_unused_parameters: ClassVar[bool] = False
 
+    def evaluate(self, model, batches) -> dict:
+        """Validation metrics over the batches given, "loss" among them (see the module's docstring). Without
+        one of its own, a task trains only without validation data (the Engine refuses it before training)."""
+        raise TypeError(f"{type(self).__name__} has no evaluate, so its runs cannot validate")
+
     def end_epoch(self, model) -> dict | None:
         """After each training epoch, on every rank: extra numbers for the epoch's row; a "stop" key with a
         reason ends training after this epoch (e.g. a convergence test)."""
@@ -98,7 +102,7 @@ class TaskHooks:
                 for key, value in parts[0][0].items()}
 
 
-_HOOKS = ("find_unused_parameters", "end_epoch", "state_dict", "load_state_dict", "combine_metrics")
+_HOOKS = ("find_unused_parameters", "evaluate", "end_epoch", "state_dict", "load_state_dict", "combine_metrics")
 
 
 class _WithHooks(TaskHooks):
@@ -117,7 +121,7 @@ class _WithHooks(TaskHooks):
 def check_task(task) -> None:
     """A TypeError naming what `task` lacks of the Task protocol (or a monitor_mode it cannot have)."""
     name = type(task).__name__
-    missing = [m for m in ("evaluate", "payload", "monitor", "monitor_mode", "channels_last")
+    missing = [m for m in ("payload", "monitor", "monitor_mode", "channels_last")
                if not hasattr(task, m)]
     steps = [m for m in ("optimizers", "train_step") if hasattr(task, m)]
     if len(steps) == 1:
@@ -133,6 +137,15 @@ def check_task(task) -> None:
             raise TypeError(f"{name}.{m} must be a method (see dltool.core.task)")
     if task.monitor_mode not in MONITOR_MODES:
         raise TypeError(f"{name}.monitor_mode is {task.monitor_mode!r}, not one of {'|'.join(MONITOR_MODES)}")
+    if overrides(task, "state_dict") != overrides(task, "load_state_dict"):
+        has, lacks = ("state_dict", "load_state_dict") if overrides(task, "state_dict") else \
+            ("load_state_dict", "state_dict")
+        raise TypeError(f"{name} has {has} but no {lacks}: a resumed run would lose the task's state")
+
+
+def overrides(task, hook: str) -> bool:
+    """Whether the task has a hook of its own (not TaskHooks' default)."""
+    return hasattr(task, hook) and getattr(type(task), hook, None) is not getattr(TaskHooks, hook)
 
 
 def hooks(task) -> TaskHooks:

@@ -26,7 +26,7 @@ from dltool.core.checkpoint import Position, RunFiles, cpu_copy, restore, train_
 from dltool.core.console import info, progress
 from dltool.core.errors import DltoolError, InputError, Interrupted, OptionError, unknown_name
 from dltool.core.io import write_json
-from dltool.core.task import Task, hooks, trains_by_steps
+from dltool.core.task import Task, hooks, overrides, trains_by_steps
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 1e-3,
               "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "lbfgs": 1.0}
@@ -308,6 +308,8 @@ class Engine:
         cfg.validate()
         self.task, self.model, self.cfg = hooks(task), model, cfg  # a TypeError here names what a task lacks
         self.by_steps = trains_by_steps(task)
+        self.validates = overrides(task, "evaluate")
+        self.task_name = type(task).__name__
         self.run_dir = Path(run_dir)
         self.device = device
         self.options = options or {}
@@ -363,6 +365,8 @@ class Engine:
         import torch
 
         cfg, task = self.cfg, self.task
+        if val_batches is not None and not self.validates:
+            raise TypeError(f"{self.task_name} has no evaluate: train it without validation data")
         if dist.world_size() > 1 and not dist.active():
             self.device = dist.setup(self.device)  # an Engine used without start_run under torchrun
         self.main = dist.is_main()

@@ -211,6 +211,13 @@ class NoPayloadTask:
         return {"loss": 0.0}
 
 
+class NoEvaluateTask:
+    """A task without validation (as the GAN's): it trains, but refuses validation data before training."""
+
+    monitor, monitor_mode, channels_last = "loss", "last", False
+    loss, payload = BlobTask.loss, BlobTask.payload
+
+
 class HalfStepTask(BlobTask):
     def train_step(self, model, batch, optimize, step):
         return torch.zeros(())
@@ -220,12 +227,18 @@ class WrongModeTask(BlobTask):
     monitor_mode = "maximum"
 
 
+class HalfStateTask(BlobTask):
+    def state_dict(self):
+        return {"seen": 1}
+
+
 @pytest.mark.parametrize(("task", "message"), [
     (NoPayloadTask(), "NoPayloadTask is not an engine task: it has no payload"),
-    (object(), "object is not an engine task: it has no evaluate, payload, monitor, monitor_mode, channels_last, "
+    (object(), "object is not an engine task: it has no payload, monitor, monitor_mode, channels_last, "
                "loss (or optimizers and train_step)"),
     (HalfStepTask(), "HalfStepTask is not an engine task: it has no optimizers (it has train_step"),
     (WrongModeTask(), "WrongModeTask.monitor_mode is 'maximum', not one of min|max|last"),
+    (HalfStateTask(), "HalfStateTask has state_dict but no load_state_dict"),
 ])
 def test_a_task_missing_part_of_the_protocol_fails_at_construction(tmp_path, task, message):
     with pytest.raises(TypeError, match=re.escape(message)):
@@ -244,3 +257,32 @@ def test_a_task_that_does_not_inherit_the_hooks_gets_their_defaults(tmp_path):
         {"loss": 3.25, "tag": "a"}
     X, y = blobs()
     assert engine.fit(TensorBatches((X, y), 64, shuffle=False))["epochs_run"] == 1
+
+
+def test_a_task_without_evaluate_trains_only_without_validation_data(tmp_path):
+    X, y = blobs()
+    with pytest.raises(TypeError, match="NoEvaluateTask has no evaluate: train it without validation data"):
+        Engine(NoEvaluateTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path / "a", torch.device("cpu")).fit(
+            TensorBatches((X, y), 64, shuffle=False), TensorBatches((X, y), 64, shuffle=False))
+    assert not (tmp_path / "a").exists()
+    summary = Engine(NoEvaluateTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path / "b",
+                     torch.device("cpu")).fit(TensorBatches((X, y), 64, shuffle=False))
+    assert summary["epochs_run"] == 1 and summary["monitor"] == "train_loss"
+
+
+def test_every_engine_task_of_dltool_keeps_the_contract():
+    """Checked on the classes (no data needed): a task that drifts from the protocol fails here."""
+    from dltool.cluster.deep_net import DeepClusterTask
+    from dltool.core.task import check_task
+    from dltool.generate.diffusion import DiffusionTask
+    from dltool.generate.gan import GANTask
+    from dltool.generate.pixelcnn import PixelCNNTask
+    from dltool.generate.vae import VAETask
+    from dltool.nn.autoencoder import AutoencoderTask
+    from dltool.text.pretrain import MaskedLMTask
+    from dltool.vision.detect import DetectTask
+    from dltool.vision.segment import SegmentTask
+
+    for cls in (GANTask, VAETask, DiffusionTask, PixelCNNTask, DeepClusterTask, DetectTask, SegmentTask,
+                MaskedLMTask, AutoencoderTask):
+        check_task(object.__new__(cls))
