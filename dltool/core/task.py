@@ -31,6 +31,8 @@ MONITOR_MODES = ("min", "max", "last")
 
 @runtime_checkable
 class _TaskBase(Protocol):
+    """What every task has (see the module's docstring)."""
+
     monitor: str
     monitor_mode: str
     channels_last: bool
