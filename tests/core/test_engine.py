@@ -286,3 +286,24 @@ def test_every_engine_task_of_dltool_keeps_the_contract():
     for cls in (GANTask, VAETask, DiffusionTask, PixelCNNTask, DeepClusterTask, DetectTask, SegmentTask,
                 MaskedLMTask, AutoencoderTask):
         check_task(object.__new__(cls))
+
+
+def test_the_background_writer_of_accelerator_runs_lands_the_same_files(tmp_path):
+    """On an accelerator RunFiles writes from CPU snapshots on a thread; the files are those of a CPU run."""
+    from dltool.core.checkpoint import RunFiles
+    from dltool.core.modelfile import load_checkpoint
+
+    model = nn.Linear(4, 3)
+    for sub, device in (("cpu", torch.device("cpu")), ("accel", torch.device("cuda"))):  # only its type is read
+        files = RunFiles(tmp_path / sub, device)
+        (tmp_path / sub).mkdir()
+        payload = BlobTask().payload(model)
+        files.save(tmp_path / sub / "best.pt", payload, {"epoch": 1}, {"epoch": 1, "history": [{"epoch": 1}]})
+        files.write_history([{"epoch": 1, "train_loss": 0.5}])
+        files.check(wait=True)
+        assert files.background is (sub == "accel")
+    for name in ("best.pt", "metrics.jsonl"):
+        assert (tmp_path / "cpu" / name).is_file() and (tmp_path / "accel" / name).is_file()
+    a, b = (load_checkpoint(tmp_path / sub / "best.pt") for sub in ("cpu", "accel"))
+    assert a["train_state"] == b["train_state"] and torch.equal(a["state_dict"]["weight"], b["state_dict"]["weight"])
+    assert (tmp_path / "cpu" / "metrics.jsonl").read_text() == (tmp_path / "accel" / "metrics.jsonl").read_text()
