@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from dltool.core import images as vdata
+from dltool.core.checkpoint import RunFiles
 from dltool.core.data import TensorBatches
 from dltool.core.inputs import scan_labelled
 from dltool.core.train import Engine, EngineConfig
@@ -44,25 +45,26 @@ class FileTime:
     """Wall time the engine spends writing its files (checkpoints, metrics, the final model, summary and
     curves): the part of its overhead that a hand loop, which writes nothing, does not have."""
 
-    METHODS = ("_checkpoint", "_save", "_write_history", "_write_config", "_finish")
+    METHODS = ((Engine, "_checkpoint"), (Engine, "_finish"), (RunFiles, "save"), (RunFiles, "write_history"),
+               (RunFiles, "write_config"))
 
     def __init__(self):
         self.seconds = 0.0
         self.depth = 0
 
     def install(self):
-        for name in self.METHODS:
-            setattr(Engine, name, self._timed(getattr(Engine, name)))
+        for cls, name in self.METHODS:
+            setattr(cls, name, self._timed(getattr(cls, name)))
 
     def _timed(self, method):
-        def run(engine, *args, **kwargs):
+        def run(obj, *args, **kwargs):
             self.depth += 1
             t = time.perf_counter()
             try:
-                return method(engine, *args, **kwargs)
+                return method(obj, *args, **kwargs)
             finally:
                 self.depth -= 1
-                if self.depth == 0:  # _checkpoint calls _save: count the outermost call once
+                if self.depth == 0:  # _checkpoint calls RunFiles.save: count the outermost call once
                     self.seconds += time.perf_counter() - t
         return run
 

@@ -13,7 +13,9 @@ def _debug_requested(args: list[str]) -> bool:
     return os.environ.get("DLTOOL_DEBUG", "") not in ("", "0") or "--debug" in args
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, epoch_callbacks: tuple = ()) -> None:
+    """`dltool ARGV`; exits with its status. `epoch_callbacks` reach every training engine the command
+    runs (see dltool.core.train.EngineConfig.epoch_callbacks): how the tuner hears a trial's epochs."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     code = 0
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             # obj carries the arguments as given, so --nproc relaunches exactly this command
-            rv = get_command(app).main(args=args, prog_name="dltool", standalone_mode=False, obj={"argv": args})
+            obj = {"argv": args, "epoch_callbacks": tuple(epoch_callbacks)}
+            rv = get_command(app).main(args=args, prog_name="dltool", standalone_mode=False, obj=obj)
             code = rv if isinstance(rv, int) else 0
         except DltoolError as e:
             if debug:

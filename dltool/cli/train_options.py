@@ -186,6 +186,14 @@ def task_config(cls, options: dict, *, command_options: tuple[str, ...] = (), un
         own[name] = value
     if run_fields:  # the task's own run defaults (a GAN holds nothing out) for what the command does not offer
         own["run"] = replace(cls.__dataclass_fields__["run"].default, **{k: options[k] for k in run_fields if k in options})
-    engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options})
+    engine = EngineConfig(**{k: options[k] for k in engine_fields if k in options}, epoch_callbacks=_epoch_callbacks())
     saved = {k: v for k, v in options.items() if k not in UNSAVED_OPTIONS + tuple(unsaved)}
     return cls(engine=engine, options=saved, **own)
+
+
+def _epoch_callbacks() -> tuple:
+    """The epoch callbacks that whoever runs this command in-process gave main() (the tuner's runner)."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return tuple((ctx.find_root().obj or {}).get("epoch_callbacks", ())) if ctx is not None else ()

@@ -6,6 +6,8 @@ Nothing heavy is imported at module level.
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,36 @@ WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Local worker 
 IsolateOpt = Annotated[bool | None, typer.Option("--isolate/--in-process", help="Run each trial in a subprocess (default: in this process).")]
 StorageOpt = Annotated[str | None, typer.Option("--storage", help="Database URL (postgresql+psycopg://..., mysql://...) for workers on many machines; default: the study folder's journal file.")]
 SpaceOpt = Annotated[list[str] | None, typer.Option("--space", help="A [space] entry as TOML, e.g. 'lr = { type = \"float\", low = 1e-4, high = 0.1, log = true }'; repeatable.")]
+
+
+@functools.lru_cache(maxsize=1)
+def _command_tree():
+    """dltool's Click command tree (Typer builds it in ~0.5 s: once a process)."""
+    from typer.main import get_command
+
+    from dltool.cli.app import app
+
+    return get_command(app)
+
+
+class Runner:
+    """dltool's commands as the tune domain runs them (dltool.tune.trial.Commands): the command layer
+    hands this in, so tune imports no CLI. No state: it pickles into --workers processes."""
+
+    def root(self):
+        return _command_tree()
+
+    def run(self, args: list[str], epoch_callbacks: tuple = ()) -> int:
+        from dltool.cli import main
+
+        try:
+            main(list(args), epoch_callbacks=epoch_callbacks)
+        except SystemExit as e:  # main() always exits
+            return e.code if isinstance(e.code, int) else 1
+        return 0
+
+    def isolated(self) -> list[str]:
+        return [sys.executable, "-m", "dltool.cli.tune"]
 
 
 def _spec(spec_file, *, command, metric, direction, trials, timeout, sampler, pruner, seed, workers, isolate,
@@ -125,7 +157,7 @@ def run(
                  sampler=sampler, pruner=pruner, seed=seed, workers=workers, isolate=isolate, storage=storage,
                  space=space, pruner_startup=pruner_startup)
     ref = _new_ref(spec, spec_file, study, out)
-    studies.run(spec, ref)
+    studies.run(spec, ref, Runner())
     result = studies.load_study(ref.storage, ref.name, spec)
     report.check_some_succeeded(result, spec, ref)
     emit_object(report.summarize(result, spec, ref), fmt)
@@ -207,7 +239,7 @@ def ask(
     # ask runs no trial itself: the budget is the caller's loop
     spec = _spec(spec_file, command=command, metric=metric, direction=direction, trials=1, timeout=None,
                  sampler=sampler, pruner=None, seed=seed, workers=None, isolate=None, storage=storage, space=space)
-    emit_object(studies.ask(spec, _new_ref(spec, spec_file, study, out)), fmt)
+    emit_object(studies.ask(spec, _new_ref(spec, spec_file, study, out), Runner()), fmt)
 
 
 @app.command("tell")
@@ -227,11 +259,15 @@ def tell(
     Example: dltool tune tell runs/tune/s 3 0.93
     """
     apply_console_options(fmt=fmt)
-    import sys
-
     from dltool.core.output import emit_object
     from dltool.tune import study as studies
 
     if result == "-":
         result = sys.stdin.read()
     emit_object(studies.tell(_existing_ref(study, out, storage), trial, result, state), fmt)
+
+
+if __name__ == "__main__":  # an --isolate trial's process (Runner.isolated)
+    from dltool.tune.trial import isolated_main
+
+    sys.exit(isolated_main(sys.argv[1:], Runner()))

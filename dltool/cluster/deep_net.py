@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dltool.core.task import TaskHooks
 from dltool.nn.autoencoder import AutoencoderNet
 
 CHUNK = 8192
@@ -60,7 +61,7 @@ class ClusterNet(nn.Module):
         return soft_assign(self.autoencoder.embed(x_raw), self.centers, self.alpha)
 
 
-class DeepClusterTask:
+class DeepClusterTask(TaskHooks):
     """What the engine needs for DEC's clustering phase (see dltool.core.train)."""
 
     monitor = "loss"

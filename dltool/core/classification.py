@@ -18,9 +18,10 @@ import numpy as np
 
 from dltool.core.errors import InputError, OptionError
 from dltool.core.run import check_batch_size
+from dltool.core.task import TaskHooks
 
 
-class ClassifierTask:
+class ClassifierTask(TaskHooks):
     """What the engine needs to train a classifier (dltool.core.train) and inference needs to run one.
 
     `forward(model, batch, train)` -> (logits, targets) of a training or validation batch;

@@ -1,48 +1,7 @@
 """The training engine: one loop for every neural task (minGPT trainer.py style).
 
-Nothing here knows about images or text. A task supplies:
-  loss(model, batch) -> scalar tensor        (forward + loss on one training batch)
-  evaluate(model, batches) -> dict           (validation metrics over the batches given, "loss" among
-                                              them; means over items, or see combine_metrics)
-  payload(model) -> dict                     (model-file fields: task, arch, arch_kwargs, ...)
-  monitor, monitor_mode                      (the metric early stopping and best.pt follow; mode
-                                              "min", "max", or "last": every epoch replaces best.pt, for
-                                              losses against a moving target that rank no epochs)
-  channels_last                              (whether the model is a convnet)
-and may supply:
-  end_epoch(model) -> dict | None            (after each training epoch, on every rank: extra numbers
-                                              for the epoch's row; a "stop" key with a reason ends
-                                              training after this epoch, e.g. a convergence test)
-  state_dict() / load_state_dict(state)      (state a task keeps between steps, such as DEC's target
-                                              distribution: saved in every checkpoint, restored on
-                                              resume; it must be the same on every rank)
-  combine_metrics(parts) -> dict             (validation under several processes: `parts` holds every
-                                              rank's (metrics, n_items); the default is the mean
-                                              weighted by items, exact for means such as loss and
-                                              accuracy; a task whose metrics do not average (mAP)
-                                              returns partial sums from evaluate and combines here)
-A model that supports --freeze-backbone has a `head` submodule: everything else is the backbone.
-
-A model trained by more than one optimizer (a GAN's generator and discriminator) supplies, instead of
-`loss`:
-  optimizers(model) -> {name: params}         (parameters, or param-group dicts that may set "lr" or
-                                              "betas", for each optimizer; each gets --optimizer,
-                                              --lr, --weight-decay and its own --scheduler)
-  train_step(model, batch, optimize, step) -> scalar tensor
-                                             (one training step: call `optimize(name, loss)` for each
-                                              update, which zeroes that optimizer's gradients, back-
-                                              propagates `loss` (scaled under AMP), clips and steps;
-                                              `step` counts steps since the start of the run, exact
-                                              on resume, for schedules such as --d-steps; returns the
-                                              loss to log as train_loss)
-  find_unused_parameters                     (True when one forward leaves some parameters out, as a
-                                              discriminator step does the generator: DDP then looks
-                                              for them)
-Under DDP each `optimize` must follow exactly one forward of `model` (one call of the wrapped model
-per backward), so a task computes each update's loss in a single forward. Checkpoints hold every
-optimizer's and scheduler's state by name. A task with one optimizer may use `train_step` too, to
-act after each update (diffusion updates its EMA weights there: a property of the model, kept in
-its state_dict, so it is checkpointed, resumed and saved in model.pt with no engine code).
+Nothing here knows about images or text. What a task supplies (the Task protocol and the optional
+hooks' defaults, TaskHooks) is in dltool.core.task; the Engine checks it when it is built.
 
 The engine owns optimizers, schedulers, clipping, init, AMP, transfer learning (freezing, thawing),
 checkpoints and exact resume at any step, interrupts, time budgets, metrics files, plots,
@@ -54,19 +13,20 @@ alone write. A task contains no distributed code.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltool.core import distributed as dist
+from dltool.core.budget import TimeBudget
+from dltool.core.checkpoint import Position, RunFiles, cpu_copy, restore, train_state
 from dltool.core.console import info, progress
 from dltool.core.errors import DltoolError, InputError, Interrupted, OptionError, unknown_name
-from dltool.core.io import atomic_open, atomic_path, write_json
-from dltool.core.modelfile import load_checkpoint, save_model
+from dltool.core.io import write_json
+from dltool.core.task import Task, hooks, overrides, trains_by_steps
 
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 1e-3,
               "adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "lbfgs": 1.0}
@@ -80,6 +40,8 @@ INITS = ("default", "xavier", "he")
 RESUME_MAY_CHANGE = ("early_stop", "tensorboard", "save_every", "compile", "amp", "device", "workers",
                      "preload")
 EPOCHS_FREE_SCHEDULERS = ("none", "step", "plateau")
+#: an epoch callback: fn(epoch, metrics) (see EngineConfig.epoch_callbacks)
+EpochCallback = Callable[[int, dict], None]
 
 
 @dataclass(frozen=True)
@@ -104,6 +66,12 @@ class EngineConfig:
     freeze_backbone: bool = False
     unfreeze_after: int = 0
     backbone_lr_scale: float = 0.1
+    #: `fn(epoch, metrics)` called on rank 0 after each epoch, once its checkpoint and metrics are written
+    #: (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl row); raising StopTraining stops the
+    #: run there, resumable with --resume (the command fails with TrainingStopped). Not an option: a
+    #: program that runs commands in-process (the tuner, through the command layer) sets it, and it is
+    #: never saved in config.toml
+    epoch_callbacks: tuple[EpochCallback, ...] = field(default=(), compare=False, repr=False)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -289,27 +257,11 @@ class TrainingStopped(DltoolError):
     """Training ended by an epoch callback (e.g. a tuner pruning the trial); last.pt holds the epoch."""
 
 
-_epoch_callbacks: contextvars.ContextVar[tuple] = contextvars.ContextVar("dltool_epoch_callbacks", default=())
-
-
-@contextlib.contextmanager
-def epoch_callback(fn):
-    """Within the block, every Engine calls `fn(epoch, metrics)` on rank 0 after each epoch, once its
-    checkpoint and metrics are written (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl
-    row). `fn` raising StopTraining stops the run there, resumable with --resume: the command fails with
-    TrainingStopped. Context-local, so whoever runs a command in-process (the tuner) hears its epochs
-    without the command knowing."""
-    token = _epoch_callbacks.set((*_epoch_callbacks.get(), fn))
+def call_epoch_callbacks(callbacks: tuple[EpochCallback, ...], row: dict) -> str | None:
+    """Call each `fn(epoch, metrics)` with the epoch's metrics.jsonl row; the reason to stop that one gave
+    by raising StopTraining, or None."""
     try:
-        yield
-    finally:
-        _epoch_callbacks.reset(token)
-
-
-def _call_epoch_callbacks(row: dict) -> str | None:
-    """The reason to stop that a callback gave, or None."""
-    try:
-        for fn in _epoch_callbacks.get():
+        for fn in callbacks:
             fn(row["epoch"], dict(row))
     except StopTraining as e:
         return str(e) or "stopped by an epoch callback"
@@ -348,53 +300,30 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-@dataclass
-class _Position:
-    """Where training stands: the epoch under way and how far into it (all a resume needs besides the
-    model, optimizer, scheduler, scaler and RNG states)."""
-    epoch: int = 0          # 0-based epoch under way
-    batch: int = 0          # batches of it already trained on
-    loss_sum: float = 0.0   # sum of item losses over those batches
-    seen: int = 0           # items in those batches
-    step: int = 0           # optimizer steps since the start of the run (for --save-every)
-    elapsed_s: float = 0.0  # training time before this process started (for --time-limit)
-
-
 class Engine:
     """`Engine(task, model, cfg, run_dir, device, options).fit(train_batches, val_batches)` trains `model`
     and returns the run's summary; afterwards `model` holds the weights saved in model.pt."""
 
-    def __init__(self, task, model, cfg: EngineConfig, run_dir: Path, device, options: dict | None = None):
+    def __init__(self, task: Task, model, cfg: EngineConfig, run_dir: Path, device, options: dict | None = None):
         cfg.validate()
-        self.task, self.model, self.cfg = task, model, cfg
+        self.task, self.model, self.cfg = hooks(task), model, cfg  # a TypeError here names what a task lacks
+        self.by_steps = trains_by_steps(task)
+        self.validates = overrides(task, "evaluate")
+        self.task_name = type(task).__name__
         self.run_dir = Path(run_dir)
         self.device = device
         self.options = options or {}
         self.history: list[dict] = []
-        self.pos = _Position()
+        self.pos = Position()
         self._t_start = None
         self._best_state = None
-        # Checkpoints and metrics are written on a background thread when the model trains on an
-        # accelerator (the host is idle). On a CPU run every core is training and a thread that
-        # serialises stalls their parallel regions (measured on 2 cores: 1.16x a hand loop's time vs
-        # 1.10x in line, benchmarks/train_overhead.py), so there files are serialised in line and
-        # only their landing (fsync, rename, fsync of the folder: ~12 ms a file, waiting on the disk,
-        # not the CPU) goes to a thread.
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._background_io = device.type != "cpu"
-        self._pending = []
-        if self._background_io:
-            self._io, self._land = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-checkpoint"), None
-        else:
-            self._io, self._land = _InLine(), _Landing(self)
+        self.files = RunFiles(self.run_dir, device)
 
     def fit(self, train_batches, val_batches=None) -> dict:
         self._setup(train_batches, val_batches)
         self._t_start = time.perf_counter()  # the budget and train_time_s cover the loop, not the setup
-        self.deadline = None
-        if self.cfg.time_limit is not None:
-            self.deadline = self._t_start + self.cfg.time_limit * 60 - self.pos.elapsed_s
+        if self.budget is not None:
+            self.budget.start(self._t_start, self.pos.elapsed_s)
         stop_reason = None
         try:
             with _StopFlag(repeat_aborts=not dist.launched()) as stop:
@@ -419,7 +348,7 @@ class Engine:
         finally:
             if self.writer is not None:
                 self.writer.close()
-            self._check_writes(wait=True)  # an interrupted run still leaves its checkpoints complete
+            self.files.check(wait=True)  # an interrupted run still leaves its checkpoints complete
         dist.barrier()
         if stop_reason:
             info(f"stop: {stop_reason}")
@@ -436,6 +365,8 @@ class Engine:
         import torch
 
         cfg, task = self.cfg, self.task
+        if val_batches is not None and not self.validates:
+            raise TypeError(f"{self.task_name} has no evaluate: train it without validation data")
         if dist.world_size() > 1 and not dist.active():
             self.device = dist.setup(self.device)  # an Engine used without start_run under torchrun
         self.main = dist.is_main()
@@ -447,10 +378,10 @@ class Engine:
         if not cfg.resume:
             init_weights(model, cfg.init)
         model.to(self.device)
-        if self.cuda and getattr(task, "channels_last", False):
+        if self.cuda and task.channels_last:
             model.to(memory_format=torch.channels_last)
         self.raw_model = model
-        if hasattr(task, "optimizers"):
+        if self.by_steps:
             if cfg.optimizer == "lbfgs" or cfg.freezes:
                 raise OptionError("this model trains with several optimizers: --optimizer lbfgs and "
                                   "--freeze-backbone do not apply", "drop them")
@@ -468,7 +399,7 @@ class Engine:
         self.steps_per_epoch = len(train_batches)
         self.epochs = cfg.epochs
         self.epochs_planned = None  # --time-limit: the epochs that fit the budget, planned every epoch
-        self._epoch_s = []
+        self.budget = TimeBudget(cfg.time_limit, self.steps_per_epoch) if cfg.time_limit is not None else None
         self._build_schedulers()
         self.amp_dtype = None
         if self.cuda and cfg.amp:
@@ -480,7 +411,7 @@ class Engine:
             info(f"resuming {self.run_dir} at epoch {self.pos.epoch + 1}, step {self.pos.batch}")
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._write_config()  # on resume too: the options it finishes with (e.g. more epochs)
+            self.files.write_config(toml_ready(self.options))  # on resume too: the options it finishes with
         if not cfg.resume:
             self._checkpoint(self.run_dir / "last.pt", {})  # resumable from the start
         self._trainable_epoch = None
@@ -532,7 +463,7 @@ class Engine:
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(model, device_ids=[self.device] if self.cuda else None,
-                                            find_unused_parameters=getattr(self.task, "find_unused_parameters", False))
+                                            find_unused_parameters=self.task.find_unused_parameters)
         if cfg.compile:
             model = torch.compile(model)
         self.train_model = model
@@ -548,7 +479,8 @@ class Engine:
         self.train_model.train()
         _keep_frozen_batchnorm_fixed(self.raw_model)
         batches.set_epoch(pos.epoch, pos.batch)
-        self._pace = None
+        if self.budget is not None:
+            self.budget.begin_epoch()
         loss_sum = torch.full((), pos.loss_sum, device=self.device, dtype=torch.float64)
         distributed = dist.active()
         outcome = "done"
@@ -563,10 +495,11 @@ class Engine:
                 if self.when == "batch":
                     self._step_schedulers()
                 advance()
-                if self._pace is None:
-                    self._pace = (pos.batch, time.perf_counter())  # after the first step's one-time costs
                 interrupted = stop.signal is not None
-                late = self.deadline is not None and time.perf_counter() > self.deadline
+                late = False
+                if self.budget is not None:
+                    self.budget.step(pos.batch)
+                    late = self.budget.late()
                 if distributed:
                     interrupted, late = dist.any_rank(interrupted, late)
                 if interrupted or late or (cfg.save_every and pos.step % cfg.save_every == 0):
@@ -579,14 +512,15 @@ class Engine:
                     outcome = "out of time"
                     break
         pos.loss_sum = loss_sum.item()
-        self._trained_at = time.perf_counter()
+        if self.budget is not None:
+            self.budget.trained()
         return outcome
 
     def _step(self, batch):
         import torch
 
         cfg, task, model, opt = self.cfg, self.task, self.train_model, self.optimizer
-        if hasattr(task, "train_step"):
+        if self.by_steps:
             with self._autocast():
                 return task.train_step(model, batch, self._optimize, self.pos.step).detach()
         if cfg.optimizer == "lbfgs":
@@ -661,13 +595,13 @@ class Engine:
             raise DltoolError(f"training diverged: the loss is {train_loss} in epoch {pos.epoch + 1}",
                               "lower --lr, or use --clip-norm 1.0")
         row = {"epoch": pos.epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
-        extra = dict(task.end_epoch(self.raw_model) or {}) if hasattr(task, "end_epoch") else {}
+        extra = dict(task.end_epoch(self.raw_model) or {})
         converged = extra.pop("stop", None)
         row.update(extra)
         if self.has_val:
             row.update({f"val_{k}": v for k, v in self._validate(val_batches).items()})
         row["time_s"] = round(time.perf_counter() - t_epoch, 4)
-        if self.cfg.time_limit is not None:
+        if self.budget is not None:
             self._plan_to_budget(t_epoch)
         current = row.get(self.monitor)
         if self.when == "epoch":
@@ -681,23 +615,23 @@ class Engine:
         else:
             self.bad_epochs += 1
         self.history.append(row)
-        self.pos = _Position(epoch=pos.epoch + 1, step=pos.step, elapsed_s=pos.elapsed_s)  # the next epoch
+        self.pos = Position(epoch=pos.epoch + 1, step=pos.step, elapsed_s=pos.elapsed_s)  # the next epoch
         if improved:
-            self._best_state = _cpu_copy(self.raw_model.state_dict())  # every rank: fit ends with these
+            self._best_state = cpu_copy(self.raw_model.state_dict())  # every rank: fit ends with these
             if self.main:
-                self._save(self.run_dir / "best.pt", row)
+                self.files.save(self.run_dir / "best.pt", self.task.payload(self.raw_model), row)
         self._checkpoint(self.run_dir / "last.pt", row)
         if self.main:
             shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
             info(f"epoch {row['epoch']}/{self.epochs} {shown}")
-            self._write_history()
+            self.files.write_history(self.history)
             if self.writer is not None:
                 for k, v in row.items():
                     if k != "epoch" and isinstance(v, (int, float)):
                         self.writer.add_scalar(k, v, row["epoch"])
-        stopped = dist.broadcast(_call_epoch_callbacks(row) if self.main else None)
+        stopped = dist.broadcast(call_epoch_callbacks(self.cfg.epoch_callbacks, row) if self.main else None)
         if stopped:
-            self._check_writes(wait=True)
+            self.files.check(wait=True)
             raise TrainingStopped(f"{stopped}; {self.run_dir / 'last.pt'} holds epoch {row['epoch']}",
                                   "run the same command with --resume to continue it")
         if self.cfg.early_stop and self.bad_epochs >= self.cfg.early_stop:
@@ -719,34 +653,18 @@ class Engine:
         parts = [(m, k) for m, k in dist.gather((metrics, n)) if k]
         if len(parts) <= 1:
             return parts[0][0] if parts else {}
-        if hasattr(self.task, "combine_metrics"):
-            return self.task.combine_metrics(parts)
-        total = sum(k for _, k in parts)
-        return {key: (sum(m[key] * k for m, k in parts) / total if isinstance(value, (int, float)) else value)
-                for key, value in parts[0][0].items()}
+        return self.task.combine_metrics(parts)
 
     def _plan_to_budget(self, t_epoch: float) -> None:
-        """--time-limit: after every epoch, as many epochs as fit the rest of the budget at the recent
-        pace (Ultralytics' time=), and the scheduler's horizon with them, rebuilt with its steps so far
-        replayed whenever the plan changes. The first epoch's pace leaves out its first step, which pays
-        one-time costs (lazy imports, cuDNN autotuning); later ones are timed whole."""
+        """--time-limit: after every epoch, the epochs that fit the budget (dltool.core.budget), and the
+        scheduler's horizon with them, rebuilt with its steps so far replayed whenever the plan changes."""
         import warnings
 
-        now = time.perf_counter()
-        if not self._epoch_s:
-            first_batch, t_first = self._pace
-            timed = self.pos.batch - first_batch
-            per_step = (self._trained_at - t_first) / timed if timed > 0 else self._trained_at - t_epoch
-            self._epoch_s.append(per_step * self.steps_per_epoch + (now - self._trained_at))  # + validation
-        else:
-            self._epoch_s.append(now - t_epoch)
-        per_epoch = sum(self._epoch_s[-3:]) / len(self._epoch_s[-3:])
-        done = self.pos.epoch + 1
-        left = self.deadline - 0.05 * self.cfg.time_limit * 60 - now  # 5% of the budget kept in reserve
-        planned = dist.broadcast(done + max(0, int(left // per_epoch)))
+        planned = self.budget.plan(t_epoch, self.pos.batch, self.pos.epoch + 1)
         if planned == self.epochs:
             return
-        info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {per_epoch:.3g} s, so {planned} epochs")
+        info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {self.budget.per_epoch:.3g} s, "
+             f"so {planned} epochs")
         self.epochs, self.epochs_planned = planned, planned
         if self.when in ("batch", "epoch"):
             for opt in self.optimizers.values():
@@ -759,98 +677,24 @@ class Engine:
                 for _ in range(self.pos.step if self.when == "batch" else self.pos.epoch):
                     self._step_schedulers()
 
-    # -- files -----------------------------------------------------------------------------------
-    def _write_config(self) -> None:
-        import tomli_w
-
-        with atomic_open(self.run_dir / "config.toml") as f:
-            f.write(tomli_w.dumps(toml_ready(self.options)))
-
-    def _write_history(self) -> None:
-        """metrics.jsonl, rewritten atomically through the same writer as the checkpoints (after them)."""
-        import json
-
-        text = "".join(json.dumps(row) + "\n" for row in self.history)
-
-        def write():
-            with atomic_open(self.run_dir / "metrics.jsonl", land=self._land) as f:
-                f.write(text)
-
-        self._pending.append(self._io.submit(write))
-
-    def _save(self, path: Path, metrics: dict, train_state: dict | None = None) -> None:
-        """Write a model file atomically; in the background, from a CPU snapshot, on an accelerator."""
-        snapshot = _cpu_copy if self._background_io else (lambda obj: obj)
-        payload = snapshot(self.task.payload(self.raw_model))
-        extra = {"train_state": snapshot(train_state)} if train_state is not None else {}
-        self._check_writes()
-        self._pending.append(self._io.submit(save_model, path, **payload, metrics=dict(metrics), land=self._land,
-                                             **extra))
-
+    # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self, path: Path, metrics: dict) -> None:
         """A resumable checkpoint of the current position. Every rank calls it (their RNG states are
         gathered); rank 0 writes it."""
-        state = self._train_state()
+        state = train_state(self.pos, elapsed_s=self._elapsed(), epochs=self.epochs,
+                            epochs_planned=self.epochs_planned, optimizers=self.optimizers,
+                            schedulers=self.schedulers, scaler=self.scaler, task=self.task, best=self.best,
+                            best_epoch=self.best_epoch, bad_epochs=self.bad_epochs, history=self.history)
         if self.main:
-            self._save(path, metrics, state)
-
-    def _check_writes(self, wait: bool = False) -> None:
-        """Re-raise a failed background write; with wait, block until every write has landed."""
-        still = []
-        for f in self._pending:
-            if wait or f.done():
-                f.result()
-            else:
-                still.append(f)
-        self._pending = still
-
-    def _train_state(self) -> dict:
-        pos = self.pos
-        return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
-                "step": pos.step, "elapsed_s": self._elapsed(),
-                "epochs": self.epochs, "epochs_planned": self.epochs_planned, "world": dist.world_size(),
-                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-                "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                # what differs across ranks: random states, and the loss sum over the rank's own shard
-                "ranks": dist.gather({"rng": _rng_state(), "loss_sum": pos.loss_sum}),
-                "task": self.task.state_dict() if hasattr(self.task, "state_dict") else None,
-                "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "history": self.history}
+            self.files.save(path, self.task.payload(self.raw_model), metrics, state)
 
     def _restore(self) -> None:
-        ckpt = load_checkpoint(self.run_dir / "last.pt")
-        state = ckpt.get("train_state")
-        if not state:
-            raise DltoolError(f"{self.run_dir / 'last.pt'} has no training state to resume from")
-        if "ranks" not in state or "optimizers" not in state:
-            raise DltoolError(f"{self.run_dir / 'last.pt'} was written by an older dltool and cannot be resumed",
-                              "start the run again without --resume")
-        if state["world"] != dist.world_size():
-            raise OptionError(f"--resume: the run was trained with {state['world']} process(es), this launch has "
-                              f"{dist.world_size()}", f"resume with --nproc {state['world']} (or the same torchrun layout)")
-        try:
-            self.raw_model.load_state_dict(ckpt["state_dict"])
-            for name, opt in self.optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise DltoolError(f"cannot resume {self.run_dir}: the checkpoint does not match these options ({e})",
-                              "resume with the options of the original run (see its config.toml)") from None
+        state, self.pos = restore(self.run_dir, model=self.raw_model, optimizers=self.optimizers,
+                                  schedulers=self.schedulers, scaler=self.scaler, task=self.task)
         if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
             self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
-        for name, scheduler in self.schedulers.items():
-            if name in state["schedulers"]:
-                scheduler.load_state_dict(state["schedulers"][name])
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        if state.get("task") is not None and hasattr(self.task, "load_state_dict"):
-            self.task.load_state_dict(state["task"])
-        own = state["ranks"][dist.rank()]
-        _set_rng_state(own["rng"])
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.history = list(state["history"])
-        self.pos = _Position(epoch=int(state["epoch"]), batch=int(state["batch"]), loss_sum=float(own["loss_sum"]),
-                             seen=int(state["seen"]), step=int(state["step"]), elapsed_s=float(state["elapsed_s"]))
         if self.pos.batch > self.steps_per_epoch:
             raise InputError(f"--resume: the checkpoint is at step {self.pos.batch} of an epoch that now has "
                              f"{self.steps_per_epoch}", "resume with the original data and --batch-size")
@@ -859,7 +703,7 @@ class Engine:
         """Write model.pt (the best epoch's), summary.json and curves.png; leave the model holding the
         weights of model.pt on every rank, so a task can go on using it without reading files."""
         if self._best_state is None:  # resumed, and no epoch since was better than before the interruption
-            self._best_state = load_checkpoint(self.run_dir / "best.pt")["state_dict"]
+            self._best_state = self.files.best_weights()
         self.raw_model.load_state_dict(self._best_state)
         best_row = next((r for r in self.history if r["epoch"] == self.best_epoch), self.history[-1])
         summary = {"run_dir": str(self.run_dir), "model": str(self.run_dir / "model.pt"),
@@ -868,10 +712,7 @@ class Engine:
                    "train_time_s": round(seconds, 3),
                    **{k: v for k, v in best_row.items() if k not in ("epoch", "lr", "time_s")}}
         if self.main:
-            import shutil
-
-            with atomic_path(self.run_dir / "model.pt") as tmp:
-                shutil.copyfile(self.run_dir / "best.pt", tmp)
+            self.files.publish_model()
             write_json(self.run_dir / "summary.json", summary)
             from dltool.core.plots import plot_curves
 
@@ -886,71 +727,3 @@ def _keep_frozen_batchnorm_fixed(model) -> None:
     for m in model.modules():
         if isinstance(m, _BatchNorm) and m.weight is not None and not m.weight.requires_grad:
             m.eval()
-
-
-def _rng_state() -> dict:
-    """This process's random states (torch CPU and CUDA, NumPy, Python), as tensors and plain data."""
-    import random
-
-    import numpy as np
-    import torch
-
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-            "python": random.getstate()}
-
-
-def _set_rng_state(state: dict) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-
-
-class _Landing:
-    """Lands atomic writes (fsync, rename) on a thread; the futures join the engine's pending writes."""
-
-    def __init__(self, engine):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.engine = engine
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltool-fsync")
-
-    def submit(self, fn, *args):
-        future = self.pool.submit(fn, *args)
-        self.engine._pending.append(future)
-        return future
-
-
-class _InLine:
-    """The executor interface, running each job at once on the calling thread."""
-
-    def submit(self, fn, *args, **kwargs):
-        from concurrent.futures import Future
-
-        future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def _cpu_copy(obj):
-    """A deep copy with every tensor cloned to CPU, safe to write while training mutates the originals."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return obj

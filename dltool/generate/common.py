@@ -15,6 +15,7 @@ from dltool.core.console import info
 from dltool.core.errors import InputError, ModelFileError, OptionError
 from dltool.core.modelfile import build_network, load_model_file
 from dltool.core.run import RunConfig, check_batch_size, recipe
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.generate import data as gdata
 from dltool.generate.models import NETWORKS
@@ -59,7 +60,7 @@ class TrainConfig:
         return {"in_channels": in_channels, "img_size": self.img_size}
 
 
-class GenerativeTask:
+class GenerativeTask(TaskHooks):
     """The engine task parts all families share (see dltool.core.train). A family supplies the loss or
     train_step, and `sample(model, n, labels, generator)` -> images in [-1, 1] for the progress grids."""
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from dltool.core.errors import OptionError
 from dltool.core.scaling import Scaling, fit_scaling
+from dltool.core.task import TaskHooks
 from dltool.nn.mlp import mlp
 
 KINDS = ("undercomplete", "sparse", "denoising", "contractive")
@@ -90,7 +91,7 @@ def jacobian_sq_norm(fn, x: torch.Tensor) -> torch.Tensor:
     return jac.pow(2).flatten(1).sum(1)
 
 
-class AutoencoderTask:
+class AutoencoderTask(TaskHooks):
     """What the engine needs to train an AutoencoderNet (see dltool.core.train)."""
 
     monitor = "loss"

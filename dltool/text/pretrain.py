@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.run import RunConfig
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig, start_run
 from dltool.text.classify import small_work_on_one_thread
 from dltool.text.corpus import CorpusSpec, read_documents
@@ -81,7 +82,7 @@ def mask_tokens(ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, prob:
     return inputs, targets
 
 
-class MaskedLMTask:
+class MaskedLMTask(TaskHooks):
     """The engine's task for MLM pretraining (see dltool.core.train)."""
 
     monitor = "loss"

@@ -20,12 +20,16 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomllib
 
 from dltool.core.console import info, warn
 from dltool.core.errors import DltoolError, InputError, OptionError
 from dltool.tune.spec import Spec, build_spec
+
+if TYPE_CHECKING:
+    from dltool.tune.trial import Commands
 
 STUDY_FILE = "study.toml"
 JOURNAL = "journal.log"
@@ -244,7 +248,7 @@ def recover_lost_trials(study) -> None:
             _requeue(study, t, f"its worker {worker} is gone")
 
 
-def work(spec: Spec, ref: StudyRef, worker: int = 0) -> None:
+def work(spec: Spec, ref: StudyRef, commands: Commands, worker: int = 0) -> None:
     """Run trials until the budget or the time is spent (one worker; several may share the study)."""
     from optuna.trial import TrialState
 
@@ -279,10 +283,10 @@ def work(spec: Spec, ref: StudyRef, worker: int = 0) -> None:
         trial.set_user_attr("worker", worker_id())
         params = suggest(trial, spec.space)
         run_dir = ref.folder / "trials" / f"{trial.number:04d}"
-        lines = trials.command_lines(spec, params, run_dir)
+        lines = trials.command_lines(spec, params, run_dir, commands)
         trial.set_user_attr("commands", lines)
         try:
-            outcome = trials.run_trial(spec, trial, lines, run_dir, ref.storage, ref.name)
+            outcome = trials.run_trial(spec, trial, lines, run_dir, ref.storage, ref.name, commands)
         except KeyboardInterrupt:
             _requeue(study, study.get_trials(deepcopy=False)[trial.number], "interrupted")
             raise
@@ -304,7 +308,7 @@ def work(spec: Spec, ref: StudyRef, worker: int = 0) -> None:
         info(f"trial {trial.number} {outcome.state}: {shown}  {params}")
 
 
-def _worker_process(spec_dict: dict, ref: StudyRef, worker: int) -> None:
+def _worker_process(spec_dict: dict, ref: StudyRef, commands: Commands, worker: int) -> None:
     """A --workers process: errors become one line and an exit status, as in `dltool`."""
     import sys
 
@@ -312,7 +316,7 @@ def _worker_process(spec_dict: dict, ref: StudyRef, worker: int) -> None:
 
     set_quiet(spec_dict.pop("_quiet", False))
     try:
-        work(build_spec(spec_dict), ref, worker)
+        work(build_spec(spec_dict), ref, commands, worker)
     except DltoolError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(int(e.exit_code))
@@ -320,23 +324,24 @@ def _worker_process(spec_dict: dict, ref: StudyRef, worker: int) -> None:
         sys.exit(130)
 
 
-def run(spec: Spec, ref: StudyRef) -> None:
-    """Create or resume the study, then run its trials in this process or in --workers processes."""
+def run(spec: Spec, ref: StudyRef, commands: Commands) -> None:
+    """Create or resume the study, then run its trials in this process or in --workers processes;
+    `commands` runs dltool's commands (the command layer hands it in)."""
     from dltool.core.console import is_quiet
     from dltool.tune.trial import check_commands
 
-    check_commands(spec)
+    check_commands(spec, commands)
     ref.folder.mkdir(parents=True, exist_ok=True)
     create_or_load(spec, ref)
     write_study_file(ref)
     if spec.workers == 1:
-        work(spec, ref)
+        work(spec, ref, commands)
         return
     import multiprocessing
 
     warn(f"--workers {spec.workers}: trials run in parallel, so the study is not reproducible from --seed")
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-    procs = [context.Process(target=_worker_process, args=({**spec.to_dict(), "_quiet": is_quiet()}, ref, i),
+    procs = [context.Process(target=_worker_process, args=({**spec.to_dict(), "_quiet": is_quiet()}, ref, commands, i),
                              name=f"dltool-tune-{i}") for i in range(spec.workers)]
     for p in procs:
         p.start()
@@ -360,12 +365,12 @@ def run(spec: Spec, ref: StudyRef) -> None:
 
 # -- shell-driven loops ----------------------------------------------------------------------------
 
-def ask(spec: Spec, ref: StudyRef) -> dict:
+def ask(spec: Spec, ref: StudyRef, commands: Commands) -> dict:
     """Start one trial for another program to evaluate: its parameters and its command lines."""
     from dltool.tune import trial as trials
     from dltool.tune.space import suggest
 
-    trials.check_commands(spec)
+    trials.check_commands(spec, commands)
     ref.folder.mkdir(parents=True, exist_ok=True)
     create_or_load(spec, ref)
     write_study_file(ref)
@@ -373,7 +378,7 @@ def ask(spec: Spec, ref: StudyRef) -> dict:
     trial = study.ask()
     params = suggest(trial, spec.space)
     run_dir = ref.folder / "trials" / f"{trial.number:04d}"
-    lines = trials.command_lines(spec, params, run_dir)
+    lines = trials.command_lines(spec, params, run_dir, commands)
     trial.set_user_attr("commands", lines)
     return {"study": ref.name, "trial": trial.number, "params": params, "run_dir": str(run_dir),
             "args": lines, "command": trials.shell_line(lines)}

@@ -2,18 +2,19 @@
 entry point as `dltool ...`, so imports are paid once) or in a subprocess (--isolate), and its metrics
 read from the run's summary.json or the JSON object the command printed.
 
-Nothing here knows any command: a parameter becomes `--name VALUE` (checked against the command's
-own options before the first trial), or fills a `{name}` placeholder; `{out}` is the trial's folder.
-A command with an --out option gets --out TRIAL_FOLDER unless the spec gives one.
+Nothing here knows any command, nor imports the command layer: the CLI hands tune a `Commands` object
+(dltool/cli/tune.py) that shows the command tree and runs a command. A parameter becomes
+`--name VALUE` (checked against the command's own options before the first trial), or fills a `{name}`
+placeholder; `{out}` is the trial's folder. A command with an --out option gets --out TRIAL_FOLDER
+unless the spec gives one.
 
-Pruning: the trial listens to the training engine's epoch callback (dltool.core.train.epoch_callback),
-reports the objective after each epoch, and stops a trial that Optuna prunes inside its own process;
-its run folder keeps last.pt, so the run can be continued with --resume.
+Pruning: the trial hands the command an epoch callback (dltool.core.train.EngineConfig.epoch_callbacks,
+through Commands.run), reports the objective after each epoch, and stops a trial that Optuna prunes
+inside its own process; its run folder keeps last.pt, so the run can be continued with --resume.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -22,6 +23,7 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from dltool.core.errors import OptionError, suggest
 from dltool.tune.spec import Param, Spec, spec_error
@@ -42,22 +44,27 @@ class Outcome:
     metrics: dict = field(default_factory=dict)
 
 
+class Commands(Protocol):
+    """dltool's commands as tune uses them, handed in by the command layer (layers point one way: the
+    CLI calls tune, tune never imports the CLI). Picklable, so --workers processes get it too."""
+
+    def root(self):
+        """The Click group of `dltool` (asked through list_commands/get_command; a command's params)."""
+
+    def run(self, args: list[str], epoch_callbacks: tuple = ()) -> int:
+        """Run `dltool ARGS` in this process, its training engines calling `epoch_callbacks`; the exit status."""
+
+    def isolated(self) -> list[str]:
+        """The argv of a process that runs one --isolate trial, given STORAGE STUDY NUMBER LINES_JSON after
+        it (and calls isolated_main)."""
+
+
 # -- the command line of a trial ----------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _cli_tree():
-    """dltool's Click command tree (Typer builds it in ~0.5 s: once a process)."""
-    from typer.main import get_command
-
-    from dltool.cli.app import app
-
-    return get_command(app)
-
-
-def _leaf_command(args: tuple[str, ...]):
+def _leaf_command(args: tuple[str, ...], commands: Commands):
     """The Click command that `dltool ARGS` runs, or a spec error naming the unknown word. Groups are
     asked through get_command/list_commands, so a root that builds its domains lazily works too."""
-    cmd, path = _cli_tree(), []
+    cmd, path = commands.root(), []
     for word in args:
         if not hasattr(cmd, "list_commands"):
             return cmd
@@ -84,7 +91,7 @@ def placeholders(spec: Spec) -> set[str]:
     return {p.name for p in spec.space for c in spec.commands for a in c if "{" + p.name + "}" in a}
 
 
-def check_commands(spec: Spec) -> None:
+def check_commands(spec: Spec, commands: Commands) -> None:
     """Before any trial: every command exists, and every parameter that is not a placeholder is an
     option of the first command (the one being tuned), for each algorithm a categorical placeholder
     can choose (`command = ["cluster", "{algorithm}", ...]`) on the parameter's branch."""
@@ -95,14 +102,14 @@ def check_commands(spec: Spec) -> None:
         if p.name in used and p.when:
             raise spec_error(f"space.{p.name}", "fills a {placeholder} of the command, so it cannot sit on a branch (when)")
     for c in spec.commands[1:]:
-        _leaf_command(tuple(c))
+        _leaf_command(tuple(c), commands)
     first = spec.commands[0]
     chooser = [p for p in spec.space if p.name in used and p.type == "categorical"
                and any("{" + p.name + "}" in a for a in first)]
     for combo in itertools.product(*(p.choices for p in chooser)):
         chosen = {p.name: v for p, v in zip(chooser, combo)}
         args = tuple(a.format_map(_Fill({k: str(v) for k, v in chosen.items()})) for a in first)
-        options = _options(_leaf_command(args))
+        options = _options(_leaf_command(args, commands))
         for p in spec.space:
             on_branch = all(chosen[parent] in allowed for parent, allowed in p.when if parent in chosen)
             if p.name in used or not on_branch:
@@ -127,7 +134,7 @@ def _value_args(p: Param, value, options: dict) -> list[str]:
     return [p.option, repr(value) if isinstance(value, float) else str(value)]
 
 
-def command_lines(spec: Spec, params: dict, run_dir: Path) -> list[list[str]]:
+def command_lines(spec: Spec, params: dict, run_dir: Path, commands: Commands) -> list[list[str]]:
     """The argument lists of a trial's commands."""
     used = placeholders(spec)
     fills = {"out": str(run_dir), **{k: str(v) for k, v in params.items() if k in used}}
@@ -135,7 +142,7 @@ def command_lines(spec: Spec, params: dict, run_dir: Path) -> list[list[str]]:
     for i, c in enumerate(spec.commands):
         args = [a.format_map(_Fill(fills)) for a in c]
         if i == 0:
-            options = _options(_leaf_command(tuple(args)))
+            options = _options(_leaf_command(tuple(args), commands))
             for p in spec.space:
                 if p.name in params and p.name not in used:
                     args += _value_args(p, params[p.name], options)
@@ -158,23 +165,17 @@ def shell_line(lines: list[list[str]]) -> str:
 
 # -- running it ------------------------------------------------------------------------------------
 
-def run_commands(lines: list[list[str]], on_epoch=None) -> tuple[int, str, str]:
+def run_commands(lines: list[list[str]], commands: Commands, on_epoch=None) -> tuple[int, str, str]:
     """Run the commands in this process, one after the other until one fails; returns the last exit
     status and what the commands wrote to stdout (the last one's) and stderr (all)."""
-    from dltool.cli import main
-    from dltool.core import train
     from dltool.core.console import is_quiet, set_quiet
 
     code, out, err = 0, "", io.StringIO()
     for args in lines:
         stdout, quiet = io.StringIO(), is_quiet()
         try:
-            with redirect_stdout(stdout), redirect_stderr(err), train.epoch_callback(on_epoch or _ignore):
-                try:
-                    main(list(args))
-                    code = 0
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else 1
+            with redirect_stdout(stdout), redirect_stderr(err):
+                code = commands.run(list(args), (on_epoch,) if on_epoch is not None else ())
         finally:
             set_quiet(quiet)  # --quiet of a trial's command is process-wide state
         out = stdout.getvalue()
@@ -183,10 +184,6 @@ def run_commands(lines: list[list[str]], on_epoch=None) -> tuple[int, str, str]:
         if code != 0:
             break
     return code, out, err.getvalue()
-
-
-def _ignore(epoch, metrics):
-    return None
 
 
 def pruning_reporter(trial, spec: Spec, state: dict):
@@ -207,21 +204,22 @@ def pruning_reporter(trial, spec: Spec, state: dict):
     return report
 
 
-def run_trial(spec: Spec, trial, lines: list[list[str]], run_dir: Path, storage: str, study_name: str) -> Outcome:
+def run_trial(spec: Spec, trial, lines: list[list[str]], run_dir: Path, storage: str, study_name: str,
+              commands: Commands) -> Outcome:
     """Run one trial's commands and read its objectives; its output goes to TRIAL_FOLDER.log."""
     state = {}
     if spec.isolate:
         import subprocess
 
-        proc = subprocess.run([sys.executable, "-m", "dltool.tune.trial", storage, study_name, str(trial.number),
-                               json.dumps(lines)], capture_output=True, text=True)
+        proc = subprocess.run([*commands.isolated(), storage, study_name, str(trial.number), json.dumps(lines)],
+                              capture_output=True, text=True)
         if proc.returncode == 130:
             raise KeyboardInterrupt
         code, out, err = proc.returncode, proc.stdout, proc.stderr
         if code == PRUNED_EXIT:
             state["pruned"] = _error_line(err, code)
     else:
-        code, out, err = run_commands(lines, pruning_reporter(trial, spec, state))
+        code, out, err = run_commands(lines, commands, pruning_reporter(trial, spec, state))
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     (run_dir.parent / f"{run_dir.name}.log").write_text(
         f"$ {shell_line(lines)}\n{err}" + (f"--- stdout ---\n{out}" if out else ""), encoding="utf-8")
@@ -279,9 +277,9 @@ def _printed_object(text: str) -> dict | None:
     return None
 
 
-def _isolated_main(argv: list[str]) -> int:
-    """`python -m dltool.tune.trial STORAGE STUDY NUMBER LINES_JSON`: run an isolated trial, reporting
-    its epochs to the study; exits PRUNED_EXIT when pruned."""
+def isolated_main(argv: list[str], commands: Commands) -> int:
+    """The process of an --isolate trial (Commands.isolated, then STORAGE STUDY NUMBER LINES_JSON): run
+    it, reporting its epochs to the study; its exit status, PRUNED_EXIT when pruned."""
     import optuna
 
     from dltool.tune.spec import build_spec
@@ -293,14 +291,10 @@ def _isolated_main(argv: list[str]) -> int:
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     trial = optuna.trial.Trial(study, frozen._trial_id)
     state = {}
-    code, out, err = run_commands(lines, pruning_reporter(trial, spec, state))
+    code, out, err = run_commands(lines, commands, pruning_reporter(trial, spec, state))
     sys.stdout.write(out)
     sys.stderr.write(err)
     if "pruned" in state:
         print(f"error: {state['pruned']}", file=sys.stderr)
         return PRUNED_EXIT
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(_isolated_main(sys.argv[1:]))

@@ -25,6 +25,7 @@ from dltool.core.io import atomic_open, atomic_path, write_json
 from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
 from dltool.core.run import RunConfig, check_batch_size, recipe
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision import augment, detdata, detmetrics
 from dltool.vision.models import DETECTORS
@@ -95,7 +96,7 @@ def class_list(spec: str | None) -> list[str] | None:
 
 # -- the task --------------------------------------------------------------------------------------
 
-class DetectTask:
+class DetectTask(TaskHooks):
     """What the engine needs to train a detector (see dltool.core.train). Validation matches each image's
     detections to its boxes (detmetrics.match): the matches, not means, are what combine over ranks."""
 

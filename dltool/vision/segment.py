@@ -27,6 +27,7 @@ from dltool.core.io import atomic_path, write_json
 from dltool.core.modelfile import LoadedModel, load_model, load_pretrained
 from dltool.core.registry import arch_options
 from dltool.core.run import RunConfig, recipe
+from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision import segdata
 from dltool.vision.augment import augment_with_mask, parse_ops
@@ -128,7 +129,7 @@ def scores(cm: np.ndarray) -> dict:
             "dice": float(np.nanmean(dice)), "iou_per_class": iou, "dice_per_class": dice}
 
 
-class SegmentTask:
+class SegmentTask(TaskHooks):
     """What the engine needs to train a segmenter (see dltool.core.train)."""
 
     monitor = "miou"

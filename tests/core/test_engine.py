@@ -1,6 +1,7 @@
 """The training engine on a tiny tabular task: every optimizer, scheduler, init and clip option works."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -198,3 +199,114 @@ def test_cuda_path_uses_amp_and_channels_last(tmp_path):
     assert seen["dtype"] in (torch.bfloat16, torch.float16)
     assert seen["input"].is_contiguous(memory_format=torch.channels_last)
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+class NoPayloadTask:
+    monitor, monitor_mode, channels_last = "accuracy", "max", False
+
+    def loss(self, model, batch):
+        return model(batch[0]).sum()
+
+    def evaluate(self, model, batches):
+        return {"loss": 0.0}
+
+
+class NoEvaluateTask:
+    """A task without validation (as the GAN's): it trains, but refuses validation data before training."""
+
+    monitor, monitor_mode, channels_last = "loss", "last", False
+    loss, payload = BlobTask.loss, BlobTask.payload
+
+
+class HalfStepTask(BlobTask):
+    def train_step(self, model, batch, optimize, step):
+        return torch.zeros(())
+
+
+class WrongModeTask(BlobTask):
+    monitor_mode = "maximum"
+
+
+class HalfStateTask(BlobTask):
+    def state_dict(self):
+        return {"seen": 1}
+
+
+@pytest.mark.parametrize(("task", "message"), [
+    (NoPayloadTask(), "NoPayloadTask is not an engine task: it has no payload"),
+    (object(), "object is not an engine task: it has no payload, monitor, monitor_mode, channels_last, "
+               "loss (or optimizers and train_step)"),
+    (HalfStepTask(), "HalfStepTask is not an engine task: it has no optimizers (it has train_step"),
+    (WrongModeTask(), "WrongModeTask.monitor_mode is 'maximum', not one of min|max|last"),
+    (HalfStateTask(), "HalfStateTask has state_dict but no load_state_dict"),
+])
+def test_a_task_missing_part_of_the_protocol_fails_at_construction(tmp_path, task, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        Engine(task, nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path, torch.device("cpu"))
+    assert not any(tmp_path.iterdir())  # before any file is written
+
+
+def test_a_task_that_does_not_inherit_the_hooks_gets_their_defaults(tmp_path):
+    """BlobTask inherits nothing: every optional hook comes from TaskHooks, and the run trains."""
+    from dltool.core.task import TaskHooks
+
+    engine = Engine(BlobTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path, torch.device("cpu"))
+    assert isinstance(engine.task, TaskHooks) and engine.task.find_unused_parameters is False
+    assert engine.task.state_dict() is None and engine.task.end_epoch(None) is None
+    assert engine.task.combine_metrics([({"loss": 1.0, "tag": "a"}, 1), ({"loss": 4.0, "tag": "a"}, 3)]) == \
+        {"loss": 3.25, "tag": "a"}
+    X, y = blobs()
+    assert engine.fit(TensorBatches((X, y), 64, shuffle=False))["epochs_run"] == 1
+
+
+def test_a_task_without_evaluate_trains_only_without_validation_data(tmp_path):
+    X, y = blobs()
+    with pytest.raises(TypeError, match="NoEvaluateTask has no evaluate: train it without validation data"):
+        Engine(NoEvaluateTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path / "a", torch.device("cpu")).fit(
+            TensorBatches((X, y), 64, shuffle=False), TensorBatches((X, y), 64, shuffle=False))
+    assert not (tmp_path / "a").exists()
+    summary = Engine(NoEvaluateTask(), nn.Linear(4, 3), EngineConfig(epochs=1), tmp_path / "b",
+                     torch.device("cpu")).fit(TensorBatches((X, y), 64, shuffle=False))
+    assert summary["epochs_run"] == 1 and summary["monitor"] == "train_loss"
+
+
+def test_every_engine_task_of_dltool_keeps_the_contract():
+    """Checked on the classes (no data needed): a task that drifts from the protocol fails here."""
+    from dltool.audio.classify import AudioClassifyTask
+    from dltool.cluster.deep_net import DeepClusterTask
+    from dltool.core.task import check_task
+    from dltool.generate.diffusion import DiffusionTask
+    from dltool.generate.gan import GANTask
+    from dltool.generate.pixelcnn import PixelCNNTask
+    from dltool.generate.vae import VAETask
+    from dltool.nn.autoencoder import AutoencoderTask
+    from dltool.text.classify import TextClassifyTask
+    from dltool.text.pretrain import MaskedLMTask
+    from dltool.vision.classify import ClassifyTask
+    from dltool.vision.detect import DetectTask
+    from dltool.vision.segment import SegmentTask
+
+    for cls in (GANTask, VAETask, DiffusionTask, PixelCNNTask, DeepClusterTask, DetectTask, SegmentTask,
+                MaskedLMTask, AutoencoderTask, ClassifyTask, AudioClassifyTask, TextClassifyTask):
+        check_task(object.__new__(cls))
+
+
+def test_the_background_writer_of_accelerator_runs_lands_the_same_files(tmp_path):
+    """On an accelerator RunFiles writes from CPU snapshots on a thread; the files are those of a CPU run."""
+    from dltool.core.checkpoint import RunFiles
+    from dltool.core.modelfile import load_checkpoint
+
+    model = nn.Linear(4, 3)
+    for sub, device in (("cpu", torch.device("cpu")), ("accel", torch.device("cuda"))):  # only its type is read
+        files = RunFiles(tmp_path / sub, device)
+        (tmp_path / sub).mkdir()
+        payload = BlobTask().payload(model)
+        files.save(tmp_path / sub / "best.pt", payload, {"epoch": 1}, {"epoch": 1, "history": [{"epoch": 1}]})
+        files.write_history([{"epoch": 1, "train_loss": 0.5}])
+        files.check(wait=True)
+        assert files.background is (sub == "accel")
+    for name in ("best.pt", "metrics.jsonl"):
+        assert (tmp_path / "cpu" / name).is_file() and (tmp_path / "accel" / name).is_file()
+    a, b = (load_checkpoint(tmp_path / sub / "best.pt") for sub in ("cpu", "accel"))
+    assert a["train_state"] == b["train_state"] and torch.equal(a["state_dict"]["weight"], b["state_dict"]["weight"])
+    assert (tmp_path / "cpu" / "metrics.jsonl").read_text() == (tmp_path / "accel" / "metrics.jsonl").read_text()

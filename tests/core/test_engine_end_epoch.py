@@ -66,3 +66,29 @@ def test_monitor_mode_last_keeps_the_final_epoch(tmp_path):
     assert summary["epochs_run"] == 4 and summary["best_epoch"] == 4  # neither "worse" epochs nor early stop
     saved = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     assert torch.equal(saved["weight"], model.weight.detach().cpu())
+
+
+def test_epoch_callbacks_given_in_the_config_hear_every_epoch_and_can_stop_the_run(tmp_path):
+    """EngineConfig.epoch_callbacks: what a tuner passes to prune a trial; the stopped run resumes."""
+    import pytest
+
+    from dltool.core.train import StopTraining, TrainingStopped
+
+    heard = []
+
+    def prune_after_two(epoch, metrics):
+        heard.append((epoch, sorted(metrics)))
+        if epoch == 2:
+            raise StopTraining("pruned after epoch 2")
+
+    batches = TensorBatches((torch.randn(16, 3),), 8, shuffle=True, seed=0)
+    cfg = EngineConfig(epochs=4, epoch_callbacks=(prune_after_two,))
+    assert cfg == EngineConfig(epochs=4) and "epoch_callbacks" not in repr(cfg)  # not an option of the run
+    with pytest.raises(TrainingStopped, match="pruned after epoch 2"):
+        Engine(ConvergingTask(stop_after=0), nn.Linear(3, 2), cfg, tmp_path, torch.device("cpu"),
+               {"epochs": 4}).fit(batches)
+    assert heard == [(1, ["changed", "epoch", "lr", "time_s", "train_loss"])] + [(2, heard[0][1])]
+    assert "callback" not in (tmp_path / "config.toml").read_text()
+    summary = Engine(ConvergingTask(stop_after=0), nn.Linear(3, 2), EngineConfig(epochs=4, resume=True), tmp_path,
+                     torch.device("cpu"), {"epochs": 4}).fit(batches)
+    assert summary["epochs_run"] == 4 and heard[-1][0] == 2  # the resumed run has no callback

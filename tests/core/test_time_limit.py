@@ -44,10 +44,12 @@ class StepClock:
 def test_at_a_steady_pace_the_schedule_is_planned_to_end_with_the_budget(cli, tmp_path, monkeypatch):
     import types
 
+    import dltool.core.budget as budget
     import dltool.core.train as engine
 
     clock = StepClock()
-    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    for module in (engine, budget):  # the loop's clock and the planner's
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     step = engine.Engine._step
 
     def timed_step(self, batch):

@@ -122,7 +122,7 @@ def test_resume_adds_trials_and_refuses_another_space(cli, tmp_path, blob_table)
     r = cli("tune", "run", path, "--out", tmp_path / "st", "--trials", "3", "--isolate", "--quiet")
     assert r.code == 0, r.stderr
     assert one_json(r.stdout)["complete"] == 3
-    # the third trial ran in a subprocess (python -m dltool.tune.trial) and left the same outputs
+    # the third trial ran in a subprocess (python -m dltool.cli.tune) and left the same outputs
     assert (tmp_path / "st" / "trials" / "0002" / "clusters.csv").is_file()
     assert "$ dltool cluster kmeans" in (tmp_path / "st" / "trials" / "0002.log").read_text()
     other = write_spec(tmp_path / "s2.toml", **{**spec, "space": {"n_clusters": {"type": "int", "low": 2, "high": 9}}})
