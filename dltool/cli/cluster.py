@@ -274,7 +274,7 @@ _DEEP = DeepConfig  # the defaults of cluster deep
 
 
 @app.command("deep")
-@engine_options(batch_size=_DEEP.batch_size, without=("val_split", "val"))
+@engine_options(batch_size=_DEEP.run.batch_size, without=("val_split", "val"))
 @table_options(without=("standardize", "device", "seed", "quiet", "config"))
 def deep(
     n_clusters: KOpt = _DEEP.n_clusters,

@@ -243,7 +243,7 @@ _AE = AutoencoderConfig  # the defaults of reduce autoencoder
 
 
 @app.command("autoencoder")
-@engine_options(epochs=50, batch_size=_AE.batch_size, val_split=_AE.val_split, without=("val",))
+@engine_options(epochs=50, batch_size=_AE.run.batch_size, val_split=_AE.run.val_split, without=("val",))
 @table_options(without=("standardize", "device", "seed", "quiet", "config"))
 def autoencoder(
     code_dim: Annotated[int, typer.Option("--code-dim", "-n", "--n-components", help="Code size: the number of output columns ae1..aeK.")] = _AE.code_dim,

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dltool.core.train import EngineConfig
+    from dltool.core.run import RunConfig
+from dltool.core.run import RunConfig
+from dltool.core.train import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,6 @@ class DeepConfig:
     activation: str = "relu"
     scaling: str = "minmax"
     pretrain_epochs: int = 100
-    batch_size: int = 64
     update_interval: int = 0
     tol: float = 1e-3
     alpha: float = 1.0
@@ -77,9 +78,7 @@ class DeepConfig:
     features: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
     dropna: bool = False
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
     plot: Path | None = None
+    run: RunConfig = RunConfig(val_split=0.0)  # batch size, run folder, device; no validation split
     options: dict = field(default_factory=dict)
     given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)

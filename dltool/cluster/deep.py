@@ -58,7 +58,7 @@ class DeepClusterer:
 
     def __init__(self, n_clusters: int = _D.n_clusters, *, code_dim: int = _D.code_dim, hidden=_D.hidden,
                  activation: str = _D.activation, scaling: str = _D.scaling, pretrain_epochs: int = _D.pretrain_epochs,
-                 epochs: int = 100, batch_size: int = _D.batch_size, update_interval: int = _D.update_interval,
+                 epochs: int = 100, batch_size: int = _D.run.batch_size, update_interval: int = _D.update_interval,
                  tol: float = _D.tol, alpha: float = _D.alpha, recon_weight: float = _D.recon_weight,
                  n_init: int = _D.n_init, engine=None, run_dir=None, feature_names=None, options=None,
                  device: str = "cpu", seed: int = 0):
@@ -270,10 +270,10 @@ def load(path, device: str = "cpu") -> DeepClusterer:
 def estimator(cfg: DeepConfig, run_dir=None, feature_names=None) -> DeepClusterer:
     return DeepClusterer(cfg.n_clusters, code_dim=cfg.code_dim, hidden=cfg.hidden, activation=cfg.activation,
                          scaling=cfg.scaling, pretrain_epochs=cfg.pretrain_epochs, epochs=cfg.engine.epochs,
-                         batch_size=cfg.batch_size, update_interval=cfg.update_interval, tol=cfg.tol,
+                         batch_size=cfg.run.batch_size, update_interval=cfg.update_interval, tol=cfg.tol,
                          alpha=cfg.alpha, recon_weight=cfg.recon_weight, n_init=cfg.n_init, engine=cfg.engine,
                          run_dir=run_dir, feature_names=feature_names, options=cfg.options,
-                         device=cfg.device, seed=cfg.engine.seed)
+                         device=cfg.run.device, seed=cfg.engine.seed)
 
 
 def cluster_table(table, cfg: DeepConfig):
@@ -287,10 +287,10 @@ def cluster_table(table, cfg: DeepConfig):
     X, names, keep = clustering.select_features(table, cfg.features, cfg.exclude, dropna=cfg.dropna)
     X = check_matrix(X, min_rows=2, what="clustering")
     estimator(cfg).check_params(len(X))
-    if cfg.engine.resume and cfg.out is None:
+    if cfg.engine.resume and cfg.run.out is None:
         raise InputError("--resume needs --out pointing at an existing run folder", "pass the --out of the interrupted run")
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name="cluster-deep", force=cfg.force,
-                                options=cfg.options)
+    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name="cluster-deep",
+                                force=cfg.run.force, options=cfg.options)
     est = estimator(cfg, run_dir, names)
     est.device = str(device)
     est.fit(X)

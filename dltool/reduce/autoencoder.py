@@ -24,6 +24,7 @@ import numpy as np
 
 from dltool.core.applies import Applies
 from dltool.core.errors import InputError, OptionError, unknown_name
+from dltool.core.run import check_batch_size
 from dltool.core.tables import check_matrix
 from dltool.reduce.base import Reducer, register_reducer, to_numpy
 from dltool.reduce.config import AutoencoderConfig
@@ -60,8 +61,9 @@ def check_params(*, n_components: int, kind: str, hidden, activation: str, scali
     if corruption == "mask" and not noise < 1:
         raise OptionError(f"--noise {noise} with --corruption mask is the share of values zeroed: it must be below 1",
                           "use e.g. --noise 0.2")
-    if isinstance(batch_size, bool) or batch_size < 1:
-        raise OptionError(f"--batch-size {batch_size} must be at least 1")
+    if isinstance(batch_size, bool):
+        raise OptionError(f"--batch-size {batch_size} must be a number")
+    check_batch_size(batch_size)
     if not 0 <= val_split < 1:
         raise OptionError(f"--val-split {val_split} must be in [0, 1)", "use e.g. --val-split 0.1, or 0 for none")
 
@@ -91,7 +93,7 @@ class AutoencoderReducer(Reducer):
     def __init__(self, n_components: int = _D.code_dim, *, kind: str = _D.kind, hidden=_D.hidden,
                  activation: str = _D.activation, scaling: str = _D.scaling, sparsity: float = _D.sparsity,
                  noise: float = _D.noise, corruption: str = _D.corruption, contractive: float = _D.contractive,
-                 batch_size: int = _D.batch_size, val_split: float = _D.val_split, engine=None, run_dir=None,
+                 batch_size: int = _D.run.batch_size, val_split: float = _D.run.val_split, engine=None, run_dir=None,
                  feature_names=None, options=None, device: str = "cpu", seed: int = 0):
         self.n_components = n_components
         self.kind = kind
@@ -249,7 +251,7 @@ class AutoencoderReducer(Reducer):
 def reducer_params(cfg: AutoencoderConfig) -> dict:
     return dict(n_components=cfg.code_dim, kind=cfg.kind, hidden=cfg.hidden, activation=cfg.activation,
                 scaling=cfg.scaling, sparsity=cfg.sparsity, noise=cfg.noise, corruption=cfg.corruption,
-                contractive=cfg.contractive, batch_size=cfg.batch_size, val_split=cfg.val_split)
+                contractive=cfg.contractive, batch_size=cfg.run.batch_size, val_split=cfg.run.val_split)
 
 
 #: the options only some kinds take: the others refuse them when given (dltool.core.applies)
@@ -275,8 +277,8 @@ def reduce_table(table, cfg: AutoencoderConfig):
     reduction.check_exclude(table, cfg.exclude)
     # the feature columns the fit will use: no numeric columns is a clear error before any file
     names = table.feature_names(list(cfg.features) if cfg.features else None, list(cfg.exclude or ()))
-    device, run_dir = start_run(cfg.engine, device=cfg.device, out=cfg.out, name="reduce-autoencoder",
-                                force=cfg.force, options=cfg.options)
+    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name="reduce-autoencoder",
+                                force=cfg.run.force, options=cfg.options)
     params = {**reducer_params(cfg), "engine": cfg.engine, "run_dir": run_dir, "feature_names": names,
               "options": cfg.options}
     return reduction.reduce_table(table, ReduceConfig(

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dltool.core.train import EngineConfig
+    from dltool.core.run import RunConfig
+from dltool.core.run import RunConfig
+from dltool.core.train import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,12 @@ class AutoencoderConfig:
     noise: float = 0.2
     corruption: str = "gaussian"
     contractive: float = 1e-2
-    batch_size: int = 64
-    val_split: float = 0.1
     features: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
     dropna: bool = False
-    out: Path | None = None
-    force: bool = False
-    device: str = "auto"
     report: Path | None = None
     plot: Path | None = None
     color_by: str | None = None
+    run: RunConfig = RunConfig()  # batch size, validation split, run folder, device
     options: dict = field(default_factory=dict)
     given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
