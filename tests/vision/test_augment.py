@@ -48,3 +48,16 @@ def test_an_op_that_cannot_carry_the_labels_is_refused_by_name(spec, labels, ref
 def test_parse_keeps_the_order_and_skips_blanks():
     assert parse_ops(" flip, ,colour,mosaic ", "boxes") == ("flip", "colour", "mosaic")
     assert parse_ops("", "mask") == parse_ops(None) == ()
+
+
+@pytest.mark.parametrize("task, labels", [("classify", "class"), ("segment", "mask"), ("detect", "boxes")])
+def test_augment_help_lists_every_op_the_task_takes(task, labels):
+    """The help cannot import torch to ask the registry, so it names the ops itself: it must name them all."""
+    import re
+
+    from dltool.vision.augment import ops_for
+    from tests.conftest import command_tree
+
+    train = command_tree().get_command(None, "vision").get_command(None, task).get_command(None, "train")
+    text = next(p.help for p in train.params if p.name == "augment")
+    assert set(re.findall(r"[a-z0-9]+", text.split(":", 1)[-1].split(";", 1)[-1])) >= set(ops_for(labels)), text
