@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dltool.core.run import RunConfig  # plain Python too: a default below
+
 if TYPE_CHECKING:
-    from dltool.core.run import RunConfig
-from dltool.core.run import RunConfig
-from dltool.core.train import EngineConfig
+    from dltool.core.train import EngineConfig
 
 
 @dataclass(frozen=True)

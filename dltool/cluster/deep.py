@@ -280,7 +280,7 @@ def cluster_table(table, cfg: DeepConfig):
     """Fit DEC on the table's feature columns; the ClusterResult carries the table with cluster + prob_*
     columns; the --plot picture is written."""
     from dltool.cluster import clustering, plots
-    from dltool.core.train import start_run
+    from dltool.core import run as runs
 
     cfg.engine.validate()
     estimator(cfg).check_params()
@@ -289,8 +289,7 @@ def cluster_table(table, cfg: DeepConfig):
     estimator(cfg).check_params(len(X))
     if cfg.engine.resume and cfg.run.out is None:
         raise InputError("--resume needs --out pointing at an existing run folder", "pass the --out of the interrupted run")
-    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name="cluster-deep",
-                                force=cfg.run.force, options=cfg.options)
+    device, run_dir = runs.start(cfg, "cluster-deep", cfg.options)
     est = estimator(cfg, run_dir, names)
     est.device = str(device)
     est.fit(X)

@@ -63,8 +63,11 @@ def _in_folder(root: Path, kind: Kind, labels: bool) -> list[Item]:
     files = _files(root, kind)
     if not files:
         raise InputError(f"no {kind.noun}s found in '{root}'", f"expected files with extensions {kind.listed()}")
-    return [Item(p, p.relative_to(root), p.relative_to(root).parts[0] if has_classes and
-                 len(p.relative_to(root).parts) > 1 else None) for p in files]
+    items = []
+    for p in files:
+        rel = p.relative_to(root)
+        items.append(Item(p, rel, rel.parts[0] if has_classes and len(rel.parts) > 1 else None))
+    return items
 
 
 def read_path_list(what: str) -> list[str]:

@@ -43,10 +43,10 @@ def recipe(cfg) -> dict:
     return {**cfg.options, "data": str(cfg.data)}
 
 
-def start(cfg, name: str):
-    """dltool.core.train.start_run for a TrainConfig (its `engine`, `run`, `options` and `data`):
-    -> (device, run_dir)."""
+def start(cfg, name: str, options: dict | None = None):
+    """dltool.core.train.start_run for a TrainConfig (its `engine` and `run`) -> (device, run_dir); `options`
+    the recipe to save and compare on --resume (default: `recipe(cfg)`)."""
     from dltool.core.train import start_run
 
     return start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name=name, force=cfg.run.force,
-                     options=recipe(cfg))
+                     options=recipe(cfg) if options is None else options)

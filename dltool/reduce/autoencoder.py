@@ -268,7 +268,7 @@ def check_config(cfg: AutoencoderConfig) -> None:
 
 def reduce_table(table, cfg: AutoencoderConfig):
     """Train on the table's feature columns in the run folder; the ReduceResult with ae1..aeK columns."""
-    from dltool.core.train import start_run
+    from dltool.core import run as runs
     from dltool.reduce import reduction
     from dltool.reduce.config import ReduceConfig
 
@@ -277,8 +277,7 @@ def reduce_table(table, cfg: AutoencoderConfig):
     reduction.check_exclude(table, cfg.exclude)
     # the feature columns the fit will use: no numeric columns is a clear error before any file
     names = table.feature_names(list(cfg.features) if cfg.features else None, list(cfg.exclude or ()))
-    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name="reduce-autoencoder",
-                                force=cfg.run.force, options=cfg.options)
+    device, run_dir = runs.start(cfg, "reduce-autoencoder", cfg.options)
     params = {**reducer_params(cfg), "engine": cfg.engine, "run_dir": run_dir, "feature_names": names,
               "options": cfg.options}
     return reduction.reduce_table(table, ReduceConfig(

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from dltool.core import run as runs
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.run import RunConfig
 from dltool.core.task import TaskHooks
-from dltool.core.train import Engine, EngineConfig, start_run
+from dltool.core.train import Engine, EngineConfig
 from dltool.text.classify import small_work_on_one_thread
 from dltool.text.corpus import CorpusSpec, read_documents
 from dltool.text.models import MODELS
@@ -138,8 +139,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     cfg.validate()
     recipe = {**cfg.options, "inputs": list(cfg.inputs)}  # saved in config.toml, compared on --resume
-    device, run_dir = start_run(cfg.engine, device=cfg.run.device, out=cfg.run.out, name=TASK, force=cfg.run.force,
-                                options=recipe)
+    device, run_dir = runs.start(cfg, TASK, recipe)
     docs = read_documents(CorpusSpec(inputs=cfg.inputs, column=cfg.text_column, encoding=cfg.encoding))
     texts = [d.text if d.text is not None else " ".join(d.tokens) for d in docs]
     tr, va = stratified_split(np.zeros(len(texts), dtype=int), cfg.run.val_split, cfg.engine.seed)

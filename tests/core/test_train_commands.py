@@ -21,14 +21,15 @@ IDS = [c.name for c in CASES]
 
 
 def _train_commands_of_the_app():
-    """Every command of the CLI that takes --nproc, i.e. every train command on the engine."""
+    """Every command of the CLI that takes --resume, i.e. every train command on the engine (predict commands
+    take --nproc too)."""
     found = []
 
     def walk(group, path):
         for name, cmd in getattr(group, "commands", {}).items():
             if hasattr(cmd, "commands"):
                 walk(cmd, path + (name,))
-            elif any(p.name == "nproc" for p in cmd.params):
+            elif any(p.name == "resume" for p in cmd.params):
                 found.append(" ".join(path + (name,)))
 
     walk(command_tree(), ())

@@ -277,7 +277,7 @@ def test_bad_input(cli, data, lstm_run, tmp_path):
     save_model(other, task="vision-classify", arch="cnn", arch_kwargs={}, state_dict={})
     _one_line_error(cli("text", "classify", "predict", other, input="hello\n"), "not a 'text-classify' model")
     _one_line_error(cli("text", "classify", "train", data["train"], "--model", "lstm_tiny", "--heads", "2",
-                        "--out", run), "--model lstm_tiny does not take --heads")
+                        "--out", run), "--heads does not apply to --model lstm_tiny")
     assert not run.exists()
 
 
