@@ -16,7 +16,7 @@ from tests.conftest import command_tree
 
 #: values to type for options whose default is None (any value must be refused the same way)
 SAMPLES = {"backbone": "cnn", "strides": "8,16,32"}
-TYPE_SAMPLES = {"int": "2", "float": "0.5", "str": "x"}
+TYPE_SAMPLES = {"int": "2", "float": "0.5", "str": "x", "Path": "x"}
 OTHER = "any other value"  # a rule's `otherwise`: the choosing option set to a sample value
 
 
@@ -30,6 +30,7 @@ def _declarations():
     from dltool.reduce import autoencoder, select
     from dltool.reduce.base import REDUCERS
     from dltool.reduce.reduction import load_methods
+    from dltool.text import classify as text_classify
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
     from dltool.vision.models import DETECTORS, MODELS, SEGMENTERS
@@ -42,6 +43,7 @@ def _declarations():
         (("vision", "segment", "train"), "run", arch_rule(SEGMENTERS, segment.ARCH_OPTIONS)),
         (("vision", "detect", "train"), "run", arch_rule(DETECTORS, detect.ARCH_OPTIONS)),
         (("audio", "classify", "train"), "run", arch_rule(AUDIO_MODELS, audio_classify.ARCH_OPTIONS)),
+        (("text", "classify", "train"), "text run", text_classify.MODEL_OPTIONS),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):
@@ -53,9 +55,10 @@ def _declarations():
 def _cases():
     for words, inputs, rule in _declarations():
         choices = [*rule.takes.items(), *([(OTHER, rule.otherwise)] if rule.otherwise is not None else [])]
+        offered = {p.name for p in _command(words).params}
         for value, takes in choices:
             for option in rule.options:
-                if option not in takes:
+                if option not in takes and option in offered:
                     yield pytest.param(words, inputs, rule, value, option,
                                        id=f"{' '.join(words)} --{rule.choice} {value} {rule.flag(option)}")
 
@@ -98,7 +101,7 @@ def test_an_option_that_does_not_apply_is_refused(cli, table, tmp_path, words, i
     choice = _param(command, rule.choice)
     typed = _typed(command, option)
     out, run = tmp_path / "out.csv", tmp_path / "run"
-    args = [*words, table if "table" in inputs else tmp_path]
+    args = [*words, table if "table" in inputs or "text" in inputs else tmp_path]
     args += ["--target", "label"] if words == ("reduce", "select") else []
     args += ["-o", out] if "table" in inputs else []
     args += ["--out", run] if "run" in inputs else []
@@ -108,17 +111,30 @@ def test_an_option_that_does_not_apply_is_refused(cli, table, tmp_path, words, i
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     flag = rule.flag(option, True if _param(command, option).is_flag else None)
-    shown = float(chosen[1]) if value == OTHER else value  # an open choice is a number (as the config holds it)
+    shown = _as_held(chosen[1]) if value == OTHER else value  # an open choice as the config holds it
     assert lines[0].startswith(f"error: {flag} does not apply to {choice.opts[0]} {shown} — "), lines[0]
     assert not out.exists() and not run.exists()
 
 
+def _as_held(typed: str):
+    try:
+        return float(typed)
+    except ValueError:
+        return typed
+
+
 def test_every_rule_is_walked():
-    """Each rule names real options of its command, and each choice is a value the command accepts."""
+    """Each rule names real options of its command (or engine options the command does not offer, which a
+    config built in Python may still set), and each choice is a value the command accepts."""
+    from dataclasses import fields
+
+    from dltool.core.train import EngineConfig
+
+    engine = {f.name for f in fields(EngineConfig)}
     for words, _, rule in _declarations():
         command = _command(words)
         names = {p.name for p in command.params}
-        assert rule.choice in names and set(rule.options) <= names, (words, set(rule.options) - names)
+        assert rule.choice in names and set(rule.options) - names <= engine, (words, set(rule.options) - names)
 
 
 def test_the_brief_cases(cli, table, tmp_path):

@@ -51,10 +51,10 @@ FOLDER_SETS = ("tokenizer", "lower", "strip_punct", "subword", "subword_model", 
 # what --model tfidf (scikit-learn's linear models) uses of the engine's and the run's options: the rest of
 # them, and every option of the vocabulary and the network, would do nothing, so giving one is refused
 _TFIDF_USES = ("seed", "val_split", "val", "out", "force", "device")
-_NEURAL_ONLY = (*(f.name for f in fields(EngineConfig) if f.name not in _TFIDF_USES), "batch_size", "tokenizer",
-                "lower", "strip_punct", "subword", "subword_model", "vocab_size", "min_count", "max_len", "embeddings",
-                "freeze_embeddings", "init_from", "pretrained", *ARCH_OPTIONS)
-_MODEL_TAKES = Applies("model", takes={"tfidf": ("classifier",)}, otherwise=_NEURAL_ONLY)
+_NEURAL_ONLY = (*(f.name for f in fields(EngineConfig) if f.compare and f.name not in _TFIDF_USES),  # options only
+                "batch_size", "tokenizer", "lower", "strip_punct", "subword", "subword_model", "vocab_size",
+                "min_count", "max_len", "embeddings", "freeze_embeddings", "init_from", "pretrained", *ARCH_OPTIONS)
+MODEL_OPTIONS = Applies("model", takes={"tfidf": ("classifier",)}, otherwise=_NEURAL_ONLY)
 
 #: --lr of `train --init-from` unless given: the from-scratch 3e-3 wipes out much of what pretraining
 #: learnt (the figures: README, Text classify).
@@ -120,7 +120,7 @@ class TrainConfig:
         if self.model not in MODEL_NAMES:
             raise unknown_name("model", self.model, MODEL_NAMES)
         values = {f.name: getattr(part, f.name) for part in (self.engine, self.run, self) for f in fields(part)}
-        _MODEL_TAKES.check_values(given_fields(self), values)
+        MODEL_OPTIONS.check_values(given_fields(self), values)
         if self.pretrained is not None:
             self._validate_pretrained()
         if self.classifier not in CLASSIFIERS:
