@@ -17,7 +17,7 @@ from dltool.audio import io
 from dltool.audio.augment import SPEC_OPS, WAVE_OPS, augment_spec, augment_wave, parse_ops
 from dltool.audio.features import FeatureConfig, extractor
 from dltool.audio.models import MODELS, create_model, model_meta
-from dltool.core import inputs
+from dltool.core import classification, inputs
 from dltool.core import run as runs
 from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
@@ -204,15 +204,11 @@ def _read_labelled(lm: LoadedModel, cfg: EvalConfig) -> Decoded:
 
 
 def evaluate(cfg: EvalConfig) -> dict:
-    from dltool.core import classification
-
     return classification.evaluate(cfg, load=load, read=_read_labelled)
 
 
 def predict(cfg: PredictConfig):
     """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
-    from dltool.core import classification
-
     return classification.predict(cfg, load=load, scan=_scan, decode=_decode)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dltool.core import classification
 from dltool.core import run as runs
 from dltool.core.applies import Applies, given_fields
 from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
@@ -510,13 +511,9 @@ def _id_fields(doc) -> dict:
 
 
 def evaluate(cfg: TextEvalConfig) -> dict:
-    from dltool.core import classification
-
     return classification.evaluate(cfg, load=load, read=_read_labelled)
 
 
 def predict(cfg: TextPredictConfig):
     """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
-    from dltool.core import classification
-
     return classification.predict(cfg, load=load, scan=_scan, decode=_decode)

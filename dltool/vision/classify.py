@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dltool.core import classification, inputs
 from dltool.core import images as vdata
-from dltool.core import inputs
 from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError
@@ -245,15 +245,11 @@ def _decode(lm: LoadedModel, items: list, cfg) -> Decoded:
 
 
 def evaluate(cfg: EvalConfig) -> dict:
-    from dltool.core import classification
-
     return classification.evaluate(cfg, load=load, read=_read_labelled)
 
 
 def predict(cfg: PredictConfig):
     """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
-    from dltool.core import classification
-
     return classification.predict(cfg, load=load, scan=_scan, decode=_decode)
 
 
