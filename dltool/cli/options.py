@@ -156,6 +156,24 @@ TABLE_OPTIONS = (
 )
 
 
+def shared_options(table, decorator: str, named) -> dict:
+    """{name: (annotation, default)} of a shared options table; a name in `named` (a decorator's `without` or
+    its defaults) that the table lacks is a programming error."""
+    shared = {name: (kind, default) for name, kind, default in table}
+    unknown = sorted(set(named) - set(shared))
+    if unknown:
+        raise TypeError(f"{decorator}: {unknown} are not among its options")
+    return shared
+
+
+def declared_parameters(command, decorator: str, receiver: str, annotation: str):
+    """A command's own parameters, checking that it takes the keyword-only `receiver` the decorator fills."""
+    declared = inspect.signature(command, eval_str=True).parameters
+    if receiver not in declared or declared[receiver].kind is not inspect.Parameter.KEYWORD_ONLY:
+        raise TypeError(f"{command.__name__}: a @{decorator} command takes `*, {receiver}: {annotation}`")
+    return declared
+
+
 def table_options(*, without: tuple[str, ...] = ()):
     """Give a cluster or reduce command the options every table command shares (TABLE_OPTIONS), each
     declared once. The command declares its own options, then a keyword-only `common: TableOptions` that
@@ -163,15 +181,10 @@ def table_options(*, without: tuple[str, ...] = ()):
     not offer (a deterministic method has no --seed); one it declares itself replaces the shared one (and
     reaches it too: choose-k's --plot has its own help; transform's table comes after its model). When it
     offers --quiet and --format they are applied before the command runs, so a bad --format fails first."""
-    shared = {name: (kind, default) for name, kind, default in TABLE_OPTIONS}
-    unknown = sorted(set(without) - set(shared))
-    if unknown:
-        raise TypeError(f"table_options: {unknown} are not table options")
+    shared = shared_options(TABLE_OPTIONS, "table_options", without)
 
     def decorate(command):
-        declared = inspect.signature(command, eval_str=True).parameters
-        if "common" not in declared or declared["common"].kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise TypeError(f"{command.__name__}: a @table_options command takes `*, common: TableOptions`")
+        declared = declared_parameters(command, "table_options", "common", "TableOptions")
         kw = inspect.Parameter.KEYWORD_ONLY
         own = [p.replace(kind=kw) for name, p in declared.items() if name != "common"]
         ctx_name = next((p.name for p in own if p.annotation is typer.Context), None)

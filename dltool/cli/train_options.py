@@ -17,7 +17,9 @@ from dltool.cli.options import (
     FormatOpt,
     QuietOpt,
     SeedOpt,
+    declared_parameters,
     given_options,
+    shared_options,
 )
 
 
@@ -111,15 +113,10 @@ def engine_options(*, without: tuple[str, ...] = (), **defaults):
     command's defaults (`epochs=150, lr=0.004`); `without` names engine options the command does not offer
     (the generators have no --early-stop); an engine option the command declares itself replaces the
     shared one (text classify's --val is a file, not a folder; table commands' --format also takes npz)."""
-    shared = {name: (kind, default) for name, kind, default in ENGINE_OPTIONS}
-    unknown = sorted((set(defaults) | set(without)) - set(shared))
-    if unknown:
-        raise TypeError(f"engine_options: {unknown} are not engine options")
+    shared = shared_options(ENGINE_OPTIONS, "engine_options", {*defaults, *without})
 
     def decorate(command):
-        declared = inspect.signature(command, eval_str=True).parameters
-        if "options" not in declared or declared["options"].kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise TypeError(f"{command.__name__}: an @engine_options command takes `*, options: dict`")
+        declared = declared_parameters(command, "engine_options", "options", "dict")
         twice = sorted((set(defaults) | set(without)) & set(declared))
         if twice:
             raise TypeError(f"{command.__name__} declares {twice} itself: set the default or leave it out there")
