@@ -34,18 +34,25 @@ def resolve_format(fmt: str) -> str:
     return ("table" if sys.stdout.isatty() else "jsonl") if fmt == "auto" else fmt
 
 
+def results_console():
+    """A rich Console for results on stdout: on a terminal its width; piped or redirected, never narrower
+    than the table (rich would cut cells at 80 columns, and a file has no width)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=100_000)
+
+
 def emit_object(obj: dict, fmt: str = "auto") -> None:
     """One result object (metrics): one JSON line when piped, a key/value table on a terminal."""
     obj = _clean(obj)
     fmt = resolve_format(fmt)
     if fmt == "table":
-        from rich.console import Console
         from rich.table import Table
 
         t = Table("metric", "value", show_header=False)
         for k, v in obj.items():
             t.add_row(k, _fmt_nested(v) if isinstance(v, (dict, list)) else _fmt_scalar(v))
-        Console().print(t)
+        results_console().print(t)
     elif fmt == "json":
         print(json.dumps(obj, indent=2), flush=True)
     elif fmt == "csv":
@@ -81,14 +88,13 @@ def emit_records(records: Iterable[dict], fmt: str = "auto", stream=None) -> Non
         for r in records:
             w.writerow([json.dumps(r[k]) if isinstance(r.get(k), (dict, list)) else r.get(k) for k in keys])
     else:
-        from rich.console import Console
         from rich.table import Table
 
         keys = list(records[0]) if records else []
         t = Table(*keys)
         for r in records:
             t.add_row(*[json.dumps(r[k]) if isinstance(r.get(k), (dict, list)) else _fmt_scalar(r.get(k)) for k in keys])
-        Console().print(t)
+        results_console().print(t)
 
 
 def _fmt_nested(v, limit: int = 70) -> str:

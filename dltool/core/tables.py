@@ -326,13 +326,14 @@ def write_table(table: Table, path: str = "-", fmt: str = "auto") -> None:
             np.savez(f, X=np.column_stack([table.columns[n] for n in numeric]), columns=np.array(numeric), **extra)
         return
     if fmt == "table":
-        from rich.console import Console
         from rich.table import Table as RichTable
+
+        from dltool.core.output import results_console
 
         rt = RichTable(*names)
         for i in range(len(table)):
             rt.add_row(*[_cell(table.columns[n][i]) if n not in ints else str(int(table.columns[n][i])) for n in names])
-        Console().print(rt)
+        results_console().print(rt)
         return
     with atomic_open(path) as f:
         if fmt == "csv":

@@ -82,12 +82,24 @@ class GenerativeTask(TaskHooks):
                 "preprocess": {"img_size": self.cfg.img_size, "mode": self.mode}, "process": self.process()}
 
     def end_epoch(self, model) -> None:
-        """Every --sample-every epochs, rank 0 writes samples/epoch_NNN.png (a fixed seed, so grids compare
-        across epochs; its own generator, so training's random stream is untouched)."""
+        """Every --sample-every epochs, the epoch's grid (see save_grid)."""
         self.epochs_done += 1
         every = self.cfg.sample_every
-        if not every or self.epochs_done % every or not dist.is_main():
-            return None
+        if every and self.epochs_done % every == 0:
+            self.save_grid(model)
+        return None
+
+    def last_grid(self, model) -> None:
+        """After training: the last epoch's grid, when --sample-every did not fall on it (a run shorter than
+        the interval, or stopped by --time-limit), so every run ends with a picture of what it learnt."""
+        if self.cfg.sample_every and self.epochs_done % self.cfg.sample_every:
+            self.save_grid(model)
+
+    def save_grid(self, model) -> None:
+        """Rank 0 writes samples/epoch_NNN.png (a fixed seed, so grids compare across epochs; its own
+        generator, so training's random stream is untouched)."""
+        if not dist.is_main():
+            return
         was_training = model.training
         model.eval()
         n = 10 * max(1, min(len(self.classes), 10)) if self.classes else 64
@@ -97,7 +109,6 @@ class GenerativeTask(TaskHooks):
         model.train(was_training)
         write_grid(images, self.run_dir / "samples" / f"epoch_{self.epochs_done:03d}.png",
                    nrow=10 if self.classes else 8)
-        return None
 
     def state_dict(self) -> dict:
         return {"epochs_done": self.epochs_done}
@@ -164,7 +175,9 @@ def train(cfg: TrainConfig, make_task) -> dict:
     train_batches = TensorBatches((x[tr_t], y[tr_t]), cfg.run.batch_size, shuffle=True, seed=cfg.engine.seed)
     val_batches = None if va_t is None else TensorBatches((x[va_t], y[va_t]), 256, shuffle=False)
     task = make_task(cfg, arch_kwargs, images, run_dir, device)
-    return Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    summary = Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    task.last_grid(model)
+    return summary
 
 
 

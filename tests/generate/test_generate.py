@@ -173,3 +173,12 @@ def test_bad_options_fail_before_training(cli, runs, tmp_path):
     for args, words in cases:
         _fails(cli("generate", *args, "--out", out, "--device", "cpu"), *words)
         assert not (out / "model.pt").exists()
+
+
+def test_a_run_shorter_than_sample_every_still_ends_with_a_grid(runs):
+    """1 epoch against --sample-every 5: the last epoch writes its grid anyway (issue 29)."""
+    from PIL import Image
+
+    grids = sorted((runs["base"] / "vae" / "samples").glob("*.png"))
+    assert [g.name for g in grids] == ["epoch_001.png"]
+    assert Image.open(grids[0]).size[0] > 0

@@ -365,3 +365,11 @@ def test_compile_trains_and_saves_a_plain_model(cli, digits, tmp_path, monkeypat
     keys = torch.load(out / "model.pt", weights_only=True)["state_dict"].keys()
     assert not any(k.startswith("_orig_mod") for k in keys)
     assert cli("vision", "classify", "eval", out, digits[1], "--quiet").code == 0
+
+
+def test_a_piped_table_is_never_cut(cli, trained, digits):
+    """--format table to a pipe or file: rich would crop cells at 80 columns (issue 29)."""
+    r = cli("vision", "classify", "predict", trained, digits[1], "--format", "table")
+    assert r.code == 0, r.stderr
+    assert "…" not in r.stdout and str(sorted((digits[1] / "0").glob("*.png"))[0]) in r.stdout
+    assert max(map(len, r.stdout.splitlines())) > 80
