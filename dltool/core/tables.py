@@ -56,6 +56,11 @@ def check_matrix(X, *, min_rows: int = 1, what: str = "this command") -> np.ndar
     return X
 
 
+#: numeric columns of `predict` records that are no features: a table of nothing else was piped from a
+#: predict that forgot --embed
+PREDICTION_SCORES = {"score"}
+
+
 @dataclass
 class Table:
     """Columns in order; numeric ones as float64 arrays, others as object arrays."""
@@ -106,6 +111,10 @@ class Table:
         else:
             skip = set(exclude or ())
             names = [n for n in self.numeric_names() if n not in skip]
+            if names and set(names) <= PREDICTION_SCORES and "label" in self.columns:
+                raise InputError(f"the table's only numeric column is {names[0]!r}, a prediction's confidence, "
+                                 "not features of the inputs",
+                                 "add --embed to the predict command: it writes the network's features (emb0, ...)")
         if not names:
             raise InputError("the table has no numeric feature columns",
                              f"columns are: {', '.join(self.names) or '(none)'}; numeric columns are features")
@@ -166,7 +175,9 @@ def _coerce_column(name: str, values: list) -> np.ndarray:
         row, value = bad
         raise InputError(f"row {row + 1}, column '{name}': {str(value)!r} is not a number",
                          "fix the value, or name the feature columns with --features")
-    return np.asarray([_plain(v) for v in values], dtype=object)
+    column = np.empty(len(values), dtype=object)  # filled, not np.asarray: lists of one length stay lists
+    column[:] = [_plain(v) for v in values]
+    return column
 
 
 class _JsonString(str):
@@ -294,12 +305,16 @@ def _json_value(v):
         return f if math.isfinite(f) else None
     if isinstance(v, np.integer):
         return int(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
     return v
 
 
 def _cell(v) -> str:
     if isinstance(v, (float, np.floating)):
         return repr(float(v)) if math.isfinite(float(v)) else ""
+    if isinstance(v, (list, dict)):  # a nested value from JSON Lines (a prediction's topk) stays JSON
+        return json.dumps(v)
     return str(v)
 
 

@@ -373,3 +373,24 @@ def test_a_piped_table_is_never_cut(cli, trained, digits):
     assert r.code == 0, r.stderr
     assert "…" not in r.stdout and str(sorted((digits[1] / "0").glob("*.png"))[0]) in r.stdout
     assert max(map(len, r.stdout.splitlines())) > 80
+
+
+def test_predict_records_piped_into_cluster_or_reduce(cli, trained, digits, tmp_path):
+    """Forgetting --embed: the records' one number is a confidence, refused with what to do; clustering on it
+    deliberately (--features score) keeps the nested topk as JSON (issue 29: it raised a TypeError)."""
+    preds = tmp_path / "preds.jsonl"
+    assert cli("vision", "classify", "predict", trained, digits[1], "-o", preds).code == 0
+    for command in (("cluster", "kmeans", preds, "-k", "2"), ("reduce", "pca", preds, "-n", "2")):
+        r = cli(*command, "-o", tmp_path / "out.jsonl")
+        assert r.code == 1 and "add --embed" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "out.jsonl").exists()
+    for out in (tmp_path / "k.jsonl", tmp_path / "k.csv"):
+        r = cli("cluster", "kmeans", preds, "-k", "2", "--features", "score", "-o", out)
+        assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "k.jsonl").read_text().splitlines()]
+    originals = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert [r["topk"] for r in rows] == [o["topk"] for o in originals]
+    import csv
+
+    with (tmp_path / "k.csv").open() as f:
+        assert [json.loads(r["topk"]) for r in csv.DictReader(f)] == [o["topk"] for o in originals]
