@@ -101,11 +101,11 @@ def compute(cfg: AnalyzeConfig):
     device = dist.setup(_device(cfg))
     fc = cfg.features
     items = scan_inputs(cfg.inputs, io.AUDIO, labels=False)
-    _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")  # clashes across shards fail here
-    items, _ = shard(items, cfg.shard)
+    # output paths of every input, so two landing on one file fail alike in each shard; then this one's
+    npy_paths, png_paths = _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")
+    items, npy_paths, png_paths = (None if x is None else shard(x, cfg.shard) for x in (items, npy_paths, png_paths))
     if not items:  # more processes than inputs: this rank has none
         return gathered_table(None, cfg.shard) if cfg.pool != "none" else None
-    npy_paths, png_paths = _targets(items, cfg.out, ".npy"), _targets(items, cfg.plot, ".png")
     waves, kept = io.load(items, sr=fc.sr, duration=cfg.duration, device=device, skip_bad=cfg.skip_bad)
     if len(kept) < len(items):
         keep = {it.path for it in kept}

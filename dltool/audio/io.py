@@ -22,9 +22,8 @@ from dltool.core.console import progress, warn
 from dltool.core.errors import InputError, OptionError
 from dltool.core.inputs import Item, Kind
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3"}
+AUDIO = Kind("audio file", frozenset({".wav", ".flac", ".ogg", ".mp3"}))
 SKIP_HINT = "remove or fix the file, or pass --skip-bad to skip unreadable audio"
-AUDIO = Kind("audio file", frozenset(AUDIO_EXTENSIONS))
 
 
 # -- decoding ------------------------------------------------------------------------------------

@@ -161,23 +161,20 @@ def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Calla
 
     cfg.validate()
     device = dist.setup(resolve_device(cfg.device))
-    lm = load(cfg.model, str(device))
-    items, _ = shard(scan(cfg), cfg.shard)
+    lm = load(cfg.model, device)
+    items = shard(scan(cfg), cfg.shard)
     part = decode(lm, items, cfg) if items else None
     if part is None:
-        result = ([], [], np.zeros((0, 0), dtype=np.float32)) if cfg.embed else []
-    elif cfg.embed:
-        result = (part.ids, part.labels, infer(lm, part.inputs, cfg.batch_size, embed=True).numpy())
+        rows = []
+    elif cfg.embed:  # a row per input: its ids, its label and its features, joined into a table on rank 0
+        rows = list(zip(part.ids, part.labels, infer(lm, part.inputs, cfg.batch_size, embed=True).numpy()))
     else:
-        result = _records(part, infer(lm, part.inputs, cfg.batch_size).softmax(1), lm.classes, cfg.topk)
-    if not cfg.embed:
-        return gathered(result, cfg.shard)
-    parts = dist.gather(result) if cfg.shard is None else [result]
-    if not dist.is_main():
-        return None
-    feats = [f for _, _, f in parts if len(f)]
-    return embedding_table([i for p in parts for i in p[0]], [t for p in parts for t in p[1]],
-                           np.concatenate(feats) if feats else np.zeros((0, 0), dtype=np.float32))
+        rows = _records(part, infer(lm, part.inputs, cfg.batch_size).softmax(1), lm.classes, cfg.topk)
+    rows = gathered(rows, cfg.shard)
+    if rows is None or not cfg.embed:
+        return rows
+    ids, labels, feats = zip(*rows) if rows else ((), (), ())
+    return embedding_table(list(ids), list(labels), np.stack(feats) if feats else np.zeros((0, 0)))
 
 
 def _records(part: Decoded, probs, classes: list[str], k: int) -> list[dict]:

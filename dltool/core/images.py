@@ -17,15 +17,9 @@ from dltool.core.console import warn
 from dltool.core.errors import InputError
 from dltool.core.inputs import Kind
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+IMAGES = Kind("image", frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}))
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
-
-IMAGES = Kind("image", frozenset(IMAGE_EXTENSIONS))
-
-
-def is_image_file(p: Path) -> bool:
-    return IMAGES.matches(p)
 
 
 def open_image(path: Path):

@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from dltool.core.errors import InputError
 from dltool.core.io import input_path
 
@@ -137,9 +135,9 @@ def _csv_list(path: Path, kind: Kind) -> list[Item]:
     return items
 
 
-def shard(items: list, spec: tuple[int, int] | None = None) -> tuple[list, int]:
-    """This process's share of `items` and the index of its first one: a contiguous block, so the shards'
-    outputs concatenated in shard order are the single-process output. `spec` (I, N) is --shard I/N (a
+def shard(items: list, spec: tuple[int, int] | None = None) -> list:
+    """This process's share of `items`: a contiguous block, so the shards' outputs concatenated in shard
+    order are the single-process output. `spec` (I, N) is --shard I/N (a
     cron array job); without it, the rank's block under torchrun or --nproc (all of them in one process)."""
     from dltool.core import distributed as dist
     from dltool.core.errors import OptionError
@@ -148,7 +146,7 @@ def shard(items: list, spec: tuple[int, int] | None = None) -> tuple[list, int]:
         raise OptionError("--shard with --nproc or torchrun would split the inputs twice", "use one of them")
     index, count = spec if spec is not None else (dist.rank(), dist.world_size())
     start = len(items) * index // count
-    return items[start:len(items) * (index + 1) // count], start
+    return items[start:len(items) * (index + 1) // count]
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -188,6 +186,8 @@ def gathered_table(table, spec: tuple[int, int] | None = None):
     parts = [t for t in dist.gather(table) if t is not None and len(t)]
     if not dist.is_main():
         return None
+    import numpy as np
+
     from dltool.core.tables import Table
 
     return Table({name: np.concatenate([t.columns[name] for t in parts]) for name in parts[0].columns}) if parts \

@@ -33,7 +33,7 @@ def scan(root: str | Path) -> tuple[list[Path], list[str] | None]:
     root = input_path(root, "image folder")
     if not root.is_dir():
         raise InputError(f"'{root}' is not a folder", "pass a folder of images (flat, or root/<class>/*.png)")
-    flat = sorted(p for p in root.iterdir() if p.is_file() and vdata.is_image_file(p))
+    flat = sorted(p for p in root.iterdir() if p.is_file() and vdata.IMAGES.matches(p))
     if flat:
         return flat, None
     labelled = scan_labelled(root, vdata.IMAGES)  # class sub-folders; fails clearly on an empty folder

@@ -84,7 +84,7 @@ def embed(config: EmbedConfig) -> Table | None:
     config.check_shardable()
     if dist.world_size() > 1:
         dist.setup(resolve_device(config.device))
-    docs, _ = shard(list(read_documents(config.corpus)), config.shard)
+    docs = shard(list(read_documents(config.corpus)), config.shard)
     return gathered_table(_embed(docs, config) if docs else None, config.shard)
 
 

@@ -74,12 +74,12 @@ class _Reporter:
 def _image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and vdata.is_image_file(p))
+    return sorted(p for p in folder.iterdir() if p.is_file() and vdata.IMAGES.matches(p))
 
 
 def _no_images(folder: Path) -> InputError:
     return InputError(f"no images found in '{folder}'",
-                      f"put the images there ({', '.join(sorted(vdata.IMAGE_EXTENSIONS))})")
+                      f"put the images there ({vdata.IMAGES.listed()})")
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

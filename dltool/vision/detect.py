@@ -409,7 +409,7 @@ def predict(cfg: PredictConfig):
     dev = dist.setup(resolve_device(cfg.device))
     lm = load(cfg.model, dev)
     iou = lm.preprocess.get("iou", 0.6) if cfg.iou is None else cfg.iou
-    paths, _ = shard([it.path for it in scan_inputs(_prediction_inputs(cfg.inputs), vdata.IMAGES)], cfg.shard)
+    paths = shard([it.path for it in scan_inputs(_prediction_inputs(cfg.inputs), vdata.IMAGES)], cfg.shard)
     records = gathered(_detect_stream(lm, paths, iou, cfg), cfg.shard)
     if records is None or cfg.coco_json is None:
         return records

@@ -36,10 +36,10 @@ def scan_pairs(data: str | Path) -> Pairs:
     if not root.is_dir() or not img_dir.is_dir() or not mask_dir.is_dir():
         raise InputError(f"'{data}' is not a segmentation folder",
                          "expected DIR/images/*.png and DIR/masks/*.png (class ids) with the same stems")
-    images = sorted(p for p in img_dir.iterdir() if p.is_file() and vdata.is_image_file(p))
+    images = sorted(p for p in img_dir.iterdir() if p.is_file() and vdata.IMAGES.matches(p))
     if not images:
         raise InputError(f"no images found in '{img_dir}'",
-                         f"put the images there ({', '.join(sorted(vdata.IMAGE_EXTENSIONS))})")
+                         f"put the images there ({vdata.IMAGES.listed()})")
     by_stem = {p.stem: p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() == ".png"}
     missing = [p for p in images if p.stem not in by_stem]
     if missing:

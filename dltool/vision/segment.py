@@ -416,7 +416,7 @@ def predict(cfg: PredictConfig):
     if dup is not None:
         raise InputError(f"two inputs share the name '{dup}': their masks would overwrite each other",
                          "predict them in separate runs with different --out")
-    items, _ = shard(items, cfg.shard)
+    items = shard(items, cfg.shard)
     return gathered(_predict_block(lm, items, tile, cfg) if items else [], cfg.shard)
 
 
