@@ -108,7 +108,7 @@ def sample(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Write text: on a terminal it streams as it is written; piped, one JSON line {prompt, text, tokens} a sample.
+    """Write text: streamed on a terminal; piped, one JSON line {prompt, text, tokens} a sample.
 
     Example: dltool text lm sample runs/names/model.pt -n 20    (or --prompt "jo" --temperature 0.8)
     """

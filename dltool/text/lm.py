@@ -31,7 +31,7 @@ from dltool.core.data import _EpochBatches
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
 from dltool.core.modelfile import LoadedModel, load_model, save_model
 from dltool.core.registry import arch_options
-from dltool.core.run import RunConfig, check_batch_size, recipe
+from dltool.core.run import RunConfig, check_batch_size
 from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.text.corpus import CorpusSpec, read_documents
@@ -176,6 +176,33 @@ class WindowBatches(_EpochBatches):
             yield windows[:, :-1], windows[:, 1:]
 
 
+class LengthBatches(_EpochBatches):
+    """`lines` mode training batches of lines of similar length (trimmed to the longest, so little padding is
+    computed): each epoch the lines are shuffled from (seed, epoch), sorted by length within pools of 50
+    batches, cut into batches, and the batches shuffled. The order depends on (seed, epoch) alone, so a
+    resumed run skips exactly the batches it has trained on."""
+
+    POOL = 50
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, seed: int = 0):
+        super().__init__(len(x), batch_size, shuffle=True, seed=seed)
+        self.x, self.y = x, y
+        self.lengths = (y >= 0).sum(1).cpu()
+
+    def __iter__(self):
+        order = self._order()
+        bs, pool = self.batch_size, self.batch_size * self.POOL
+        batches = []
+        for at in range(0, len(order), pool):
+            chunk = order[at:at + pool]
+            chunk = chunk[self.lengths[chunk].argsort(stable=True)]
+            batches += [chunk[i:i + bs] for i in range(0, len(chunk), bs)]
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1)
+        for k in torch.randperm(len(batches), generator=g)[self.start_batch:].tolist():
+            idx = batches[k].to(self.x.device)
+            yield self.x[idx], self.y[idx]
+
+
 # -- the task -------------------------------------------------------------------------------------
 
 class LMTask(TaskHooks):
@@ -266,9 +293,9 @@ class TrainConfig:
     given: frozenset[str] | None = None
     options: dict = field(default_factory=dict)
 
-    @property
-    def data(self) -> str:  # what recipe() saves
-        return ",".join(self.inputs)
+    def recipe(self) -> dict:
+        """What config.toml saves and --resume compares (TOML has lists, not tuples)."""
+        return {**self.options, "inputs": list(self.inputs)}
 
     def validate(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -353,13 +380,13 @@ def train(cfg: TrainConfig) -> dict:
     cfg.validate()
     if cfg.model == "bigram":
         return _train_bigram(cfg)
-    device, run_dir = runs.start(cfg, TASK)
+    device, run_dir = runs.start(cfg, TASK, cfg.recipe())
     vocab, context, tr, va = prepare(cfg)
     arch_kwargs = _arch_kwargs(cfg, len(vocab), context)
     model = LM_MODELS.create(cfg.model, **arch_kwargs)
     bs = cfg.run.batch_size
     if cfg.mode == "lines":
-        train_batches = TensorBatches(tuple(t.to(device) for t in tr), bs, shuffle=True, seed=cfg.engine.seed)
+        train_batches = LengthBatches(tr[0].to(device), tr[1].to(device), bs, seed=cfg.engine.seed)
         n_train = f"{len(tr[0])} lines"
     else:
         train_batches = WindowBatches(tr.to(device), context, bs, seed=cfg.engine.seed)
@@ -371,7 +398,7 @@ def train(cfg: TrainConfig) -> dict:
     task = LMTask(cfg.model, arch_kwargs, vocab, cfg.mode, context, device)
     tokens = float((tr[1] >= 0).sum(1).float().mean()) if cfg.mode == "lines" else context
     with small_work_on_one_thread(model, device, int(bs * tokens)):
-        return Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+        return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
 
 
 def small_work_on_one_thread(model, device, tokens: int):
@@ -415,7 +442,7 @@ def _train_bigram(cfg: TrainConfig) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_model(run_dir / "model.pt", **task.payload(model), metrics=metrics)
     with atomic_open(run_dir / "config.toml") as f:
-        f.write(tomli_w.dumps(toml_ready(recipe(cfg))))
+        f.write(tomli_w.dumps(toml_ready(cfg.recipe())))
     summary = {"run_dir": str(run_dir), "model": str(run_dir / "model.pt"), **metrics,
                "train_time_s": round(time.perf_counter() - t0, 3)}
     write_json(run_dir / "summary.json", summary)
