@@ -34,7 +34,7 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Sequences per
 
 
 @app.command("train")
-@engine_options(epochs=10, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.01, scheduler="cosine",
+@engine_options(epochs=10, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=0.01, scheduler="cosine",
                 warmup=100, clip_norm=1.0)
 def train(
     inputs: CorpusArg,
