@@ -42,6 +42,8 @@ MODES = ("lines", "stream")
 VOCABS = ("char", "word")
 MODEL_NAMES = tuple(LM_MODELS.names())
 ARCH_OPTIONS = ("dim", "heads", "layers", "hidden", "dropout")
+#: what a --pretrained folder brings itself: refused when given
+FOLDER_SETS = ("vocab", "vocab_size", "init", *ARCH_OPTIONS)
 BOUNDARY, UNKNOWN = "<s>", "<unk>"
 #: --context in stream mode when not given; in lines mode the longest line sets it
 STREAM_CONTEXT = 128
@@ -57,21 +59,41 @@ MODEL_OPTIONS = Applies("model", takes={"bigram": ()}, otherwise=_TRAINED_ONLY)
 # -- tokens ---------------------------------------------------------------------------------------
 
 class LMVocab:
-    """Text <-> token ids for a language model. Id 0 is the boundary token (a line's start and end, a
-    newline in a stream), id 1 the unknown token. `char`: one token per character; `word`: the word
-    vocabulary of dltool.text.vocab (its tokenizer and counts), its own specials left out of the model."""
+    """Text <-> token ids for a language model. `boundary` is the id that starts and ends a line (a newline
+    in a stream). `char` and `word`: the boundary is 0 and id 1 the unknown token; `char` is one token per
+    character, `word` the word vocabulary of dltool.text.vocab (its tokenizer and counts), its own specials
+    left out of the model. `hf`: a pretrained folder's byte-level BPE (every text encodes, none is unknown),
+    its end-of-text token the boundary."""
 
-    def __init__(self, kind: str, tokens: list[str], words: dict | None = None):
-        self.kind, self.tokens = kind, list(tokens)
+    def __init__(self, kind: str, tokens: list[str], words: dict | None = None, hf_json: str | None = None,
+                 boundary: int = 0):
+        self.kind, self.tokens, self.boundary = kind, list(tokens), boundary
         self.index = {t: i for i, t in enumerate(self.tokens)}
-        self._words = None
+        self._words = self._hf = None
         if kind == "word":
             from dltool.text.vocab import Vocab
 
             self._words = Vocab.from_dict(words)
-        self.words_dict = words
-        # characters each token spells: a word and its space, the boundary its newline
-        self.token_chars = [1, 1, *(len(t) + (kind == "word") for t in self.tokens[2:])]
+        self.words_dict, self.hf_json = words, hf_json
+        if kind == "hf":
+            from tokenizers import Tokenizer
+
+            self._hf = Tokenizer.from_str(hf_json)
+            self._hf.no_truncation()
+            self._hf.no_padding()
+            chars = [len(self._hf.decode([i], skip_special_tokens=False)) for i in range(len(self.tokens))]
+            chars[boundary] = 1
+            self.token_chars = chars
+        else:  # characters each token spells: a word and its space, the boundary its newline
+            self.token_chars = [1, 1, *(len(t) + (kind == "word") for t in self.tokens[2:])]
+
+    @classmethod
+    def from_hf(cls, tokenizer_json: str, eos: int) -> LMVocab:
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_str(tokenizer_json).get_vocab(with_added_tokens=True)
+        tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        return cls("hf", tokens, hf_json=tokenizer_json, boundary=eos)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -89,26 +111,50 @@ class LMVocab:
         return cls("word", [BOUNDARY, UNKNOWN, *words.tokens[len(SPECIALS):]], words.to_dict())
 
     def split(self, text: str) -> list[str]:
+        if self._hf is not None:
+            return self._hf.encode(text, add_special_tokens=False).tokens
         return list(text) if self.kind == "char" else self._words.words(text)
 
     def encode(self, text: str) -> list[int]:
+        if self._hf is not None:
+            return self._hf.encode(text, add_special_tokens=False).ids
         return [self.index.get(t, 1) for t in self.split(text)]
 
     def unknown(self, text: str) -> list[str]:
         """The tokens of `text` the vocabulary lacks, each once, in order."""
+        if self._hf is not None:
+            return []
         return list(dict.fromkeys(t for t in self.split(text) if t not in self.index))
 
     def decode(self, ids: list[int], boundary: str = "\n") -> str:
-        parts = [boundary if i == 0 else self.tokens[i] for i in ids]
+        if self._hf is not None:
+            pieces, run = [], []
+            for i in [*ids, None]:
+                if i is None or i == self.boundary:
+                    pieces.append(self._hf.decode(run))
+                    run = []
+                else:
+                    run.append(i)
+            return boundary.join(pieces)
+        parts = [boundary if i == self.boundary else self.tokens[i] for i in ids]
         return "".join(parts) if self.kind == "char" else " ".join(parts)
 
+    def piece(self, i: int, lines: bool) -> str:
+        """Token `i` as streamed text (the boundary: a newline in a stream, nothing in lines mode)."""
+        if i == self.boundary:
+            return "" if lines else "\n"
+        if self._hf is not None:
+            return self._hf.decode([i])
+        return self.tokens[i] if self.kind == "char" else " " + self.tokens[i]
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "tokens": self.tokens, "words": self.words_dict}
+        return {"kind": self.kind, "tokens": self.tokens, "words": self.words_dict, "hf_json": self.hf_json,
+                "boundary": self.boundary}
 
     @classmethod
     def from_dict(cls, data: dict) -> LMVocab:
         try:
-            return cls(data["kind"], data["tokens"], data.get("words"))
+            return cls(data["kind"], data["tokens"], data.get("words"), data.get("hf_json"), data.get("boundary", 0))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"the model file's vocabulary is incomplete ({e})") from None
 
@@ -129,7 +175,7 @@ def line_tensors(vocab: LMVocab, texts: list[str], context: int):
     cut = 0
     for i, t in enumerate(texts):
         ids = vocab.encode(t)
-        seq = [0, *ids, 0]
+        seq = [vocab.boundary, *ids, vocab.boundary]
         if len(seq) - 1 > context:
             seq, cut = seq[:context + 1], cut + 1
         x[i, : len(seq) - 1] = torch.tensor(seq[:-1])
@@ -142,7 +188,7 @@ def stream_ids(vocab: LMVocab, texts: list[str]) -> torch.Tensor:
     ids = []
     for t in texts:
         ids += vocab.encode(t)
-        ids.append(0)
+        ids.append(vocab.boundary)
     return torch.tensor(ids, dtype=torch.long)
 
 
@@ -289,6 +335,7 @@ class TrainConfig:
     layers: int | None = None
     hidden: int | None = None
     dropout: float | None = None
+    pretrained: Path | None = None     # a local Hugging Face GPT-2 folder
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None
     options: dict = field(default_factory=dict)
@@ -313,6 +360,13 @@ class TrainConfig:
         for flag, v in (("--dim", self.dim), ("--heads", self.heads), ("--layers", self.layers), ("--hidden", self.hidden)):
             check_range(flag, v, low=1)
         check_range("--dropout", self.dropout, low=0, high=1, high_open=True)
+        if self.pretrained is not None:
+            refused = [f"--{o.replace('_', '-')}" for o in FOLDER_SETS if o in given_fields(self)]
+            if self.model != "gpt":
+                refused.insert(0, f"--model {self.model}")
+            if refused:
+                raise OptionError(f"--pretrained brings its own network and tokenizer: {', '.join(refused)} would "
+                                  "not apply", "drop them")
         if self.model != "bigram":
             self.engine.validate()
             arch_options(self, LM_MODELS, ARCH_OPTIONS)
@@ -331,24 +385,25 @@ def _split_lines(cfg: TrainConfig, texts: list[str]):
     return texts[:-n_val], texts[-n_val:]
 
 
-def prepare(cfg: TrainConfig):
-    """Read and tokenize the data, check it against --context: (vocab, context, train part, val part), where
-    a part is the lines' (x, y) tensors or the stream's ids (train) / windows (val)."""
+def prepare(cfg: TrainConfig, vocab: LMVocab | None = None, positions: int | None = None):
+    """Read and tokenize the data (with `vocab`, or one built on the training part), check it against --context
+    (and a pretrained model's `positions`): (vocab, context, train part, val part), where a part is the lines'
+    (x, y) tensors or the stream's ids (train) / windows (val)."""
     texts = read_texts(cfg.inputs, cfg.column, cfg.encoding)
     if not any(t.strip() for t in texts):
         raise InputError(f"{', '.join(cfg.inputs)} has no text", "give a corpus with at least one non-empty line")
     if cfg.mode == "lines":
         tr, va = _split_lines(cfg, texts)
-        vocab = LMVocab.build(cfg.vocab, tr, cfg.vocab_size)
-        context = cfg.context or max(len(vocab.encode(t)) for t in tr) + 1
+        vocab = vocab or LMVocab.build(cfg.vocab, tr, cfg.vocab_size)
+        context = _context(cfg, max(len(vocab.encode(t)) for t in tr) + 1, positions)
         x, y, cut = line_tensors(vocab, tr, context)
         if cut:
             warn(f"{cut} training line(s) are longer than --context {context} tokens: they are cut")
         val = line_tensors(vocab, va, context)[:2] if va else None
         return vocab, context, (x, y), val
-    context = cfg.context or STREAM_CONTEXT
+    context = _context(cfg, STREAM_CONTEXT, positions)
     if cfg.run.val is not None:
-        vocab = LMVocab.build(cfg.vocab, texts, cfg.vocab_size)
+        vocab = vocab or LMVocab.build(cfg.vocab, texts, cfg.vocab_size)
         ids, val_ids = stream_ids(vocab, texts), stream_ids(vocab, read_texts([cfg.run.val], cfg.column, cfg.encoding))
     else:
         n_val = round(sum(len(t) + 1 for t in texts) * cfg.run.val_split)  # the tail, by characters
@@ -357,7 +412,7 @@ def prepare(cfg: TrainConfig):
         for t in texts:  # whole lines to each side; the vocabulary is built on the training side only
             (head if seen < total - n_val or not head else tail).append(t)
             seen += len(t) + 1
-        vocab = LMVocab.build(cfg.vocab, head, cfg.vocab_size)
+        vocab = vocab or LMVocab.build(cfg.vocab, head, cfg.vocab_size)
         ids = stream_ids(vocab, head)
         val_ids = stream_ids(vocab, tail) if tail else None
     if len(ids) <= context:
@@ -365,6 +420,14 @@ def prepare(cfg: TrainConfig):
                          f"give more text, or a smaller --context (at most {max(2, len(ids) - 1)})")
     val = stream_windows(val_ids, context) if val_ids is not None and len(val_ids) > 1 else None
     return vocab, context, ids, val
+
+
+def _context(cfg: TrainConfig, default: int, positions: int | None) -> int:
+    if positions is not None and cfg.context is not None and cfg.context > positions:
+        raise OptionError(f"--context {cfg.context} exceeds the {positions} positions of --pretrained {cfg.pretrained}",
+                          f"use --context {positions} or less")
+    context = cfg.context or default
+    return min(context, positions) if positions is not None else context
 
 
 def _arch_kwargs(cfg: TrainConfig, vocab_size: int, context: int) -> dict:
@@ -381,9 +444,19 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.model == "bigram":
         return _train_bigram(cfg)
     device, run_dir = runs.start(cfg, TASK, cfg.recipe())
-    vocab, context, tr, va = prepare(cfg)
-    arch_kwargs = _arch_kwargs(cfg, len(vocab), context)
-    model = LM_MODELS.create(cfg.model, **arch_kwargs)
+    if cfg.pretrained is not None:
+        from dltool.text.models.lm_hf import FOLDER_MODELS, read_folder
+
+        folder = read_folder(cfg.pretrained)
+        arch, arch_kwargs = "gpt2_hf", {"config": folder.config}
+        model = FOLDER_MODELS.create(arch, **arch_kwargs)
+        model.lm.load_state_dict(folder.state_dict)
+        vocab, context, tr, va = prepare(cfg, LMVocab.from_hf(folder.tokenizer_json, folder.eos), model.context)
+        info(f"pretrained: {arch} from {cfg.pretrained}")
+    else:
+        vocab, context, tr, va = prepare(cfg)
+        arch, arch_kwargs = cfg.model, _arch_kwargs(cfg, len(vocab), context)
+        model = LM_MODELS.create(arch, **arch_kwargs)
     bs = cfg.run.batch_size
     if cfg.mode == "lines":
         train_batches = LengthBatches(tr[0].to(device), tr[1].to(device), bs, seed=cfg.engine.seed)
@@ -393,9 +466,9 @@ def train(cfg: TrainConfig) -> dict:
         n_train = f"{len(tr)} tokens"
     val_batches = TensorBatches(tuple(t.to(device) for t in va), max(bs, 64), shuffle=False) if va else None
     params = sum(p.numel() for p in model.parameters())
-    info(f"data: {n_train} ({cfg.mode}), {len(va[0]) if va else 0} validation sequences, {cfg.vocab} vocabulary of "
-         f"{len(vocab)}, context {context}; {cfg.model} of {params:,} parameters on {device.type}")
-    task = LMTask(cfg.model, arch_kwargs, vocab, cfg.mode, context, device)
+    info(f"data: {n_train} ({cfg.mode}), {len(va[0]) if va else 0} validation sequences, {vocab.kind} vocabulary of "
+         f"{len(vocab)}, context {context}; {arch} of {params:,} parameters on {device.type}")
+    task = LMTask(arch, arch_kwargs, vocab, cfg.mode, context, device)
     tokens = float((tr[1] >= 0).sum(1).float().mean()) if cfg.mode == "lines" else context
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
@@ -456,7 +529,18 @@ def load(path, device="auto") -> LoadedModel:
         pre = ckpt["preprocess"]
         return LMTask(ckpt["arch"], ckpt["arch_kwargs"], LMVocab.from_dict(pre["vocab"]), pre["mode"], pre["context"], dev)
 
-    return load_model(path, task=TASK, registry=LM_MODELS, device=device, make_task=make_task)
+    return load_model(path, task=TASK, registry=_AnyLM(), device=device, make_task=make_task)
+
+
+class _AnyLM:
+    """The registries a model file's arch may come from: by name, or from a pretrained folder."""
+
+    def create(self, name: str, **kwargs):
+        if name in LM_MODELS:
+            return LM_MODELS.create(name, **kwargs)
+        from dltool.text.models.lm_hf import FOLDER_MODELS
+
+        return FOLDER_MODELS.create(name, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -538,7 +622,7 @@ def _pick(logits: torch.Tensor, cfg: SampleConfig, generator) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfig, generator, *,
-             stop_at_boundary: bool, cache: bool = True, on_token=None) -> list[list[int]]:
+             stop_at_boundary: bool, boundary: int = 0, cache: bool = True, on_token=None) -> list[list[int]]:
     """`n` continuations of `prefix` (token ids), at most `max_tokens` each, ending at the boundary token
     when `stop_at_boundary` (excluded). With `cache` each step feeds only the new token and the model's
     state (a GPT's keys and values): linear in the length; without it, every step reruns the sequence (up
@@ -548,18 +632,19 @@ def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfi
     seq = torch.tensor([prefix] * n, dtype=torch.long, device=device)
     start = seq.shape[1]
     done = torch.zeros(n, dtype=torch.bool, device=device)
-    state, feed = None, seq if context is None else seq[:, -context:]
+    state, feed, past = None, seq if context is None else seq[:, -context:], 0
     for _ in range(max_tokens):
         if cache:
-            if context is not None and state is not None and state[0][0].shape[2] + feed.shape[1] > context:
-                state, feed = None, seq[:, -(context // 2):]
+            if context is not None and past + feed.shape[1] > context:
+                state, feed, past = None, seq[:, -(context // 2):], 0
             logits, state = model(feed, state)
+            past += feed.shape[1]
         else:
             logits, _ = model(seq if context is None else seq[:, -context:])
         nxt = _pick(logits[:, -1].float(), cfg, generator)
         if stop_at_boundary:
-            nxt = nxt.masked_fill(done, 0)
-            done |= nxt == 0
+            nxt = nxt.masked_fill(done, boundary)
+            done |= nxt == boundary
         seq = torch.cat([seq, nxt[:, None]], 1)
         feed = nxt[:, None]
         if on_token is not None:
@@ -568,7 +653,7 @@ def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfi
             break
     out = []
     for row in seq[:, start:].tolist():
-        out.append(row[: row.index(0)] if stop_at_boundary and 0 in row else row)
+        out.append(row[: row.index(boundary)] if stop_at_boundary and boundary in row else row)
     return out
 
 
@@ -589,13 +674,13 @@ def sample(cfg: SampleConfig, stream=None):
                              "use only what the training text had")
     records = []
     for prompt in cfg.prompts:
-        prefix = [0, *vocab.encode(prompt)]
+        prefix = [vocab.boundary, *vocab.encode(prompt)]
         each = [1] * cfg.n if stream is not None else [cfg.n]  # streamed: one sample at a time
         for k in each:
             if stream is not None:
                 stream(prompt)
             rows = generate(lm.model, prefix, k, max_tokens, cfg, generator, stop_at_boundary=lines,
-                            cache=cfg.cache, on_token=(lambda i: stream(_piece(vocab, i, lines)))
+                            boundary=vocab.boundary, cache=cfg.cache, on_token=(lambda i: stream(vocab.piece(i, lines)))
                             if stream is not None else None)
             for row in rows:
                 text = _joined(vocab, prompt, vocab.decode(row))
@@ -607,14 +692,8 @@ def sample(cfg: SampleConfig, stream=None):
     return records
 
 
-def _piece(vocab: LMVocab, i: int, lines: bool) -> str:
-    if i == 0:
-        return "" if lines else "\n"
-    return vocab.tokens[i] if vocab.kind == "char" else " " + vocab.tokens[i]
-
-
 def _joined(vocab: LMVocab, prompt: str, written: str) -> str:
-    if vocab.kind == "char" or not prompt or not written:
+    if vocab.kind in ("char", "hf") or not prompt or not written:
         return prompt + written
     return prompt + " " + written
 
@@ -641,7 +720,7 @@ def score(cfg: ScoreConfig):
     vocab, context = lm.task.vocab, getattr(lm.model, "context", None)
     texts = read_texts(cfg.inputs, cfg.column, cfg.encoding)
     _unknown_note(vocab, texts, "score")
-    seqs = [[0, *vocab.encode(t), 0] for t in texts]
+    seqs = [[vocab.boundary, *vocab.encode(t), vocab.boundary] for t in texts]
     width = context or max(len(s) - 1 for s in seqs)
     windows, owner = [], []  # (inputs, targets) pieces of at most `width`, and the line each belongs to
     for i, s in enumerate(seqs):

@@ -240,3 +240,58 @@ def test_a_classifier_model_file_is_refused(cli, tmp_path):
         args = () if verb == "sample" else (str(data),)
         r = cli("text", "lm", verb, tmp_path / "clf" / "model.pt", *args, "--device", "cpu")
         _one_line_error(r, 1, "'text-classify' model, not a 'text-lm' model")
+
+
+# -- a pretrained GPT-2 folder ----------------------------------------------------------------------
+
+def _tiny_gpt2_folder(folder: Path, texts: list[str]) -> Path:
+    """A GPT-2 folder as save_pretrained writes it: random weights, a byte-level BPE trained on `texts`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    hf_tok = GPT2TokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                               unk_token="<|endoftext|>")
+    hf_tok.save_pretrained(folder)
+    eos = tok.token_to_id("<|endoftext|>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=32, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=eos, eos_token_id=eos)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_pretrained_gpt2_folder_fine_tunes_and_samples(cli, tmp_path):
+    pytest.importorskip("transformers")
+    lines = pattern_lines(60, 0)
+    folder = _tiny_gpt2_folder(tmp_path / "gpt2", lines)
+    data = write_lines(tmp_path / "t.txt", lines)
+    run = tmp_path / "run"
+    r = cli("text", "lm", "train", data, "--pretrained", folder, "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
+            "--warmup", "0", "--out", run, "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] and torch.load(run / "model.pt", weights_only=True)["arch"] == "gpt2_hf"
+    r = cli("text", "lm", "sample", run, "--prompt", "ab", "-n", "3", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert len(_records(r.stdout)) == 3 and all(row["text"].startswith("ab") for row in _records(r.stdout))
+    r = cli("text", "lm", "score", run, data, "--device", "cpu")
+    assert r.code == 0 and len(_records(r.stdout)) == len(lines)
+
+
+def test_pretrained_refuses_a_name_another_kind_and_its_own_options(cli, tmp_path):
+    data = write_lines(tmp_path / "t.txt", pattern_lines(20, 0))
+    r = cli("text", "lm", "train", data, "--pretrained", "gpt2", "--out", tmp_path / "a", "--device", "cpu")
+    _one_line_error(r, 1, "never downloads")
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    r = cli("text", "lm", "train", data, "--pretrained", bert, "--out", tmp_path / "b", "--device", "cpu")
+    _one_line_error(r, 1, "'bert' model, not a GPT-2")
+    r = cli("text", "lm", "train", data, "--pretrained", bert, "--dim", "8", "--out", tmp_path / "c", "--device", "cpu")
+    _one_line_error(r, 1, "--dim would not apply")
+    assert not any((tmp_path / d).exists() for d in "abc")
