@@ -34,14 +34,14 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Sequences per
 
 
 @app.command("train")
-@engine_options(epochs=10, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=0.01, scheduler="cosine",
+@engine_options(epochs=10, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.01, scheduler="cosine",
                 warmup=100, clip_norm=1.0)
 def train(
     inputs: CorpusArg,
     model: Annotated[str, typer.Option("--model", "-m", help="gpt | lstm|gru|rnn | bigram (counts: the floor); *_tiny for tests.")] = "gpt",
     mode: Annotated[str, typer.Option("--mode", help="lines: each line one sequence (names, commands); stream: the corpus as one text, random windows of --context.")] = "lines",
-    vocab: Annotated[str, typer.Option("--vocab", help="char (default, small corpora) | word.")] = "char",
-    vocab_size: Annotated[int, typer.Option("--vocab-size", help="--vocab word: most words kept (the rest are unknown).")] = 20_000,
+    vocab: Annotated[str, typer.Option("--vocab", help="char (default, small corpora) | word | bpe (byte-level BPE of --vocab-size tokens, trained on the text).")] = "char",
+    vocab_size: Annotated[int, typer.Option("--vocab-size", help="--vocab word: most words kept (the rest are unknown); bpe: tokens learnt.")] = 20_000,
     column: ColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
     context: Annotated[int | None, typer.Option("--context", help="Tokens a training sequence holds (default: the longest line + 1 in lines mode, 128 in stream mode); a GPT's positions.")] = None,

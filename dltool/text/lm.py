@@ -10,7 +10,8 @@ Data (dltool.text.corpus reads it: text files, stdin, CSV/JSONL with --column) i
 
 Tokens (`LMVocab`, saved in the model file): `char` (every character of the training text; a character it
 lacks is refused in a prompt, and read as the unknown token by eval and score), `word` (dltool.text.vocab's
-word vocabulary and tokenizer; decoded with spaces between words).
+word vocabulary and tokenizer; decoded with spaces between words), `bpe` (a byte-level BPE trained on the
+training text with Hugging Face's `tokenizers`, as GPT-2's), or a --pretrained folder's own tokenizer.
 
 Bits per character = the nats of every predicted token / ln 2 / the characters those tokens spell (a word
 counts the space after it, the boundary token its newline), so figures compare across vocabularies.
@@ -39,7 +40,7 @@ from dltool.text.models.lm import LM_MODELS
 
 TASK = "text-lm"
 MODES = ("lines", "stream")
-VOCABS = ("char", "word")
+VOCABS = ("char", "word", "bpe")
 MODEL_NAMES = tuple(LM_MODELS.names())
 ARCH_OPTIONS = ("dim", "heads", "layers", "hidden", "dropout")
 #: what a --pretrained folder brings itself: refused when given
@@ -62,8 +63,9 @@ class LMVocab:
     """Text <-> token ids for a language model. `boundary` is the id that starts and ends a line (a newline
     in a stream). `char` and `word`: the boundary is 0 and id 1 the unknown token; `char` is one token per
     character, `word` the word vocabulary of dltool.text.vocab (its tokenizer and counts), its own specials
-    left out of the model. `hf`: a pretrained folder's byte-level BPE (every text encodes, none is unknown),
-    its end-of-text token the boundary."""
+    left out of the model. `bpe`: a byte-level BPE trained on the training text with Hugging Face's
+    `tokenizers` (GPT-2's kind: every text encodes, none is unknown); `hf`: a pretrained folder's, its
+    end-of-text token the boundary."""
 
     def __init__(self, kind: str, tokens: list[str], words: dict | None = None, hf_json: str | None = None,
                  boundary: int = 0):
@@ -75,7 +77,7 @@ class LMVocab:
 
             self._words = Vocab.from_dict(words)
         self.words_dict, self.hf_json = words, hf_json
-        if kind == "hf":
+        if hf_json is not None:
             from tokenizers import Tokenizer
 
             self._hf = Tokenizer.from_str(hf_json)
@@ -88,12 +90,12 @@ class LMVocab:
             self.token_chars = [1, 1, *(len(t) + (kind == "word") for t in self.tokens[2:])]
 
     @classmethod
-    def from_hf(cls, tokenizer_json: str, eos: int) -> LMVocab:
+    def from_hf(cls, tokenizer_json: str, eos: int, kind: str = "hf") -> LMVocab:
         from tokenizers import Tokenizer
 
         vocab = Tokenizer.from_str(tokenizer_json).get_vocab(with_added_tokens=True)
         tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-        return cls("hf", tokens, hf_json=tokenizer_json, boundary=eos)
+        return cls(kind, tokens, hf_json=tokenizer_json, boundary=eos)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -103,6 +105,16 @@ class LMVocab:
         if kind == "char":
             chars = sorted({c for t in texts for c in t})
             return cls("char", [BOUNDARY, UNKNOWN, *chars])
+        if kind == "bpe":  # GPT-2's kind: byte-level, so every text encodes and decodes exactly
+            from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+            tok = Tokenizer(models.BPE())
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            tok.decoder = decoders.ByteLevel()
+            tok.train_from_iterator(texts, trainers.BpeTrainer(
+                vocab_size=size, special_tokens=[BOUNDARY], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                show_progress=False))
+            return cls.from_hf(tok.to_str(), tok.token_to_id(BOUNDARY), kind="bpe")
         from dltool.text.tokenize import TokenizerConfig
         from dltool.text.vocab import SPECIALS, Vocab, VocabConfig
 
@@ -355,7 +367,7 @@ class TrainConfig:
         MODEL_OPTIONS.check_values(given_fields(self), values)
         check_range("--context", self.context, low=2)
         check_range("--vocab-size", self.vocab_size, low=3)
-        if self.vocab_size != 20_000 and self.vocab != "word":
+        if "vocab_size" in given_fields(self) and self.vocab == "char":
             raise OptionError(f"--vocab-size applies to --vocab word, not --vocab {self.vocab}", "drop it")
         for flag, v in (("--dim", self.dim), ("--heads", self.heads), ("--layers", self.layers), ("--hidden", self.hidden)):
             check_range(flag, v, low=1)
@@ -570,7 +582,10 @@ def evaluate(cfg: EvalConfig) -> dict:
     texts = read_texts(cfg.inputs, cfg.column, cfg.encoding)
     _unknown_note(task.vocab, texts, "eval")
     if task.mode == "lines":
-        x, y, _ = line_tensors(task.vocab, texts, task.context)
+        x, y, cut = line_tensors(task.vocab, texts, task.context)
+        if cut:
+            warn(f"eval: {cut} line(s) are longer than the model's context of {task.context} tokens: only their "
+                 "start is scored (text lm score reads them whole)")
     else:
         x, y = stream_windows(stream_ids(task.vocab, texts), task.context)
     with torch.inference_mode():
@@ -622,11 +637,13 @@ def _pick(logits: torch.Tensor, cfg: SampleConfig, generator) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfig, generator, *,
-             stop_at_boundary: bool, boundary: int = 0, cache: bool = True, on_token=None) -> list[list[int]]:
+             stop_at_boundary: bool, boundary: int = 0, cache: bool = True, on_token=None,
+             halt=None) -> list[list[int]]:
     """`n` continuations of `prefix` (token ids), at most `max_tokens` each, ending at the boundary token
     when `stop_at_boundary` (excluded). With `cache` each step feeds only the new token and the model's
     state (a GPT's keys and values): linear in the length; without it, every step reruns the sequence (up
-    to the context). A GPT whose cache fills its context restarts it from the last half of the context."""
+    to the context). A GPT whose cache fills its context restarts it from the last half of the context.
+    `halt(ids)`, given, ends a single sample early once it is true of the ids written so far."""
     device = next(model.parameters()).device
     context = getattr(model, "context", None)
     seq = torch.tensor([prefix] * n, dtype=torch.long, device=device)
@@ -651,6 +668,8 @@ def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfi
             on_token(int(nxt[0]))
         if stop_at_boundary and bool(done.all()):
             break
+        if halt is not None and n == 1 and halt(seq[0, start:].tolist()):
+            break
     out = []
     for row in seq[:, start:].tolist():
         out.append(row[: row.index(boundary)] if stop_at_boundary and boundary in row else row)
@@ -659,7 +678,8 @@ def generate(model, prefix: list[int], n: int, max_tokens: int, cfg: SampleConfi
 
 def sample(cfg: SampleConfig, stream=None):
     """One record {prompt, text, tokens} per sample (text: the prompt and what the model wrote after it),
-    `cfg.n` per prompt. `stream(piece)`, given, receives the text as it is written (one sample at a time)."""
+    `cfg.n` per prompt, written one after the other. `stream(piece)`, given, receives the text as it is
+    written."""
     cfg.validate()
     lm = load(cfg.model, cfg.device)
     task = lm.task
@@ -675,13 +695,13 @@ def sample(cfg: SampleConfig, stream=None):
     records = []
     for prompt in cfg.prompts:
         prefix = [vocab.boundary, *vocab.encode(prompt)]
-        each = [1] * cfg.n if stream is not None else [cfg.n]  # streamed: one sample at a time
-        for k in each:
+        for _ in range(cfg.n):  # one at a time, streamed or not: the same seed writes the same text either way
             if stream is not None:
                 stream(prompt)
-            rows = generate(lm.model, prefix, k, max_tokens, cfg, generator, stop_at_boundary=lines,
+            rows = generate(lm.model, prefix, 1, max_tokens, cfg, generator, stop_at_boundary=lines,
                             boundary=vocab.boundary, cache=cfg.cache, on_token=(lambda i: stream(vocab.piece(i, lines)))
-                            if stream is not None else None)
+                            if stream is not None else None,
+                            halt=(lambda ids: cfg.stop in vocab.decode(ids)) if cfg.stop is not None else None)
             for row in rows:
                 text = _joined(vocab, prompt, vocab.decode(row))
                 if cfg.stop is not None and cfg.stop in text[len(prompt):]:
@@ -693,7 +713,7 @@ def sample(cfg: SampleConfig, stream=None):
 
 
 def _joined(vocab: LMVocab, prompt: str, written: str) -> str:
-    if vocab.kind in ("char", "hf") or not prompt or not written:
+    if vocab.kind != "word" or not prompt or not written:
         return prompt + written
     return prompt + " " + written
 
