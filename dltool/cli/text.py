@@ -1,5 +1,5 @@
 """dltool text tokenize | word2vec train|similar|analogy|vectors|evaluate | topics | embed
-| classify pretrain|train|eval|predict.
+| classify pretrain|train|eval|predict | lm train|eval|sample|score.
 
 Thin: each command turns its options into the domain's frozen configs, makes one call into
 dltool.text and writes the result. Nothing heavy (nltk, gensim, sklearn, numpy, torch) is imported at
@@ -545,3 +545,9 @@ def classify_predict(
                                  label_column=label_column, encoding=encoding, topk=topk, embed=embed,
                                  batch_size=batch_size, device=device, shard=parse_shard(shard))
     write_predictions(task.predict(cfg), output, fmt)
+
+
+# `text lm` lives in its own module (dltool.cli.text_lm)
+from dltool.cli import text_lm  # noqa: E402
+
+app.add_typer(text_lm.app, name="lm")

@@ -46,6 +46,8 @@ SchedulerOpt = Annotated[str, typer.Option("--scheduler", help="none|step|cosine
 WeightDecayOpt = Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled for adamw).")]
 ClipNormOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip the global gradient norm to this value.")]
 ClipValueOpt = Annotated[float | None, typer.Option("--clip-value", help="Clip every gradient value to [-v, v].")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", help="Ramp the learning rate linearly from 0 over the first N optimizer steps, then follow --scheduler (0: off).")]
+AccumulateOpt = Annotated[int, typer.Option("--accumulate", help="Compute each batch in N micro-batches, adding their gradients before one update: --batch-size that does not fit in memory.")]
 InitOpt = Annotated[str, typer.Option("--init", help="Weight init: default|xavier|he.")]
 EarlyStopOpt = Annotated[int, typer.Option("--early-stop", help="Stop after N epochs without improvement of the validation metric (0: off).")]
 ValSplitOpt = Annotated[float, typer.Option("--val-split", help="Share of the training data held out (stratified, seeded) for validation.")]
@@ -82,6 +84,8 @@ ENGINE_OPTIONS = (
     ("weight_decay", WeightDecayOpt, 0.0),
     ("clip_norm", ClipNormOpt, None),
     ("clip_value", ClipValueOpt, None),
+    ("warmup", WarmupOpt, 0),
+    ("accumulate", AccumulateOpt, 1),
     ("init", InitOpt, "default"),
     ("early_stop", EarlyStopOpt, 0),
     ("val_split", ValSplitOpt, 0.1),

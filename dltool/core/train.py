@@ -13,6 +13,7 @@ alone write. A task contains no distributed code.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -66,6 +67,8 @@ class EngineConfig:
     freeze_backbone: bool = False
     unfreeze_after: int = 0
     backbone_lr_scale: float = 0.1
+    warmup: int = 0          # optimizer steps whose learning rate ramps linearly up to the schedule's
+    accumulate: int = 1      # micro-batches each batch is computed in (gradients accumulated, one update)
     #: `fn(epoch, metrics)` called on rank 0 after each epoch, once its checkpoint and metrics are written
     #: (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl row); raising StopTraining stops the
     #: run there, resumable with --resume (the command fails with TrainingStopped). Not an option: a
@@ -109,6 +112,13 @@ class EngineConfig:
             raise OptionError(f"--unfreeze-after {self.unfreeze_after} must be >= 0 (0: never)")
         if not self.backbone_lr_scale > 0:
             raise OptionError(f"--backbone-lr-scale {self.backbone_lr_scale} must be positive")
+        if self.warmup < 0:
+            raise OptionError(f"--warmup {self.warmup} must be >= 0 (0: no warm-up)")
+        if self.accumulate < 1:
+            raise OptionError(f"--accumulate {self.accumulate} must be at least 1 (1: no accumulation)")
+        if self.accumulate > 1 and self.optimizer == "lbfgs":
+            raise OptionError("--optimizer lbfgs re-evaluates the whole batch in its line search, so --accumulate "
+                              "does not apply", "drop --accumulate or pick another optimizer")
         if self.unfreeze_after and self.optimizer == "lbfgs":
             raise OptionError("--unfreeze-after needs two learning rates; --optimizer lbfgs has one",
                               "pick another optimizer")
@@ -240,6 +250,9 @@ def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> No
     may_change = set(RESUME_MAY_CHANGE)
     if cfg.scheduler in EPOCHS_FREE_SCHEDULERS and saved.get("scheduler") == cfg.scheduler:
         may_change.add("epochs")
+    for name, f in EngineConfig.__dataclass_fields__.items():  # an engine option newer than the run, at its default
+        if name not in saved and now.get(name) == f.default:
+            may_change.add(name)
     differ = [f"--{k.replace('_', '-')} (was {saved.get(k, 'unset')!r}, now {now.get(k, 'unset')!r})"
               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in may_change]
     if differ:
@@ -382,9 +395,9 @@ class Engine:
             model.to(memory_format=torch.channels_last)
         self.raw_model = model
         if self.by_steps:
-            if cfg.optimizer == "lbfgs" or cfg.freezes:
-                raise OptionError("this model trains with several optimizers: --optimizer lbfgs and "
-                                  "--freeze-backbone do not apply", "drop them")
+            if cfg.optimizer == "lbfgs" or cfg.freezes or cfg.accumulate > 1:
+                raise OptionError("this model trains with several optimizers: --optimizer lbfgs, "
+                                  "--freeze-backbone and --accumulate do not apply", "drop them")
             self.optimizers = {name: build_optimizer(cfg, params) for name, params in task.optimizers(model).items()}
         else:
             self.optimizers = {"model": build_optimizer(cfg, self._param_groups(model))}
@@ -531,30 +544,80 @@ class Engine:
                 self._clip(opt)
                 return loss
 
-            return opt.step(closure).detach()
+            with self._warmed_up(opt):
+                return opt.step(closure).detach()
+        if cfg.accumulate > 1:
+            return self._accumulated_step(batch)
         with self._autocast():
             loss = task.loss(model, batch)
         self._optimize("model", loss)
         return loss.detach() if isinstance(loss, torch.Tensor) else loss
 
-    def _optimize(self, name: str, loss) -> None:
-        """One update of optimizer `name` from `loss`: zero its gradients, backpropagate, clip, step."""
+    def _accumulated_step(self, batch):
+        """--accumulate N: the batch in N micro-batches, each one's gradient added (weighted by its share of
+        the items, so the update is the whole batch's where the loss is a mean over items), then one update.
+        Under DDP the gradients are all-reduced once, on the last micro-batch. Positions count batches, so
+        resume is as exact as without it."""
         import torch
 
+        opt, model = self.optimizer, self.train_model
+        n = len(batch[0])
+        parts = [p for p in zip(*(t.tensor_split(self.cfg.accumulate) for t in batch)) if len(p[0])]
+        opt.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        for i, part in enumerate(parts):
+            sync = i == len(parts) - 1 or not hasattr(model, "no_sync")
+            with (contextlib.nullcontext() if sync else model.no_sync()):
+                with self._autocast():
+                    loss = self.task.loss(model, part) * (len(part[0]) / n)
+                self._backward(loss)
+            total += loss.detach().float()
+        self._update(opt)
+        return total
+
+    def _optimize(self, name: str, loss) -> None:
+        """One update of optimizer `name` from `loss`: zero its gradients, backpropagate, clip, step."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
+        self._backward(loss)
+        self._update(opt)
+
+    def _backward(self, loss) -> None:
+        import torch
+
         with torch.autocast(self.device.type if self.device.type in ("cpu", "cuda") else "cpu", enabled=False):
             # a task's train_step runs under autocast; the backward pass does not belong in it
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _update(self, opt) -> None:
+        """Clip the gradients `_backward` left and step (through the AMP scaler when there is one)."""
+        with self._warmed_up(opt):
             if self.scaler is not None:
-                self.scaler.scale(loss).backward()
                 self.scaler.unscale_(opt)
                 self._clip(opt)
                 self.scaler.step(opt)
                 self.scaler.update()
             else:
-                loss.backward()
                 self._clip(opt)
                 opt.step()
+
+    @contextlib.contextmanager
+    def _warmed_up(self, opt):
+        """--warmup W: update s (from 0) of the run steps at (s + 1) / W of the schedule's learning rate while
+        s < W. The schedulers never see the factor (it is undone after the step), so every schedule runs as
+        without warm-up, and the factor follows from the step count alone: exact on resume."""
+        warmup, step = self.cfg.warmup, self.pos.step
+        if step >= warmup:
+            yield
+            return
+        saved = [g["lr"] for g in opt.param_groups]
+        for g in opt.param_groups:
+            g["lr"] = g["lr"] * (step + 1) / warmup
+        try:
+            yield
+        finally:
+            for g, lr in zip(opt.param_groups, saved):
+                g["lr"] = lr
 
     def _build_schedulers(self, epochs: int | None = None) -> None:
         self.schedulers = {}

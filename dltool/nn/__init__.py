@@ -6,6 +6,7 @@
 - attention.py    multi-head self-attention (torch's scaled_dot_product_attention) and padding masks
 - positional.py   sinusoidal codes: the Transformer's positions and the diffusion U-Net's timesteps
 - transformer.py  sinusoidal positional encoding, pre-norm encoder blocks and stacks (text classify)
+- causal.py       causal self-attention with a key/value cache and GPT's pre-norm decoder block (text lm)
 
 Importing this package imports nothing heavy; the submodules import torch.
 """

@@ -307,6 +307,29 @@ GENERATE_PIXELCNN = TrainCommand(
     _pixelcnn_learned, interrupt_at=6, printed_once=_one_summary)
 
 
+# -- text lm ----------------------------------------------------------------------------------------
+
+def _pattern_lines(base: Path) -> Path:
+    from tests.text.test_lm import pattern_lines, write_lines
+
+    write_lines(base / "val.txt", pattern_lines(30, 1))
+    return write_lines(base / "train.txt", pattern_lines(96, 0))
+
+
+def _lm_learned(cli, data: Path, run: Path) -> None:
+    r = cli("text", "lm", "eval", run / "model.pt", data.parent / "val.txt", "--format", "json", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["loss"] < 0.6 * np.log(6)  # uniform over the 6 tokens: ln 6
+
+
+TEXT_LM = TrainCommand(  # --accumulate and --warmup: resume stays exact with both
+    ("text", "lm", "train"), _pattern_lines,
+    ("--model", "gpt_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.02", "--warmup", "5", "--accumulate", "2",
+     "--val-split", "0.2", "--device", "cpu", "--quiet"),
+    _lm_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training lines: 5 steps an epoch
+
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
-    TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN)}
+    TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN,
+    TEXT_LM)}

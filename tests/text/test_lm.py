@@ -1,0 +1,317 @@
+"""dltool text lm train|eval|sample|score on tiny generated text: what each writes, checked against an
+independent computation, and the bad inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dltool.text.models.lm import LM_MODELS
+
+FAST = ("--epochs", "8", "--batch-size", "16", "--lr", "0.02", "--warmup", "0", "--device", "cpu", "--quiet")
+
+
+def pattern_lines(n: int, seed: int) -> list[str]:
+    """Words of a tiny language: 'ab' or 'cd' repeated 1-4 times (next letters are easy to predict)."""
+    rng = random.Random(seed)
+    return [rng.choice(("ab", "cd")) * rng.randint(1, 4) for _ in range(n)]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(t + "\n" for t in lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A gpt_tiny trained on the pattern language (lines mode), its data, and its summary."""
+    from dltool.cli import main
+    from dltool.core.console import set_quiet
+
+    base = tmp_path_factory.mktemp("lm")
+    data = write_lines(base / "train.txt", pattern_lines(120, 0))
+    val = write_lines(base / "val.txt", pattern_lines(30, 1))
+    run = base / "run"
+    try:
+        main([str(a) for a in ("text", "lm", "train", data, "--val", val, "--model", "gpt_tiny", "--dim", "32", "--layers",
+                               "2", "--out", run, *FAST)])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    finally:
+        set_quiet(False)
+    summary = json.loads((run / "summary.json").read_text())
+    return {"data": data, "val": val, "run": run, "model": run / "model.pt", "summary": summary}
+
+
+def _records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_train_learns_the_language(trained):
+    s = trained["summary"]
+    vocab = 2 + 4  # boundary, unknown, a b c d
+    assert s["val_loss"] < 0.5 * math.log(vocab), s
+    assert s["val_ppl"] == pytest.approx(math.exp(s["val_loss"]))
+    assert (trained["run"] / "curves.png").exists() and (trained["run"] / "config.toml").exists()
+
+
+def test_eval_equals_an_independent_computation(cli, trained):
+    r = cli("text", "lm", "eval", trained["model"], trained["val"], "--format", "json", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    got = json.loads(r.stdout)
+    ckpt = torch.load(trained["model"], weights_only=True)
+    model = LM_MODELS.create(ckpt["arch"], **ckpt["arch_kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    tokens = ckpt["preprocess"]["vocab"]["tokens"]
+    nats, count, chars = 0.0, 0, 0
+    for line in trained["val"].read_text().splitlines():
+        seq = [0, *(tokens.index(c) for c in line), 0]
+        with torch.no_grad():
+            logp = model(torch.tensor([seq[:-1]]))[0][0].log_softmax(-1)
+        nats -= float(logp[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum())
+        count += len(seq) - 1
+        chars += len(line) + 1
+    assert got["loss"] == pytest.approx(nats / count, rel=1e-5)
+    assert got["ppl"] == pytest.approx(math.exp(nats / count), rel=1e-5)
+    assert got["bpc"] == pytest.approx(nats / math.log(2) / chars, rel=1e-5)
+    assert got["tokens"] == count
+    assert got["loss"] == pytest.approx(trained["summary"]["val_loss"], rel=1e-5)  # the training run's figure
+
+
+def test_sample_writes_lines_of_the_language_and_repeats_with_the_seed(cli, trained):
+    r = cli("text", "lm", "sample", trained["model"], "-n", "50", "--seed", "3", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    rows = _records(r.stdout)
+    assert len(rows) == 50 and all(set(row) == {"prompt", "text", "tokens"} for row in rows)
+    assert all(set(row["text"]) <= set("abcd") for row in rows)
+    # a tiny model after a second of training: most lines are words of the language (chance: a few percent)
+    good = [row["text"] for row in rows if row["text"] in {p * k for p in ("ab", "cd") for k in range(1, 5)}]
+    assert len(good) >= 25, rows
+    again = cli("text", "lm", "sample", trained["model"], "-n", "50", "--seed", "3", "--device", "cpu")
+    assert again.stdout == r.stdout
+    r = cli("text", "lm", "sample", trained["model"], "--prompt", "cdc", "-n", "3", "--temperature", "0.5",
+            "--top-k", "3", "--top-p", "0.9", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert all(row["text"].startswith("cdcd") and row["prompt"] == "cdc" for row in _records(r.stdout))
+
+
+def test_prompts_from_stdin_and_stop(cli, trained):
+    r = cli("text", "lm", "sample", trained["model"], "--prompt", "-", "-n", "2", "--temperature", "0",
+            "--stop", "b", "--device", "cpu", input="a\ncd\n")
+    assert r.code == 0, r.stderr
+    rows = _records(r.stdout)
+    assert [row["prompt"] for row in rows] == ["a", "a", "cd", "cd"]
+    assert rows[0]["text"] == "a"  # greedy writes 'b' next: the stop text, left out
+
+
+@pytest.mark.parametrize("arch", ["gpt_tiny", "lstm_tiny"])
+def test_the_cache_gives_the_same_text_as_rerunning_the_sequence(arch):
+    from dltool.text.lm import SampleConfig, generate
+
+    torch.manual_seed(0)
+    model = LM_MODELS.create(arch, vocab_size=7).eval()
+    cfg = SampleConfig(model=Path("x"), temperature=0)
+    prefix = [0, 3, 4]
+    with_cache = generate(model, prefix, 2, 25, cfg, torch.Generator(), stop_at_boundary=False, cache=True)
+    without = generate(model, prefix, 2, 25, cfg, torch.Generator(), stop_at_boundary=False, cache=False)
+    assert with_cache == without and len(with_cache[0]) == 25
+
+
+def test_score_ranks_the_odd_line_last(cli, trained, tmp_path):
+    lines = ["abab", "cdcd", "ab", "acbd"]
+    r = cli("text", "lm", "score", trained["model"], write_lines(tmp_path / "c.txt", lines), "--device", "cpu")
+    assert r.code == 0, r.stderr
+    rows = _records(r.stdout)
+    assert [row["text"] for row in rows] == lines
+    assert min(rows, key=lambda row: row["logprob"])["text"] == "acbd"
+    for row in rows:
+        assert row["tokens"] == len(row["text"]) + 1
+        assert row["ppl"] == pytest.approx(math.exp(-row["logprob"] / row["tokens"]), rel=1e-4)
+
+
+def test_bigram_counts_equal_numpy(cli, tmp_path):
+    lines = pattern_lines(50, 2)
+    data, val = write_lines(tmp_path / "t.txt", lines), write_lines(tmp_path / "v.txt", ["abab", "cd", "abcd"])
+    r = cli("text", "lm", "train", data, "--val", val, "--model", "bigram", "--out", tmp_path / "run", "--quiet")
+    assert r.code == 0, r.stderr
+    got = json.loads(r.stdout)
+    ids = {c: i for i, c in enumerate(["<s>", "<unk>", *sorted(set("".join(lines)))])}
+    counts = np.ones((len(ids), len(ids)))
+    for t in lines:
+        seq = [0, *(ids[c] for c in t), 0]
+        for a, b in zip(seq, seq[1:]):
+            counts[a, b] += 1
+    logp = np.log(counts / counts.sum(1, keepdims=True))
+    nats = [-logp[a, b] for t in ["abab", "cd", "abcd"] for seq in [[0, *(ids[c] for c in t), 0]]
+            for a, b in zip(seq, seq[1:])]
+    assert got["val_loss"] == pytest.approx(np.mean(nats), rel=1e-5)
+    r = cli("text", "lm", "train", data, "--model", "bigram", "--lr", "0.1", "--out", tmp_path / "run2")
+    assert r.code == 1 and "--lr does not apply to --model bigram" in r.stderr
+    assert not (tmp_path / "run2").exists()
+
+
+def test_stream_mode_with_lstm_and_words(cli, tmp_path):
+    from tests.text.conftest import gensim_file
+
+    text = gensim_file("lee_background.cor").read_text().splitlines()[:25]
+    data = write_lines(tmp_path / "lee.txt", text)
+    run = tmp_path / "run"
+    r = cli("text", "lm", "train", data, "--mode", "stream", "--model", "lstm_tiny", "--context", "32",
+            "--out", run, "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert 0 < s["val_bpc"] < 8 and s["val_tokens"] > 0
+    r = cli("text", "lm", "sample", run, "--prompt", "The ", "--max-tokens", "40", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["text"].startswith("The ") and row["tokens"] == 40
+    r = cli("text", "lm", "train", data, "--mode", "stream", "--vocab", "word", "--model", "gru_tiny",
+            "--context", "16", "--out", tmp_path / "words", "--epochs", "1", "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    r = cli("text", "lm", "sample", tmp_path / "words", "--prompt", "the", "--max-tokens", "5", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert len(json.loads(r.stdout)["text"].split()) >= 5
+    r = cli("text", "lm", "train", data, "--mode", "stream", "--vocab", "bpe", "--vocab-size", "300", "--model",
+            "gru_tiny", "--context", "16", "--out", tmp_path / "bpe", "--epochs", "1", "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    r = cli("text", "lm", "sample", tmp_path / "bpe", "--prompt", "The ", "--max-tokens", "8", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["text"].startswith("The ")
+
+
+@pytest.mark.parametrize("name", [n for n in LM_MODELS.names() if n.endswith("_tiny") or n == "bigram"])
+def test_every_model_runs_forward_and_backward(name):
+    torch.manual_seed(0)
+    model = LM_MODELS.create(name, vocab_size=9)
+    ids = torch.randint(0, 9, (2, 6))
+    logits, _ = model(ids)
+    assert logits.shape == (2, 6, 9) and torch.isfinite(logits).all()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:  # bigram: counted, not trained
+        return
+    logits.logsumexp(-1).sum().backward()
+    assert all(p.grad is not None for p in trainable)
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+def _one_line_error(r, code: int = 1, *needles: str) -> None:
+    assert r.code == code, (r.code, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+def test_an_empty_corpus_is_refused_and_leaves_nothing(cli, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    r = cli("text", "lm", "train", empty, "--out", tmp_path / "run", "--device", "cpu")
+    _one_line_error(r, 1, "empty")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_corpus_shorter_than_the_context_is_refused(cli, tmp_path):
+    data = write_lines(tmp_path / "short.txt", ["tiny text"])
+    r = cli("text", "lm", "train", data, "--mode", "stream", "--context", "64", "--val-split", "0",
+            "--out", tmp_path / "run", "--device", "cpu")
+    _one_line_error(r, 1, "--context 64")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--prompt", "abXY"), "lacks: 'X', 'Y'"),
+    (("--top-p", "0"), "--top-p 0.0 must be in (0, 1]"),
+    (("--temperature", "-1"), "--temperature -1.0 must be >= 0"),
+])
+def test_bad_sampling_options_are_refused(cli, trained, tmp_path, args, needle):
+    out = tmp_path / "s.jsonl"
+    r = cli("text", "lm", "sample", trained["model"], *args, "-o", out, "--device", "cpu")
+    _one_line_error(r, 1, needle)
+    assert not out.exists()
+
+
+def test_a_classifier_model_file_is_refused(cli, tmp_path):
+    from tests.text.conftest import write_two_topic_csv
+
+    data = write_two_topic_csv(tmp_path / "t.csv", n_per_topic=5, seed=0)
+    r = cli("text", "classify", "train", data, "--model", "tfidf", "--out", tmp_path / "clf", "--quiet")
+    assert r.code == 0, r.stderr
+    for verb in ("sample", "score", "eval"):
+        args = () if verb == "sample" else (str(data),)
+        r = cli("text", "lm", verb, tmp_path / "clf" / "model.pt", *args, "--device", "cpu")
+        _one_line_error(r, 1, "'text-classify' model, not a 'text-lm' model")
+
+
+# -- a pretrained GPT-2 folder ----------------------------------------------------------------------
+
+def _tiny_gpt2_folder(folder: Path, texts: list[str]) -> Path:
+    """A GPT-2 folder as save_pretrained writes it: random weights, a byte-level BPE trained on `texts`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    hf_tok = GPT2TokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                               unk_token="<|endoftext|>")
+    hf_tok.save_pretrained(folder)
+    eos = tok.token_to_id("<|endoftext|>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=32, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=eos, eos_token_id=eos)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_pretrained_gpt2_folder_fine_tunes_and_samples(cli, tmp_path):
+    pytest.importorskip("transformers")
+    lines = pattern_lines(60, 0)
+    folder = _tiny_gpt2_folder(tmp_path / "gpt2", lines)
+    data = write_lines(tmp_path / "t.txt", lines)
+    run = tmp_path / "run"
+    r = cli("text", "lm", "train", data, "--pretrained", folder, "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
+            "--warmup", "0", "--out", run, "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] and torch.load(run / "model.pt", weights_only=True)["arch"] == "gpt2_hf"
+    r = cli("text", "lm", "sample", run, "--prompt", "ab", "-n", "3", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert len(_records(r.stdout)) == 3 and all(row["text"].startswith("ab") for row in _records(r.stdout))
+    r = cli("text", "lm", "score", run, data, "--device", "cpu")
+    assert r.code == 0 and len(_records(r.stdout)) == len(lines)
+
+
+def test_pretrained_refuses_a_name_another_kind_and_its_own_options(cli, tmp_path):
+    data = write_lines(tmp_path / "t.txt", pattern_lines(20, 0))
+    r = cli("text", "lm", "train", data, "--pretrained", "gpt2", "--out", tmp_path / "a", "--device", "cpu")
+    _one_line_error(r, 1, "never downloads")
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    r = cli("text", "lm", "train", data, "--pretrained", bert, "--out", tmp_path / "b", "--device", "cpu")
+    _one_line_error(r, 1, "'bert' model, not a GPT-2")
+    r = cli("text", "lm", "train", data, "--pretrained", bert, "--dim", "8", "--out", tmp_path / "c", "--device", "cpu")
+    _one_line_error(r, 1, "--dim would not apply")
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_streamed_text_is_the_text_of_the_records(trained):
+    """On a terminal `sample` streams; what it shows is what it would write piped, for the same seed."""
+    from dltool.text.lm import SampleConfig, sample
+
+    shown = []
+    cfg = SampleConfig(model=trained["model"], prompts=("ab", "c"), n=3, seed=5, device="cpu")
+    records = sample(cfg, stream=shown.append)
+    assert "".join(shown) == "".join(r["text"] + "\n" for r in records)
+    assert records == sample(cfg)
