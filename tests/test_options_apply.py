@@ -31,6 +31,8 @@ def _declarations():
     from dltool.reduce.base import REDUCERS
     from dltool.reduce.reduction import load_methods
     from dltool.text import classify as text_classify
+    from dltool.text import tag as text_tag
+    from dltool.text.models.tagger import TAGGERS
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
     from dltool.vision.models import DETECTORS, MODELS, SEGMENTERS
@@ -44,6 +46,7 @@ def _declarations():
         (("vision", "detect", "train"), "run", arch_rule(DETECTORS, detect.ARCH_OPTIONS)),
         (("audio", "classify", "train"), "run", arch_rule(AUDIO_MODELS, audio_classify.ARCH_OPTIONS)),
         (("text", "classify", "train"), "text run", text_classify.MODEL_OPTIONS),
+        (("text", "tag", "train"), "text run", arch_rule(TAGGERS, text_tag.ARCH_OPTIONS)),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

@@ -34,7 +34,7 @@ app = typer.Typer(help="Text: tokenize, word2vec and fastText vectors, LDA topic
 word2vec_app = typer.Typer(help="Word vectors with gensim: word2vec (skip-gram, CBOW) and fastText.",
                            no_args_is_help=True)
 app.add_typer(word2vec_app, name="word2vec")
-classify_app = typer.Typer(help="Text classifiers: TF-IDF + linear model, RNN/LSTM/GRU, CNN (Kim), Transformer, BERT (pretrain by MLM).",
+classify_app = typer.Typer(help="Text classifiers: TF-IDF + linear model, RNN/LSTM/GRU, CNN, Transformer, BERT (pretrain by MLM).",
                            no_args_is_help=True)
 app.add_typer(classify_app, name="classify")
 
@@ -547,3 +547,9 @@ def classify_predict(
                                  label_column=label_column, encoding=encoding, topk=topk, embed=embed,
                                  batch_size=batch_size, device=device, shard=parse_shard(shard))
     write_predictions(task.predict(cfg), output, fmt)
+
+
+# `text tag` lives in its own module (dltool.cli.text_tag)
+from dltool.cli import text_tag  # noqa: E402
+
+app.add_typer(text_tag.app, name="tag")
