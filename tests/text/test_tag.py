@@ -181,10 +181,12 @@ def test_conllu_columns_and_a_tag_never_seen(cli, tmp_path):
             "3\t.\t.\tPUNCT\t.\t_\t2\tp\t_\t_\n\n")
     conllu.write_text(sent * 12)
     run = tmp_path / "run"
-    r = cli("text", "tag", "train", conllu, "--column", "xpos", "--model", "bilstm_tiny", "--epochs", "2",
-            "--min-count", "1", "--device", "cpu", "--out", run, "--quiet", "--format", "json")
+    r = cli("text", "tag", "train", conllu, "--column", "xpos", "--model", "bilstm_tiny", "--char-dim", "0",
+            "--epochs", "2", "--min-count", "1", "--device", "cpu", "--out", run, "--quiet", "--format", "json")
     assert r.code == 0, r.stderr
-    assert torch.load(run / "model.pt", weights_only=True)["classes"] == [".", "NNP", "VB"]  # the range line skipped
+    saved = torch.load(run / "model.pt", weights_only=True)
+    assert saved["classes"] == [".", "NNP", "VB"]  # the range line skipped
+    assert not any(k.startswith("chars.") for k in saved["state_dict"])  # --char-dim 0: words alone
     other = tmp_path / "other.conllu"
     other.write_text(sent.replace("\tNNP\t", "\tNN\t"))
     r = cli("text", "tag", "eval", run, other, "--format", "json")  # xpos: the model's column
