@@ -47,6 +47,7 @@ def _declarations():
         (("audio", "classify", "train"), "run", arch_rule(AUDIO_MODELS, audio_classify.ARCH_OPTIONS)),
         (("text", "classify", "train"), "text run", text_classify.MODEL_OPTIONS),
         (("text", "tag", "train"), "text run", arch_rule(TAGGERS, text_tag.ARCH_OPTIONS)),
+        (("text", "tag", "train"), "text run", text_tag.MODEL_OPTIONS),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

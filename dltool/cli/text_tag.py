@@ -20,7 +20,7 @@ from dltool.cli.options import (
 )
 from dltool.cli.train_options import engine_options, task_config
 
-app = typer.Typer(help="Sequence taggers: BiLSTM, BiLSTM-CRF, Transformer over words and their characters.",
+app = typer.Typer(help="Sequence taggers: BiLSTM, BiLSTM-CRF, Transformer over words and characters; BERT.",
                   no_args_is_help=True)
 
 TaggedArg = Annotated[Path, typer.Argument(
@@ -42,7 +42,7 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Sentences per
                 clip_norm=5.0)
 def train(
     data: TaggedArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="bilstm | bilstm-crf | transformer; *_tiny for tests.")] = "bilstm-crf",
+    model: Annotated[str, typer.Option("--model", "-m", help="bilstm | bilstm-crf | transformer | bert (with --pretrained); *_tiny for tests.")] = "bilstm-crf",
     input_format: InputFormatOpt = "auto",
     column: ColumnOpt = None,
     encoding: EncodingOpt = "utf-8",
@@ -54,6 +54,7 @@ def train(
     heads: Annotated[int | None, typer.Option("--heads", help="transformer: attention heads.")] = None,
     char_dim: Annotated[int | None, typer.Option("--char-dim", help="Character embedding width of the per-word character CNN (0: no character features; default: the model's).")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="bert: fine-tune a local Hugging Face BERT folder (config.json, weights, vocab.txt), its word pieces too; never downloads; needs dltool[hf].")] = None,
     val: Annotated[Path | None, typer.Option("--val", help="A separate tagged validation file (overrides --val-split).", dir_okay=False)] = None,
     *,
     options: dict,

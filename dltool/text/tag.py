@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dltool.core import run as runs
+from dltool.core.applies import Applies
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.modelfile import LoadedModel, load_model
@@ -37,13 +38,16 @@ from dltool.text.conll import (
     read_raw,
     read_tagged,
 )
-from dltool.text.models.tagger import TAGGERS
+from dltool.text.models.tagger import PAD, TAGGERS
 
 TASK = "text-tag"
 UNK = 1
 SPECIALS = ("[PAD]", "[UNK]")
 MAX_WORD_CHARS = 20  # characters of a word the character CNN reads (longer words: their first 20)
 ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "heads", "char_dim", "dropout")
+# a BERT folder brings its own tokenizer: the word-vocabulary options are refused with it, and --pretrained
+# with any other model
+MODEL_OPTIONS = Applies("model", takes={"bert": ("pretrained",)}, otherwise=("lower", "min_count"))
 PREDICT_FORMATS = ("text", "conllu", "conll", "jsonl")
 
 
@@ -63,6 +67,7 @@ class TrainConfig:
     heads: int | None = None
     char_dim: int | None = None         # 0: no character features
     dropout: float | None = None
+    pretrained: Path | None = None      # --model bert: a local Hugging Face BERT folder
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None
     options: dict = field(default_factory=dict)
@@ -70,6 +75,7 @@ class TrainConfig:
     def validate(self) -> None:
         if self.model not in TAGGERS:
             raise unknown_name("model", self.model, TAGGERS.names())
+        MODEL_OPTIONS.check(self)
         fmt = file_format(self.data, self.input_format)
         check_column(fmt, self.column)
         if self.run.val is not None:
@@ -83,6 +89,9 @@ class TrainConfig:
                 raise OptionError(f"--{name.replace('_', '-')} {getattr(self, name)} must be at least 1")
         if self.char_dim is not None and self.char_dim < 0:
             raise OptionError(f"--char-dim {self.char_dim} must be >= 0 (0: no character features)")
+        if self.model == "bert" and self.pretrained is None:
+            raise OptionError("--model bert fine-tunes a Hugging Face BERT folder: it needs --pretrained DIR",
+                              "pass --pretrained DIR (config.json, weights, vocab.txt), or use bilstm-crf")
 
 
 # -- vocabulary ---------------------------------------------------------------------------------
@@ -120,20 +129,67 @@ class WordVocab:
         return words, lengths, chars
 
     def to_dict(self) -> dict:
-        return {"words": self.words, "chars": self.chars, "lower": self.lower}
+        return {"kind": "word", "words": self.words, "chars": self.chars, "lower": self.lower}
 
     @classmethod
     def from_dict(cls, d: dict) -> WordVocab:
         return cls(d["words"], d["chars"], d["lower"])
 
 
+class PieceVocab:
+    """A BERT folder's word-piece tokenizer over pre-split words: (piece ids (S, P) with [CLS] ... [SEP],
+    word counts (S,), each word's first piece position (S, L)); plain data in the model file."""
+
+    def __init__(self, tokenizer_json: str, max_len: int):
+        from tokenizers import Tokenizer
+
+        self.tokenizer_json, self.max_len = tokenizer_json, max_len
+        self._tok = Tokenizer.from_str(tokenizer_json)
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._unk = self._tok.token_to_id("[UNK]")
+
+    def word_id(self, word: str) -> int:
+        """UNK for a word the folder's vocabulary holds no single piece for."""
+        ids = self._tok.encode([word], is_pretokenized=True, add_special_tokens=False).ids
+        return ids[0] if len(ids) == 1 and ids[0] != self._unk else UNK
+
+    def encode(self, sentences: list[list[str]]):
+        encoded = [self._tok.encode(s, is_pretokenized=True) for s in sentences]
+        longest = max((len(e.ids) for e in encoded), default=1)
+        if longest > self.max_len:
+            i = next(i for i, e in enumerate(encoded) if len(e.ids) == longest)
+            raise InputError(f"sentence {i + 1} has {longest} word pieces, more than the model's {self.max_len} "
+                             "positions", "split long sentences")
+        lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
+        pieces = torch.zeros(len(sentences), longest, dtype=torch.long)  # [PAD] is id 0 in BERT vocabularies
+        first = torch.zeros(len(sentences), max(1, int(lengths.max()) if len(sentences) else 1), dtype=torch.long)
+        for i, e in enumerate(encoded):
+            pieces[i, :len(e.ids)] = torch.tensor(e.ids)
+            seen = {}
+            for pos, w in enumerate(e.word_ids):
+                if w is not None and w not in seen:
+                    seen[w] = pos
+            # a word the normaliser emptied has no piece: it reads [CLS]'s state (position 0)
+            first[i, :len(sentences[i])] = torch.tensor([seen.get(j, 0) for j in range(len(sentences[i]))])
+        return pieces, lengths, first
+
+    def to_dict(self) -> dict:
+        return {"kind": "hf", "tokenizer_json": self.tokenizer_json, "max_len": self.max_len}
+
+
+def vocab_from_dict(d: dict):
+    return PieceVocab(d["tokenizer_json"], d["max_len"]) if d.get("kind") == "hf" else WordVocab.from_dict(d)
+
+
 # -- the task the engine trains -------------------------------------------------------------------
 
 def _trim(batch):
-    """Drop the padding columns no sentence of this batch reaches."""
-    words, lengths, chars, *rest = batch
-    n = int(lengths.max())
-    return (words[:, :n], lengths, chars[:, :n], *(t[:, :n] for t in rest))
+    """Drop the padding columns no sentence of this batch reaches: of the ids (words, or a BERT's word pieces,
+    PAD only after the end) and of the per-word tensors (characters or first pieces, tags)."""
+    ids, lengths, per_word, *rest = batch
+    n, width = int(lengths.max()), int((ids != PAD).sum(1).max())
+    return (ids[:, :width], lengths, per_word[:, :n], *(t[:, :n] for t in rest))
 
 
 class TagTask(TaskHooks):
@@ -173,10 +229,10 @@ class TagTask(TaskHooks):
                 "state_dict": model.state_dict(), "classes": self.tags, "preprocess": self.preprocess}
 
 
-def _tensors(vocab: WordVocab, data: Sentences, tags: list[str], device):
+def _tensors(vocab, data: Sentences, tags: list[str], device):
     words, lengths, chars = vocab.encode(data.tokens)
     index = {t: i for i, t in enumerate(tags)}
-    y = torch.zeros_like(words)
+    y = torch.zeros(len(data), int(lengths.max()), dtype=torch.long)
     for i, sent in enumerate(data.tags):
         y[i, :len(sent)] = torch.tensor([index[t] for t in sent])
     return tuple(t.to(device) for t in (words, lengths, chars, y))
@@ -204,16 +260,34 @@ def train(cfg: TrainConfig) -> dict:
     tr, va = _split(cfg, data)
     # the tags of the validation data too: a rare tag held out by the split is still a tag the model has
     tags = sorted({t for part in (tr, va) if part is not None for s in part.tags for t in s})
-    vocab = WordVocab.build(tr.tokens, cfg.lower, cfg.min_count)
-    arch_kwargs = {"vocab_size": len(vocab.words), "num_tags": len(tags), "n_chars": len(vocab.chars),
-                   **{o: getattr(cfg, o) for o in ARCH_OPTIONS if getattr(cfg, o) is not None}}
-    model = TAGGERS.create(cfg.model, **arch_kwargs)
+    engine_cfg = cfg.engine
+    if cfg.pretrained is not None:
+        from dataclasses import replace
+
+        from dltool.core.train import init_weights
+        from dltool.text.models.bert_hf import read_folder
+
+        folder = read_folder(cfg.pretrained)
+        vocab = PieceVocab(folder.tokenizer_json, folder.config["max_position_embeddings"])
+        arch_kwargs = {"config": folder.config, "num_tags": len(tags)}
+        model = TAGGERS.create(cfg.model, **arch_kwargs)
+        init_weights(model, cfg.engine.init)  # --init for the fresh head, then the folder's weights
+        model.bert.load_state_dict({k: v for k, v in folder.state_dict.items() if not k.startswith("pooler.")})
+        engine_cfg = replace(cfg.engine, init="default")  # applied already: the engine must not redo it
+        info(f"pretrained: BERT of width {folder.config['hidden_size']} from {cfg.pretrained}")
+    else:
+        vocab = WordVocab.build(tr.tokens, cfg.lower, cfg.min_count)
+        arch_kwargs = {"vocab_size": len(vocab.words), "num_tags": len(tags), "n_chars": len(vocab.chars),
+                       **{o: getattr(cfg, o) for o in ARCH_OPTIONS if getattr(cfg, o) is not None}}
+        model = TAGGERS.create(cfg.model, **arch_kwargs)
     fmt = file_format(cfg.data, cfg.input_format)
     preprocess = {"vocab": vocab.to_dict(), "format": fmt, "column": cfg.column,
                   "bio": is_bio(tags)}
     n_tokens = sum(len(s) for s in tr.tokens)
+    sizes = (f"{len(vocab.words) - 2} words, {len(vocab.chars) - 2} characters" if isinstance(vocab, WordVocab)
+             else "the folder's word pieces")
     info(f"data: {len(tr)} training sentences ({n_tokens} tokens), {0 if va is None else len(va)} validation, "
-         f"{len(tags)} tags, {len(vocab.words) - 2} words, {len(vocab.chars) - 2} characters, on {device.type}")
+         f"{len(tags)} tags, {sizes}, on {device.type}")
     batch_size = cfg.run.batch_size
     train_batches = TensorBatches(_tensors(vocab, tr, tags, device), batch_size, shuffle=True, seed=cfg.engine.seed)
     val_batches = (TensorBatches(_tensors(vocab, va, tags, device), max(256, batch_size), shuffle=False)
@@ -223,7 +297,7 @@ def train(cfg: TrainConfig) -> dict:
 
     dense = sum(p.numel() for name, p in model.named_parameters() if p.dim() > 1 and "embedding" not in name)
     with single_thread_below(device, int(batch_size * n_tokens / max(1, len(tr)) * dense)):
-        return Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+        return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
 
@@ -231,7 +305,7 @@ def train(cfg: TrainConfig) -> dict:
 
 def load(path, device="auto") -> LoadedModel:
     def make_task(ck, dev):
-        return TagTask(ck["arch"], ck["arch_kwargs"], ck["classes"], WordVocab.from_dict(ck["preprocess"]["vocab"]),
+        return TagTask(ck["arch"], ck["arch_kwargs"], ck["classes"], vocab_from_dict(ck["preprocess"]["vocab"]),
                        ck["preprocess"], dev)
 
     return load_model(path, task=TASK, registry=TAGGERS, device=device, make_task=make_task)

@@ -103,7 +103,7 @@ def test_crf_viterbi_marginals_and_likelihood_equal_brute_force():
     assert abs(float(loss) - nll / int(lengths.sum())) < 1e-5
 
 
-@pytest.mark.parametrize("name", TAGGERS.names())
+@pytest.mark.parametrize("name", TAGGERS.names(folder=None))  # bert: from a folder, tested below
 def test_every_tagger_trains_and_ignores_padding(name):
     torch.manual_seed(0)
     model = TAGGERS.create(name, vocab_size=20, num_tags=4, n_chars=12)
@@ -219,3 +219,30 @@ def test_bad_input(cli, bio, tmp_path):
     assert not run.exists()
     r = cli("text", "tag", "predict", bio["run"], bio["test"], "--format", "conll", "--entities")
     assert r.code == 1 and "--entities" in r.stderr
+
+
+def test_bert_from_a_folder_tags_by_first_word_piece(cli, bio, tmp_path):
+    """--model bert --pretrained DIR: a tiny BERT folder built here (no download); words split into several
+    pieces are tagged by their first; the model file alone evaluates and predicts."""
+    pytest.importorskip("transformers")
+    from tests.text.test_classify_hf import _bert_folder
+
+    folder = tmp_path / "bert"
+    _bert_folder(folder, [" ".join(FILLER)])  # whole filler words; names and places split into letters
+    run = tmp_path / "run"
+    r = cli("text", "tag", "train", bio["train"], "--model", "bert", "--pretrained", folder, "--epochs", "8",
+            "--batch-size", "16", "--lr", "0.005", "--device", "cpu", "--out", run, "--quiet", "--format", "json")
+    assert r.code == 0, r.stderr
+    from dltool.text.tag import load
+
+    lm = load(run, "cpu")
+    pieces, lengths, first = lm.task.vocab.encode([["alice", "visited", "oslo"]])
+    assert pieces[0, 0] == 2 and lengths.tolist() == [3]  # [CLS] first
+    assert first[0].tolist() == [1, 6, 7]  # a l i c e | visited | o s l o
+    r = cli("text", "tag", "eval", run, bio["test"], "--format", "json", "--quiet")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] > 0.8
+    assert_error(cli("text", "tag", "train", bio["train"], "--model", "bert", "--out", run / "x"), "needs --pretrained")
+    assert_error(cli("text", "tag", "train", bio["train"], "--model", "bert", "--pretrained", folder, "--min-count",
+                     "1", "--out", run / "x"), "--min-count does not apply to --model bert")
+    assert not (run / "x").exists()
