@@ -1,6 +1,7 @@
 # Text tag: part-of-speech tagging of the Turkish UD sample (sample_data/text/ud_turkish, UPOS):
 # bilstm-crf train -> eval (token accuracy, unknown-word accuracy, confusion.png) -> predict the test
-# sentences' raw text (their `# text` comments, tokenized by dltool's regex tokenizer) as CoNLL columns.
+# sentences' raw text (their `# text` comments, tokenized by dltool's regex tokenizer: whole words, not the
+# treebank's derivational splits) as CoNLL columns.
 #   make -f pipelines/text-tag.mk DLTOOL=.venv/bin/dltool [OUT=runs/text-tag]
 # Every target is a file written atomically.
 DLTOOL ?= dltool

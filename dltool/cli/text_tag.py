@@ -37,7 +37,7 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Sentences per
 
 
 @app.command("train")
-# adamw under a one-cycle schedule to 5e-3 for 30 epochs: the Turkish UD sample in about 2 CPU minutes (README)
+# adamw under a one-cycle schedule to 5e-3 for 30 epochs: 5 points over the baseline on the Turkish UD sample (README)
 @engine_options(epochs=30, batch_size=32, optimizer="adamw", scheduler="onecycle", lr=0.005, weight_decay=0.01,
                 clip_norm=5.0)
 def train(
