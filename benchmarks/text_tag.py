@@ -6,7 +6,7 @@ word's most frequent UPOS, and the most frequent UPOS overall for words never se
 
 Prints one JSON object: test token accuracy, accuracy on unknown words and training time per model and
 seed, the baseline's accuracy, and the load average before and after (times on a loaded machine are
-pessimistic). Usage: python benchmarks/text_tag.py [--seeds 1] [--models bilstm,bilstm-crf]
+pessimistic). Usage: python benchmarks/text_tag.py [--seeds 1] [--first-seed 0] [--models bilstm,bilstm-crf]
 """
 
 import argparse
@@ -59,13 +59,14 @@ def baseline(train, test) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--models", default="bilstm,bilstm-crf")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     result = {"baseline_most_frequent_tag": baseline(read_upos(UD / "train.conllu"), read_upos(UD / "test.conllu"))}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 run = Path(tmp) / f"{model}-{seed}"
                 t0 = time.perf_counter()
                 dltool("text", "tag", "train", UD / "train.conllu", "--model", model, "--seed", seed, "--out", run,
