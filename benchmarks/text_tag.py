@@ -6,7 +6,7 @@ word's most frequent UPOS, and the most frequent UPOS overall for words never se
 
 Prints one JSON object: test token accuracy, accuracy on unknown words and training time per model and
 seed, the baseline's accuracy, and the load average before and after (times on a loaded machine are
-pessimistic). Usage: python benchmarks/text_tag.py [--seeds 1] [--first-seed 0] [--models bilstm,bilstm-crf]
+pessimistic). Usage: python benchmarks/text_tag.py [--seeds 1] [--first-seed 0] [--models bilstm,bilstm-crf] [--val-split 0]
 """
 
 import argparse
@@ -60,6 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--val-split", default=None, help="passed to train (default: the command's, 0.1)")
     ap.add_argument("--models", default="bilstm,bilstm-crf")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
@@ -69,8 +70,9 @@ def main() -> None:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 run = Path(tmp) / f"{model}-{seed}"
                 t0 = time.perf_counter()
+                extra = ["--val-split", args.val_split] if args.val_split is not None else []
                 dltool("text", "tag", "train", UD / "train.conllu", "--model", model, "--seed", seed, "--out", run,
-                       "--quiet", "--format", "json")
+                       *extra, "--quiet", "--format", "json")
                 seconds = time.perf_counter() - t0
                 m = json.loads(dltool("text", "tag", "eval", run, UD / "test.conllu", "--format", "json", "--quiet"))
                 result[f"{model} seed {seed}"] = {"accuracy": round(m["accuracy"], 4),
