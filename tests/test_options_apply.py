@@ -33,6 +33,8 @@ def _declarations():
     from dltool.text import classify as text_classify
     from dltool.text import lm as text_lm
     from dltool.text.models.lm import LM_MODELS
+    from dltool.text import tag as text_tag
+    from dltool.text.models.tagger import TAGGERS
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
     from dltool.vision.models import DETECTORS, MODELS, SEGMENTERS
@@ -48,6 +50,8 @@ def _declarations():
         (("text", "classify", "train"), "text run", text_classify.MODEL_OPTIONS),
         (("text", "lm", "train"), "text run", text_lm.MODEL_OPTIONS),
         (("text", "lm", "train"), "text run", arch_rule(LM_MODELS, text_lm.ARCH_OPTIONS)),
+        (("text", "tag", "train"), "text run", arch_rule(TAGGERS, text_tag.ARCH_OPTIONS)),
+        (("text", "tag", "train"), "text run", text_tag.MODEL_OPTIONS),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

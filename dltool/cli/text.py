@@ -34,7 +34,7 @@ app = typer.Typer(help="Text: tokenize, word2vec and fastText vectors, LDA topic
 word2vec_app = typer.Typer(help="Word vectors with gensim: word2vec (skip-gram, CBOW) and fastText.",
                            no_args_is_help=True)
 app.add_typer(word2vec_app, name="word2vec")
-classify_app = typer.Typer(help="Text classifiers: TF-IDF + linear model, RNN/LSTM/GRU, Transformer, BERT (pretrain by MLM).",
+classify_app = typer.Typer(help="Text classifiers: TF-IDF + linear model, RNN/LSTM/GRU, CNN, Transformer, BERT (pretrain by MLM).",
                            no_args_is_help=True)
 app.add_typer(classify_app, name="classify")
 
@@ -409,7 +409,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts pe
                 lr=0.003)
 def classify_train(
     data: DataFileArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | transformer | bert; *_tiny for tests.")] = "lstm",
+    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | transformer | bert; *_tiny for tests.")] = "lstm",
     text_column: TextColumnOpt = None,
     label_column: LabelColumnOpt = "label",
     encoding: EncodingOpt = "utf-8",
@@ -431,6 +431,8 @@ def classify_train(
     layers: Annotated[int | None, typer.Option("--layers", help="Recurrent or encoder layers.")] = None,
     bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--no-bidirectional", help="rnn, lstm, gru: read both ways (default: yes).")] = None,
     heads: Annotated[int | None, typer.Option("--heads", help="transformer, bert: attention heads.")] = None,
+    filters: Annotated[int | None, typer.Option("--filters", help="cnn: convolution filters of each width (default 100).")] = None,
+    kernel_sizes: Annotated[str | None, typer.Option("--kernel-sizes", help="cnn: the filters' widths in tokens, e.g. 3,4,5 (the default).")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
     val: Annotated[Path | None, typer.Option("--val", help="A separate labelled validation file (overrides --val-split).", dir_okay=False)] = None,
     *,
@@ -547,7 +549,8 @@ def classify_predict(
     write_predictions(task.predict(cfg), output, fmt)
 
 
-# `text lm` lives in its own module (dltool.cli.text_lm)
-from dltool.cli import text_lm  # noqa: E402
+# `text lm` and `text tag` live in their own modules (dltool.cli.text_lm, dltool.cli.text_tag)
+from dltool.cli import text_lm, text_tag  # noqa: E402
 
 app.add_typer(text_lm.app, name="lm")
+app.add_typer(text_tag.app, name="tag")

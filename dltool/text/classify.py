@@ -43,7 +43,7 @@ MODEL_NAMES = ("tfidf", *MODELS.names(folder=None))  # bert_hf comes from --pret
 CLASSIFIERS = ("svm", "logreg")
 SUBWORD_KINDS = ("wordpiece", "bpe")
 # the `train` options that shape a network (TrainConfig fields; None: the model's own default)
-ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "bidirectional", "heads", "dropout")
+ARCH_OPTIONS = ("embed_dim", "hidden", "layers", "bidirectional", "heads", "filters", "kernel_sizes", "dropout")
 # what a --pretrained folder brings itself (its tokenizer, vocabulary, shape): refused when changed
 FOLDER_SETS = ("tokenizer", "lower", "strip_punct", "subword", "subword_model", "vocab_size", "min_count",
                "embeddings", "freeze_embeddings", "init_from", *ARCH_OPTIONS)
@@ -112,6 +112,8 @@ class TrainConfig:
     layers: int | None = None
     bidirectional: bool | None = None
     heads: int | None = None
+    filters: int | None = None          # cnn: filters of each width
+    kernel_sizes: str | None = None     # cnn: the filters' widths, comma-separated ("3,4,5")
     dropout: float | None = None
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
@@ -144,6 +146,9 @@ class TrainConfig:
         self.engine.validate()
         VocabConfig(kind="word", size=self.vocab_size, min_count=self.min_count, max_len=self.max_len)
         arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take
+        kernel_widths(self.kernel_sizes)
+        if self.filters is not None and self.filters < 1:
+            raise OptionError(f"--filters {self.filters} must be at least 1")
 
     def _validate_pretrained(self) -> None:
         if self.model != "bert":
@@ -162,6 +167,19 @@ class TrainConfig:
         kind = self.subword_model if self.subword else "word"
         return VocabConfig(kind=kind, size=self.subword or self.vocab_size, min_count=self.min_count,
                            max_len=self.max_len)
+
+
+def kernel_widths(text: str | None) -> tuple[int, ...] | None:
+    """--kernel-sizes "3,4,5" -> (3, 4, 5); None stays None (the model's default)."""
+    if text is None:
+        return None
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise OptionError(f"--kernel-sizes '{text}' must be comma-separated widths >= 1", "e.g. --kernel-sizes 3,4,5")
+    return widths
 
 
 def _split(cfg: TrainConfig, data: Labelled):
@@ -252,6 +270,8 @@ def _arch_kwargs(cfg: TrainConfig, vocab_size: int, num_classes: int, pretrained
                                  f"use --model {pretrained['arch']}")
         return {"vocab_size": vocab_size, "num_classes": num_classes, **kw}
     kw = {o: getattr(cfg, o) for o in ARCH_OPTIONS if getattr(cfg, o) is not None and o in MODELS.takes(cfg.model)}
+    if "kernel_sizes" in kw:
+        kw["kernel_sizes"] = list(kernel_widths(cfg.kernel_sizes))
     if "max_len" in MODELS.takes(cfg.model):
         kw["max_len"] = cfg.max_len
     if cfg.embeddings is not None:

@@ -329,7 +329,33 @@ TEXT_LM = TrainCommand(  # --accumulate and --warmup: resume stays exact with bo
     _lm_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training lines: 5 steps an epoch
 
 
+
+
+# -- text tag -----------------------------------------------------------------------------------------
+
+def _bio_sentences(base: Path) -> Path:
+    from tests.text.test_tag import bio_corpus, write_jsonl
+
+    base.mkdir(parents=True, exist_ok=True)
+    write_jsonl(base / "test.jsonl", bio_corpus(30, 1))
+    return write_jsonl(base / "train.jsonl", bio_corpus(60, 0))
+
+
+def _tagger_learned(cli, data: Path, run: Path) -> None:
+    r = cli("text", "tag", "eval", run / "model.pt", data.parent / "test.jsonl", "--format", "json", "--device",
+            "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] > 0.8
+
+
+TEXT_TAG = TrainCommand(
+    ("text", "tag", "train"), _bio_sentences,
+    ("--model", "bilstm-crf_tiny", "--epochs", "5", "--batch-size", "16", "--lr", "0.03", "--min-count", "1",
+     "--device", "cpu", "--quiet"),
+    _tagger_learned, interrupt_at=6, printed_once=_one_summary)  # 54 training sentences: 4 steps an epoch
+
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
-    TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN,
-    TEXT_LM)}
+    TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN, TEXT_LM,
+    TEXT_TAG)}

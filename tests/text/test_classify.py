@@ -142,6 +142,29 @@ def test_transformer_with_wordpiece_subwords(cli, data, tmp_path):
     assert json.loads(r.stdout)["accuracy"] > 0.8
 
 
+def test_cnn_learns_and_embeds_its_pooled_filters(cli, data, tmp_path):
+    """Kim's CNN: --kernel-sizes and --filters shape it; --embed gives one max-pooled value per filter."""
+    run = tmp_path / "cnn"
+    r = cli("text", "classify", "train", data["train"], "--model", "cnn_tiny", "--kernel-sizes", "1,2,3", "--filters",
+            "5", "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--out", run, "--quiet",
+            "--format", "json")
+    assert r.code == 0, r.stderr
+    kw = torch.load(run / "model.pt", weights_only=True)["arch_kwargs"]
+    assert kw["kernel_sizes"] == [1, 2, 3] and kw["filters"] == 5
+    r = cli("text", "classify", "eval", run, data["test"], "--format", "json", "--quiet")
+    assert json.loads(r.stdout)["accuracy"] > 0.9
+    r = cli("text", "classify", "predict", run, data["test"], "--embed", "--format", "csv", "--quiet")
+    assert r.code == 0, r.stderr
+    header = next(csv.reader(r.stdout.splitlines()))
+    assert header[-1] == "emb14"  # 5 filters x 3 widths
+    bad = tmp_path / "bad"
+    _one_line_error(cli("text", "classify", "train", data["train"], "--model", "cnn_tiny", "--kernel-sizes", "3,x",
+                        "--out", bad), "--kernel-sizes '3,x' must be comma-separated widths >= 1")
+    _one_line_error(cli("text", "classify", "train", data["train"], "--model", "lstm_tiny", "--kernel-sizes", "3",
+                        "--out", bad), "--kernel-sizes does not apply to --model lstm_tiny")
+    assert not bad.exists()
+
+
 def test_pretrain_then_fine_tune_bert(cli, data, tmp_path):
     corpus = tmp_path / "lee.txt"  # a slice of gensim's news corpus, plus the training texts
     corpus.write_text("\n".join(gensim_file("lee_background.cor").read_text().splitlines()[:60]) + "\n")
