@@ -166,12 +166,16 @@ def _infer_freq(times: np.ndarray, dates: bool, label: str):
     if not dates:
         diffs = np.diff(times)
         return int(diffs.min()) if len(diffs) else 1
+    import warnings
+
     import pandas as pd
 
     for k in range(min(len(times), 12), 2, -1):
-        freq = pd.infer_freq(pd.DatetimeIndex(times[:k]))
+        with warnings.catch_warnings():  # pandas 3 announces that infer_freq will return an offset
+            warnings.simplefilter("ignore")
+            freq = pd.infer_freq(pd.DatetimeIndex(times[:k]))
         if freq is not None:
-            return freq
+            return str(freq) if isinstance(freq, str) else freq.freqstr
     raise InputError(f"{label}: cannot infer a regular frequency from its first times",
                      "give --freq (e.g. D, W, MS, QS, YS, h)")
 

@@ -322,7 +322,9 @@ def network_forecasts(loaded, jobs: list, batch_size: int = 1024) -> list[np.nda
         z = Scaled.of(s, pre["scale"], upto=origin)
         past = np.concatenate([z.y[origin - L:origin], z.x[origin - L:origin]], axis=1)
         fut = z.x[origin:origin + H] if future_x is None else (future_x - z.xshift) / z.xscale
-        if len(fut) < H:
+        if not s.x.shape[1]:
+            fut = np.zeros((H, 0))
+        elif len(fut) < H:
             raise InputError(f"series '{s.id}': the covariates of the {H} steps after its end are unknown",
                              "pass them with --future TABLE")
         scaled.append(z)
@@ -403,10 +405,12 @@ def backtest(ss, *, horizon: int, season: int, folds: int, step: int, least: int
         result |= mean_metrics(net_rows)
     result["baselines"] = {m: mean_metrics(rows) for m, rows in per_method.items()}
     scored = {m: r["mase"] for m, r in result["baselines"].items() if r.get("mase") is not None}
+    if not scored:  # MASE undefined (an exactly periodic history): rank by MAE
+        scored = {m: r["mae"] for m, r in result["baselines"].items() if r.get("mae") is not None}
     if scored:
         best = min(scored, key=scored.get)
         result["best_baseline"] = best
-        if network is not None and result.get("mase") is not None:
+        if network is not None and result.get("mase") is not None and scored[best]:
             result["mase_vs_best_baseline"] = result["mase"] / scored[best]
     rows = [{k: (float(np.nanmean(v)) if isinstance(v, list) else v) for k, v in r.items()}
             for r in per_series.values()]

@@ -14,7 +14,8 @@ def naive_scale(history: np.ndarray, season: int) -> np.ndarray:
     history = np.asarray(history, dtype=np.float64)
     m = season if len(history) > season else 1
     scale = np.abs(history[m:] - history[:-m]).mean(axis=0) if len(history) > m else np.full(history.shape[1:], np.nan)
-    return np.where(scale > 0, scale, np.nan)
+    tiny = 1e-9 * (np.abs(history).mean(axis=0) + 1)  # rounding noise of an exactly periodic history
+    return np.where(scale > tiny, scale, np.nan)
 
 
 def point_metrics(truth: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> dict:
