@@ -30,6 +30,8 @@ def _declarations():
     from dltool.reduce import autoencoder, select
     from dltool.reduce.base import REDUCERS
     from dltool.reduce.reduction import load_methods
+    from dltool.series import forecast
+    from dltool.series.models import MODELS as SERIES_MODELS
     from dltool.text import classify as text_classify
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
@@ -44,6 +46,8 @@ def _declarations():
         (("vision", "detect", "train"), "run", arch_rule(DETECTORS, detect.ARCH_OPTIONS)),
         (("audio", "classify", "train"), "run", arch_rule(AUDIO_MODELS, audio_classify.ARCH_OPTIONS)),
         (("text", "classify", "train"), "text run", text_classify.MODEL_OPTIONS),
+        (("series", "forecast", "train"), "run", arch_rule(SERIES_MODELS, forecast.ARCH_OPTIONS)),
+        (("series", "forecast", "train"), "run", forecast.LOSS_OPTIONS),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

@@ -260,7 +260,6 @@ def train(cfg: TrainConfig) -> dict:
     arch_kwargs = {"lookback": L, "horizon": H, "n_targets": len(spec.targets),
                    "n_covariates": len(spec.covariates), "n_quantiles": max(1, len(quantiles)),
                    **{k: v for k, v in arch_options(cfg, MODELS, ARCH_OPTIONS).items() if v is not None}}
-    net = MODELS.create(cfg.model, **arch_kwargs)
     preprocess = {"time": spec.time, "targets": list(spec.targets), "id": spec.id or "",
                   "covariates": list(spec.covariates), "freq": str(ss.freq), "dates": ss.dates,
                   "fill": spec.fill or "", "season": season, "lookback": L, "horizon": H, "scale": cfg.scale,
@@ -268,6 +267,7 @@ def train(cfg: TrainConfig) -> dict:
     task = ForecastTask(arch=cfg.model, arch_kwargs=arch_kwargs, preprocess=preprocess, loss=cfg.loss,
                         quantiles=quantiles)
     device, run_dir = runs.start(cfg, "series-forecast")
+    net = MODELS.create(cfg.model, **arch_kwargs)  # after start(), which seeds: the same seed, the same weights
     seed = cfg.engine.seed
     train_batches = TensorBatches(_tensors(train_w, device), cfg.run.batch_size, shuffle=True, seed=seed)
     val_batches = TensorBatches(_tensors(val_w, device), 1024, shuffle=False) if val_w else None
@@ -373,7 +373,13 @@ def backtest(ss, *, horizon: int, season: int, folds: int, step: int, least: int
     """Score the baselines (and `network(jobs) -> forecasts`, when given) on every series' origins.
     Returns (the JSON result, per-series rows for people)."""
     from dltool.series import baselines as bl
-    from dltool.series.metrics import interval_metrics, mean_metrics, naive_scale, pinball, point_metrics
+    from dltool.series.metrics import (
+        interval_metrics,
+        mean_metrics,
+        naive_scale,
+        pinball,
+        point_metrics,
+    )
 
     kept = usable(ss.series, least + horizon, "the history the forecast needs + horizon", f"{least} + {horizon}")
     jobs = [(s, o) for s in kept for o in origins(len(s), horizon, folds, step, least)]
