@@ -30,7 +30,7 @@ def write_panel(path: Path, series: dict, *, covariates: dict | None = None) -> 
     lines = ["id,step,y" + "".join(f",{c}" for c in names)]
     for sid, values in series.items():
         for t, v in enumerate(values):
-            extra = "".join(f",{covariates[c][sid][t]!r}" for c in names)
+            extra = "".join(f",{float(covariates[c][sid][t])!r}" for c in names)
             lines.append(f"{sid},{t},{float(v)!r}{extra}")
     path.write_text("\n".join(lines) + "\n")
     return path

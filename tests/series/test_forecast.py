@@ -142,3 +142,28 @@ def test_options_that_do_not_apply_are_refused(cli, tmp_path):
     r = cli("series", "forecast", "train", data, "--time", "month", "--quantiles", "0.1,1.5", "--out", tmp_path / "run")
     assert r.code == 1 and "every quantile must be in (0, 1)" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_known_covariates_drive_the_forecast(cli, tmp_path):
+    """y = 50 + 5 x with x random but known ahead: only the covariates of the horizon can forecast it."""
+    rng = np.random.default_rng(0)
+    x = {f"s{i}": rng.standard_normal(120) for i in range(3)}
+    data = write_panel(tmp_path / "c.csv", {k: 50 + 5 * v for k, v in x.items()}, covariates={"x": x})
+    run = tmp_path / "run"
+    r = cli("series", "forecast", "train", data, "--time", "step", "--id", "id", "--covariates", "x", "--horizon", 4,
+            "--lookback", 8, "--holdout", 8, "--model", "mlp_tiny", "--epochs", 30, "--lr", 0.01, "--out", run, *FAST)
+    assert r.code == 0, r.stderr
+    r = cli("series", "forecast", "eval", run, data, "--baselines", "naive", "--format", "json", *FAST)
+    out = json.loads(r.stdout)
+    assert out["mae"] < 0.2 * out["baselines"]["naive"]["mae"], out
+    # predict after the end needs the covariates of the horizon: refused without them, used with --future
+    r = cli("series", "forecast", "predict", run, data, *FAST)
+    assert r.code == 1 and "pass --future TABLE" in r.stderr
+    future = tmp_path / "future.csv"
+    ahead = {k: rng.standard_normal(4) for k in x}
+    future.write_text("id,step,x\n" + "".join(f"{k},{120 + t},{float(v[t])!r}\n" for k, v in ahead.items() for t in range(4)))
+    r = cli("series", "forecast", "predict", run, data, "--future", future, "--format", "jsonl", *FAST)
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    want = np.concatenate([50 + 5 * v for v in ahead.values()])
+    assert np.abs(np.array([row["yhat"] for row in rows]) - want).mean() < 1.0
