@@ -8,8 +8,7 @@ statsmodels' own intervals.
 - ets: statsmodels' ETSModel (additive errors), the trend none|additive|damped and the season none|additive
   chosen by AIC (the season only when the history holds two of them);
 - arima: ARIMA(p,d,q) with `order` given, or d from the KPSS test (as pmdarima's auto_arima) and
-  p <= 3, q <= 2
-  by AIC; a constant (d = 0) or a drift (d = 1);
+  p <= 3, q <= 2 by AIC; a constant (d = 0) or a drift (d = 1);
 - sarima: SARIMA with `order` and `seasonal_order` given, or a small AIC search over common orders with
   one seasonal difference.
 """

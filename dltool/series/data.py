@@ -134,7 +134,7 @@ def _offset(freq: str, dates: bool):
                           "e.g. --freq D, W, MS, QS, YS, h, or a whole number for integer steps") from None
 
 
-def _parse_times(col: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+def parse_times(col: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
     """(times, dates?) : whole numbers are integer steps, anything else must parse as dates."""
     if col.dtype.kind in "fiub":
         if not np.all(np.isfinite(col)):
@@ -188,7 +188,7 @@ def read_series(table, spec: SeriesSpec, *, holdout: int = 0) -> SeriesSet:
     check_spec(spec)
     if len(table) == 0:
         raise InputError("the table has no rows")
-    times, dates = _parse_times(_column(table, spec.time, "--time"), spec.time)
+    times, dates = parse_times(_column(table, spec.time, "--time"), spec.time)
     ys = np.column_stack([_numeric(table, t, "--target") for t in spec.targets])
     xs = np.column_stack([_numeric(table, c, "--covariates") for c in spec.covariates]) if spec.covariates \
         else np.zeros((len(table), 0))

@@ -28,7 +28,7 @@ from dltool.core.registry import arch_options, arch_rule
 from dltool.core.run import RunConfig
 from dltool.core.task import TaskHooks
 from dltool.core.train import EngineConfig
-from dltool.series.data import SeriesSpec, check_spec, format_time, read_series
+from dltool.series.data import SeriesSpec, check_spec, format_time, parse_times, read_series
 
 TASK = "series"
 SCALES = ("standard", "minmax", "none")
@@ -325,8 +325,8 @@ def network_forecasts(loaded, jobs: list, batch_size: int = 1024) -> list[np.nda
         if not s.x.shape[1]:
             fut = np.zeros((H, 0))
         elif len(fut) < H:
-            raise InputError(f"series '{s.id}': the covariates of the {H} steps after its end are unknown",
-                             "pass them with --future TABLE")
+            raise InputError(f"series '{s.id}': the covariates {', '.join(pre['covariates'])} of the {H} steps "
+                             "after the forecast's origin are unknown", "pass them with --future TABLE")
         scaled.append(z)
         windows.append((past, fut))
     outs = []
@@ -510,20 +510,34 @@ def _future_covariates(cfg: PredictConfig, ss, pre: dict, H: int) -> dict:
                               "drop --future")
         return {}
     if cfg.future is None:
-        raise OptionError(f"this model uses the covariates {', '.join(covs)}: their values over the horizon are needed",
-                          f"pass --future TABLE with {pre['time']}, {', '.join(covs)} for the next {H} steps")
+        return {}  # enough where the table itself holds the horizon's covariates (--origin before its end)
     table = read_table(cfg.future)
     fut = {}
     for name in covs:
         if name not in table.columns or not table.is_numeric(name):
             raise InputError(f"--future: no numeric column '{name}'")
+    if pre["time"] not in table.columns or (pre["id"] and pre["id"] not in table.columns):
+        raise InputError(f"--future: the table needs the columns {pre['time']}"
+                         f"{', ' + pre['id'] if pre['id'] else ''} and {', '.join(covs)}")
+    times, _ = parse_times(table.columns[pre["time"]], pre["time"])
     ids = [str(v) for v in table.columns[pre["id"]]] if pre["id"] else [""] * len(table)
     for s in ss.series:
         rows = [i for i, v in enumerate(ids) if v == s.id]
-        if len(rows) < H:
-            raise InputError(f"--future: series '{s.id}' has {len(rows)} rows of covariates; the horizon needs {H}")
-        fut[s.id] = np.column_stack([table.columns[c][rows[:H]].astype(np.float64) for c in covs])
+        fut[s.id] = (times[rows], np.column_stack([table.columns[c][rows].astype(np.float64) for c in covs]))
     return fut
+
+
+def _future_rows(future: dict, s, times: np.ndarray, dates: bool, label: str) -> np.ndarray:
+    """The --future covariates of the forecast's times, each one required."""
+    have_t, have_x = future.get(s.id, (np.array([]), None))
+    picked = []
+    for t in times:
+        hit = np.flatnonzero(have_t == t)
+        if not len(hit):
+            raise InputError(f"--future: no covariates for {label} at {format_time(t, dates)}",
+                             "give a row for every step of the horizon")
+        picked.append(have_x[hit[0]])
+    return np.stack(picked)
 
 
 def predict(cfg: PredictConfig):
@@ -541,7 +555,9 @@ def predict(cfg: PredictConfig):
         o = len(s) if cfg.origin is None else _origin_index(s, cfg.origin, ss.dates, label)
         if o < L:
             raise InputError(f"--origin {cfg.origin}: {label} has {o} points up to it, fewer than the lookback {L}")
-        fx = future.get(s.id) if future else (s.x[o:o + H] if len(s) - o >= H and s.x.shape[1] else None)
+        fx = None
+        if s.x.shape[1] and (future or len(s) - o < H):
+            fx = _future_rows(future, s, ss.future_times(s, o - 1, H), ss.dates, label) if future else None
         jobs.append((s, o, fx))
     forecasts = network_forecasts(loaded, jobs, cfg.batch_size)
     qs = tuple(pre["quantiles"])

@@ -68,3 +68,12 @@ def test_bad_options_are_refused(cli, tmp_path):
     assert r.code == 1 and "--order '1,0' must be 3 whole numbers" in r.stderr
     r = cli("series", "baseline", data, "--time", "month", "--horizon", 40)
     assert r.code == 1 and "--horizon 40 is not shorter than the longest series (40 points)" in r.stderr
+
+
+def test_a_table_on_stdin_as_json_lines(cli):
+    y = _random_walk(30, seed=5)
+    text = "".join(json.dumps({"t": i, "v": float(v)}) + "\n" for i, v in enumerate(y))
+    r = cli("series", "baseline", "-", "--time", "t", "--target", "v", "--method", "naive", "--horizon", 3,
+            "--format", "json", "--quiet", input=text)
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["baselines"]["naive"]["mae"] == pytest.approx(np.abs(y[-3:] - y[-4]).mean())

@@ -158,7 +158,7 @@ def test_known_covariates_drive_the_forecast(cli, tmp_path):
     assert out["mae"] < 0.2 * out["baselines"]["naive"]["mae"], out
     # predict after the end needs the covariates of the horizon: refused without them, used with --future
     r = cli("series", "forecast", "predict", run, data, *FAST)
-    assert r.code == 1 and "pass --future TABLE" in r.stderr
+    assert r.code == 1 and "pass them with --future TABLE" in r.stderr
     future = tmp_path / "future.csv"
     ahead = {k: rng.standard_normal(4) for k in x}
     future.write_text("id,step,x\n" + "".join(f"{k},{120 + t},{float(v[t])!r}\n" for k, v in ahead.items() for t in range(4)))
