@@ -418,9 +418,13 @@ def backtest(ss, *, horizon: int, season: int, folds: int, step: int, least: int
         result["best_baseline"] = best
         if network is not None and result.get("mase") is not None and scored[best]:
             result["mase_vs_best_baseline"] = result["mase"] / scored[best]
-    rows = [{k: (float(np.nanmean(v)) if isinstance(v, list) else v) for k, v in r.items()}
-            for r in per_series.values()]
+    rows = [{k: (_mean_of_finite(v) if isinstance(v, list) else v) for k, v in r.items()} for r in per_series.values()]
     return result, rows
+
+
+def _mean_of_finite(values: list) -> float | None:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def show_rows(rows: list[dict], title: str) -> None:
