@@ -167,3 +167,16 @@ def test_known_covariates_drive_the_forecast(cli, tmp_path):
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     want = np.concatenate([50 + 5 * v for v in ahead.values()])
     assert np.abs(np.array([row["yhat"] for row in rows]) - want).mean() < 1.0
+
+
+def test_several_targets_forecast_together(cli, tmp_path):
+    a, b = seasonal(60), seasonal(60, phase=1.0, level=5.0)
+    data = tmp_path / "ab.csv"
+    data.write_text("t,a,b\n" + "".join(f"{i},{float(x)!r},{float(y)!r}\n" for i, (x, y) in enumerate(zip(a, b))))
+    run = tmp_path / "run"
+    r = cli("series", "forecast", "train", data, "--time", "t", "--target", "a,b", "--horizon", 3, "--lookback", 12,
+            "--model", "gru_tiny", "--decoder", "seq2seq", "--epochs", 1, "--out", run, *FAST)
+    assert r.code == 0, r.stderr
+    r = cli("series", "forecast", "predict", run, data, "--format", "jsonl", *FAST)
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["t"], row["target"]) for row in rows[:3]] == [(60, "a"), (60, "b"), (61, "a")] and len(rows) == 6
