@@ -74,7 +74,7 @@ def train(
     The validation windows are the last --val-split of each series (early stopping, best.pt).
     Score it beside the baselines with 'dltool series forecast eval'.
 
-    Example: dltool series forecast train sample_data/series/co2.csv --target co2 --horizon 12 --holdout 12 --out runs/co2
+    Example: dltool series forecast train sample_data/series/co2.csv --time month --target co2 --horizon 12 --holdout 12 --out runs/co2
     """
     apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
