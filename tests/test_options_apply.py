@@ -30,10 +30,12 @@ def _declarations():
     from dltool.reduce import autoencoder, select
     from dltool.reduce.base import REDUCERS
     from dltool.reduce.reduction import load_methods
+    from dltool.series import forecast
+    from dltool.series.models import MODELS as SERIES_MODELS
     from dltool.text import classify as text_classify
     from dltool.text import lm as text_lm
-    from dltool.text.models.lm import LM_MODELS
     from dltool.text import tag as text_tag
+    from dltool.text.models.lm import LM_MODELS
     from dltool.text.models.tagger import TAGGERS
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
@@ -52,6 +54,8 @@ def _declarations():
         (("text", "lm", "train"), "text run", arch_rule(LM_MODELS, text_lm.ARCH_OPTIONS)),
         (("text", "tag", "train"), "text run", arch_rule(TAGGERS, text_tag.ARCH_OPTIONS)),
         (("text", "tag", "train"), "text run", text_tag.MODEL_OPTIONS),
+        (("series", "forecast", "train"), "run", arch_rule(SERIES_MODELS, forecast.ARCH_OPTIONS)),
+        (("series", "forecast", "train"), "run", forecast.LOSS_OPTIONS),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

@@ -18,7 +18,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 #: the domain groups, in help order: name -> the module whose `app` is that group
 DOMAINS = {"vision": "dltool.cli.vision", "cluster": "dltool.cli.cluster", "reduce": "dltool.cli.reduce",
-           "text": "dltool.cli.text", "audio": "dltool.cli.audio",
+           "text": "dltool.cli.text", "audio": "dltool.cli.audio", "series": "dltool.cli.series",
            "generate": "dltool.cli.generate", "tune": "dltool.cli.tune"}
 
 

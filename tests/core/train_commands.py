@@ -353,9 +353,30 @@ TEXT_TAG = TrainCommand(
     ("--model", "bilstm-crf_tiny", "--epochs", "5", "--batch-size", "16", "--lr", "0.03", "--min-count", "1",
      "--device", "cpu", "--quiet"),
     _tagger_learned, interrupt_at=6, printed_once=_one_summary)  # 54 training sentences: 4 steps an epoch
+# -- series forecast ---------------------------------------------------------------------------------
+
+def _seasonal_panel(base: Path) -> Path:
+    from tests.series.conftest import seasonal, write_panel
+
+    return write_panel(base / "series.csv", {f"s{i}": seasonal(60, phase=i, noise=0.1, seed=i) for i in range(3)})
+
+
+def _forecaster_learned(cli, data: Path, run: Path) -> None:
+    r = cli("series", "forecast", "eval", run / "model.pt", data, "--baselines", "naive", "--format", "json",
+            "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["mae"] < out["baselines"]["naive"]["mae"]  # it beats repeating the last value
+
+
+SERIES_FORECAST = TrainCommand(
+    ("series", "forecast", "train"), _seasonal_panel,
+    ("--time", "step", "--id", "id", "--season", "12", "--lookback", "12", "--horizon", "6", "--model", "mlp_tiny",
+     "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--val-split", "0.2", "--device", "cpu", "--quiet"),
+    _forecaster_learned, interrupt_at=8, printed_once=_one_summary)  # 3 x 31 training windows: 6 steps an epoch
 
 
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
     TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN, TEXT_LM,
-    TEXT_TAG)}
+    TEXT_TAG, SERIES_FORECAST)}

@@ -1,0 +1,1 @@
+"""`dltool series`: time-series forecasting with networks, next to the classical baselines."""
