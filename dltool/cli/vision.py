@@ -246,6 +246,32 @@ def attack(
     emit_object(at.attack(cfg, load=task.load, scan=task.scan_labelled, decode=task.decode), fmt)
 
 
+@classify.command("prune")
+@engine_options(epochs=5, lr=0.0005, scheduler="cosine", without=("init",))
+def prune(
+    model: ModelArg,
+    data: DataArg,
+    amount: Annotated[float, typer.Option("--amount", help="Share of the weights to remove, in (0, 1): all conv and linear weights ranked together by magnitude, or with --structured each conv's output channels by L2 norm.")] = 0.8,
+    structured: Annotated[bool, typer.Option("--structured", help="Remove whole output channels of each convolution instead of single weights.")] = False,
+    schedule: Annotated[int, typer.Option("--schedule", help="Prune in this many steps over the epochs (iterative pruning, a cubic ramp); 1: once, then fine-tune.")] = 1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
+    *,
+    options: dict,
+):
+    """Prune a trained classifier by weight magnitude (torch.nn.utils.prune), fine-tune it, make the masks permanent.
+
+    OUT/model.pt records the sparsity (eval prints it); OUT/prune.json and stdout report parameters, zero
+    share, file sizes (dense, compressed, sparse) and CPU time before and after.
+
+    Example: dltool vision classify prune runs/digits/model.pt sample_data/digits/train --amount 0.8 --epochs 5 --out runs/digits-pruned
+    """
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
+    from dltool.core.output import emit_object
+    from dltool.vision import prune as task
+
+    emit_object(task.train(task_config(task.PruneConfig, options)), options["fmt"])
+
+
 # -- segment ---------------------------------------------------------------------------------------
 
 SegDataArg = Annotated[Path, typer.Argument(help="A folder with images/*.png|jpg and masks/*.png (class ids, same stems), optional classes.txt.")]

@@ -161,7 +161,8 @@ def attack(cfg: AttackConfig, *, load: Callable, scan: Callable, decode: Callabl
     result = {"method": cfg.method, "norm": cfg.norm, "n": n, "clean_accuracy": round(clean / n, 6),
               "eps": list(cfg.eps), "adversarial_accuracy": [round(correct[e] / n, 6) for e in cfg.eps]}
     if cfg.method == "pgd":
-        result.update(steps=cfg.steps, alpha=cfg.alpha)
+        result.update(steps=cfg.steps,
+                      alpha=[cfg.alpha if cfg.alpha is not None else round(2.5 * e / cfg.steps, 6) for e in cfg.eps])
     if cfg.plot is not None:
         _plot(result, cfg.plot)
         result["plot"] = str(cfg.plot)
