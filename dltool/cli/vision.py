@@ -250,7 +250,7 @@ def attack(
 @engine_options(epochs=5, lr=0.0005, scheduler="cosine", without=("init",))
 def prune(
     model: ModelArg,
-    data: DataArg,
+    data: Annotated[Path | None, typer.Argument(help="Labelled data to fine-tune on (class folders or CSV path,label); default: the data in the model's run config.toml.")] = None,
     amount: Annotated[float, typer.Option("--amount", help="Share of the weights to remove, in (0, 1): all conv and linear weights ranked together by magnitude, or with --structured each conv's output channels by L2 norm.")] = 0.8,
     structured: Annotated[bool, typer.Option("--structured", help="Remove whole output channels of each convolution instead of single weights.")] = False,
     schedule: Annotated[int, typer.Option("--schedule", help="Prune in this many steps over the epochs (iterative pruning, a cubic ramp); 1: once, then fine-tune.")] = 1,

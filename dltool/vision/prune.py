@@ -26,7 +26,7 @@ from dltool.core import inputs
 from dltool.core.applies import check_range
 from dltool.core.console import info
 from dltool.core.errors import InputError, OptionError
-from dltool.core.modelfile import load_model_file, save_model
+from dltool.core.modelfile import load_checkpoint, load_model_file, save_model
 from dltool.core.run import RunConfig, recipe, start
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision import classify
@@ -35,7 +35,7 @@ from dltool.vision import classify
 @dataclass(frozen=True)
 class PruneConfig:
     model: Path
-    data: Path
+    data: Path | None  # None: the data the model's run trained on (its config.toml)
     engine: EngineConfig
     amount: float = 0.8
     structured: bool = False
@@ -124,9 +124,26 @@ def _labelled(cfg: PruneConfig, lm, data_path: Path):
     return np.asarray(data.inputs), np.array([lm.classes.index(str(c)) for c in data.labels])
 
 
+def trained_on(model: Path) -> Path:
+    """The data a model's run trained on: `data` in the config.toml beside its model file."""
+    import tomllib
+
+    folder = model if model.is_dir() else model.parent
+    config = folder / "config.toml"
+    data = tomllib.loads(config.read_text()).get("data") if config.is_file() else None
+    if not data:
+        raise InputError(f"no DATA given and '{folder}' has no config.toml naming the data '{model}' trained on",
+                         "pass the labelled data to fine-tune on after MODEL")
+    return Path(data)
+
+
 def train(cfg: PruneConfig) -> dict:
+    from dataclasses import replace
+
     cfg.validate()
     load_model_file(cfg.model, task=classify.TASK)  # a wrong model file fails before a run folder exists
+    if cfg.data is None:
+        cfg = replace(cfg, data=trained_on(Path(cfg.model)))
     run = cfg.run
     device, run_dir = start(cfg, "vision-prune")
     lm = classify.load(cfg.model, device)
@@ -160,19 +177,23 @@ def train(cfg: PruneConfig) -> dict:
 
     for module, name in params:  # the masks made permanent: plain weights with zeros, loadable anywhere
         prune.remove(module, name)
+    from dltool.core import distributed as dist
+
+    if not dist.is_main():
+        return summary
     after = _figures(model, ck, images[:256], slim=cfg.structured)
     sparsity = {"amount": cfg.amount, "structured": cfg.structured, "schedule": cfg.schedule,
                 "zero_share": round(zero_share(params), 6),
                 "zero_share_all": round(after["zeros"] / after["parameters"], 6)}
-    payload = task.payload(model)
-    save_model(run_dir / "model.pt", **payload, metrics={k: v for k, v in summary.items() if k != "run_dir"},
-               sparsity=sparsity, pruned_from=str(cfg.model))
+    best = load_checkpoint(run_dir / "model.pt")  # the engine's: the best epoch's metrics row
+    save_model(run_dir / "model.pt", **task.payload(model), metrics=best.get("metrics", {}), sparsity=sparsity,
+               pruned_from=str(cfg.model))
     report = {"sparsity": sparsity, "before": before, "after": after,
               "speedup": round(before["cpu_ms"] / after["cpu_ms"], 3),
               "file_ratio": round(after["file_bytes"] / before["file_bytes"], 3),
               "compressed_ratio": round(after["compressed_bytes"] / before["compressed_bytes"], 3)}
-    if cfg.structured:
-        report["slim_speedup"] = round(before["cpu_ms"] / after["slim_cpu_ms"], 3) if after.get("slim_cpu_ms") else None
+    if after.get("slim_cpu_ms"):
+        report["slim_speedup"] = round(before["cpu_ms"] / after["slim_cpu_ms"], 3)
     from dltool.core.io import write_json
 
     write_json(run_dir / "prune.json", report)
