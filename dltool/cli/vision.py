@@ -30,7 +30,8 @@ from dltool.cli.train_options import (
 
 app = typer.Typer(help="Computer vision: image classification, segmentation and object detection.",
                   no_args_is_help=True)
-classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
+classify = typer.Typer(help="Image classification: train, eval, predict, export; explain, attack, prune.",
+                       no_args_is_help=True)
 app.add_typer(classify, name="classify")
 segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
                       no_args_is_help=True)
@@ -258,7 +259,7 @@ def prune(
     *,
     options: dict,
 ):
-    """Prune a trained classifier by weight magnitude (torch.nn.utils.prune), fine-tune it, make the masks permanent.
+    """Prune a classifier by weight magnitude (torch.nn.utils.prune), fine-tune it, make it permanent.
 
     OUT/model.pt records the sparsity (eval prints it); OUT/prune.json and stdout report parameters, zero
     share, file sizes (dense, compressed, sparse) and CPU time before and after.
