@@ -47,7 +47,7 @@ def test_fgsm_l2_stays_in_its_ball():
 def test_adversarial_training_learns_and_resists_better(cli, digits, trained, tmp_path):
     out = tmp_path / "adv"
     r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--adversarial", "pgd", "--adv-eps", "0.15",
-            "--adv-steps", "3", "--adv-ratio", "1")
+            "--adv-steps", "2")
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["val_accuracy"] > 0.6
     attacked = {}
