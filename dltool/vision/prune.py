@@ -164,7 +164,10 @@ def train(cfg: PruneConfig) -> dict:
                                         device=device)
 
     model = lm.model
-    before = _figures(model, lm.ckpt, images[:256])
+    import copy
+
+    before = _figures(model, lm.ckpt)
+    dense = copy.deepcopy(model).cpu()  # timed beside the pruned one at the end, in turn
     params = targets(model, cfg.structured)
     steps = sparsity_steps(cfg.amount, cfg.schedule)
     prune_to(params, cfg.structured, 0.0, steps[0])
@@ -181,7 +184,14 @@ def train(cfg: PruneConfig) -> dict:
 
     if not dist.is_main():
         return summary
-    after = _figures(model, ck, images[:256], slim=cfg.structured)
+    after = _figures(model, ck)
+    slim = _slim(model) if cfg.structured else None
+    times = _cpu_ms({"dense": dense, "pruned": model, **({"slim": slim} if slim is not None else {})}, ck,
+                    images[:256])
+    before["cpu_ms"], after["cpu_ms"] = times["dense"], times["pruned"]
+    if slim is not None:
+        after["slim_parameters"] = sum(p.numel() for p in slim.parameters())
+        after["slim_cpu_ms"] = times["slim"]
     sparsity = {"amount": cfg.amount, "structured": cfg.structured, "schedule": cfg.schedule,
                 "zero_share": round(zero_share(params), 6),
                 "zero_share_all": round(after["zeros"] / after["parameters"], 6)}
@@ -200,24 +210,16 @@ def train(cfg: PruneConfig) -> dict:
     return {**summary, **report}
 
 
-def _figures(model: nn.Module, ckpt: dict, sample: np.ndarray, slim: bool = False) -> dict:
-    """Parameters, zeros, model-file bytes (dense; zlib-compressed; as sparse COO tensors) and CPU
-    inference time of a batch (the fastest of 5 runs); with `slim`, also the parameters and time of the network
-    with its all-zero channels taken out (see _slim)."""
+def _figures(model: nn.Module, ckpt: dict) -> dict:
+    """Parameters, zeros, and model-file bytes: dense, zlib-compressed, and as sparse COO tensors."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     n_params = sum(p.numel() for p in model.parameters())
     zeros = sum(int((p == 0).sum()) for p in model.parameters())
     dense = _saved_bytes({**ckpt, "state_dict": state})
     sparse = _saved_bytes({**ckpt, "state_dict": {k: (v.to_sparse() if v.dim() > 1 and (v == 0).float().mean() > 0.5
                                                         else v) for k, v in state.items()}})
-    out = {"parameters": n_params, "zeros": zeros, "file_bytes": len(dense),
-           "compressed_bytes": len(zlib.compress(dense, 6)), "sparse_file_bytes": len(sparse),
-           "cpu_ms": _cpu_ms(model, ckpt, sample)}
-    slimmed = _slim(model) if slim else None
-    if slimmed is not None:
-        out["slim_parameters"] = sum(p.numel() for p in slimmed.parameters())
-        out["slim_cpu_ms"] = _cpu_ms(slimmed, ckpt, sample)
-    return out
+    return {"parameters": n_params, "zeros": zeros, "file_bytes": len(dense),
+            "compressed_bytes": len(zlib.compress(dense, 6)), "sparse_file_bytes": len(sparse)}
 
 
 def _saved_bytes(obj) -> bytes:
@@ -226,26 +228,28 @@ def _saved_bytes(obj) -> bytes:
     return buf.getvalue()
 
 
-def _cpu_ms(model: nn.Module, ckpt: dict, sample: np.ndarray) -> float:
-    """Milliseconds for one forward pass of `sample` on the CPU (the fastest of 5 after a warm-up: other
-    work on the machine only ever slows a run)."""
+def _cpu_ms(models: dict, ckpt: dict, sample: np.ndarray, repeats: int = 5) -> dict:
+    """Milliseconds for one forward pass of `sample` on the CPU by each model, run in turn (so load on the
+    machine falls on all alike), each its fastest of `repeats` after a warm-up."""
     import copy
 
     from dltool.core.export import Normalized
 
     pre = ckpt["preprocess"]
     shape = (1, -1, 1, 1)
-    net = Normalized(copy.deepcopy(model).cpu().eval(), torch.tensor(pre["mean"]).view(shape),
-                     torch.tensor(pre["std"]).view(shape))
+    nets = {name: Normalized(copy.deepcopy(m).cpu().eval(), torch.tensor(pre["mean"]).view(shape),
+                             torch.tensor(pre["std"]).view(shape)) for name, m in models.items()}
     x = torch.from_numpy(sample).float().div(255)
-    times = []
+    best = dict.fromkeys(nets, float("inf"))
     with torch.inference_mode():
-        net(x)
-        for _ in range(5):
-            t = time.perf_counter()
+        for net in nets.values():
             net(x)
-            times.append(time.perf_counter() - t)
-    return round(1000 * min(times), 3)
+        for _ in range(repeats):
+            for name, net in nets.items():
+                t = time.perf_counter()
+                net(x)
+                best[name] = min(best[name], time.perf_counter() - t)
+    return {name: round(1000 * t, 3) for name, t in best.items()}
 
 
 def _slim(model: nn.Module):
