@@ -10,6 +10,11 @@ Each split folder gets
 
 1-6 objects per image, some small, some overlapping. Usage:
   python sample_data/make_shapes.py sample_data/shapes --train 240 --test 60 --size 64
+
+--single writes a classify view instead (one shape per image, label = its class, for checking
+explanations against ground truth): SPLIT/<class>/NNNN.png, and masks/SPLIT/<class>/NNNN.png (255 on
+the shape) beside the splits:
+  python sample_data/make_shapes.py /tmp/shapes1 --single --train 300 --test 90 --size 32
 """
 
 from __future__ import annotations
@@ -71,6 +76,34 @@ def _image(rng: np.random.Generator, size: int):
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), mask, objects
 
 
+def _single(rng: np.random.Generator, size: int):
+    """One shape of a random class on the textured background, and its mask."""
+    img = _background(rng, size)
+    mask = Image.new("L", (size, size), 0)
+    kind = SHAPES[int(rng.integers(3))]
+    r = size * rng.uniform(0.14, 0.26)
+    cx, cy = rng.uniform(r, size - r, 2)
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    for draw, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(mask), 255)):
+        if kind == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+        else:
+            draw.polygon(_polygon(kind, cx, cy, r, rng.uniform(0, 2 * math.pi)), fill=fill)
+    img = img.filter(ImageFilter.GaussianBlur(0.4))
+    noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, 6, (size, size, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), mask, kind
+
+
+def write_single(root: Path, masks: Path, n: int, size: int, seed: int) -> None:
+    """The one-shape classify view: root/<class>/NNNN.png and masks/<class>/NNNN.png."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img, mask, kind = _single(rng, size)
+        for folder, picture in ((root, img), (masks, mask)):
+            (folder / kind).mkdir(parents=True, exist_ok=True)
+            picture.save(folder / kind / f"{i:04d}.png", optimize=True)
+
+
 def write_split(root: Path, n: int, size: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     for sub in ("images", "masks", "labels"):
@@ -108,7 +141,12 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=60)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--single", action="store_true", help="one shape per image, in class folders")
     a = ap.parse_args()
+    if a.single:
+        for split, n, seed in (("train", a.train, a.seed), ("test", a.test, a.seed + 1)):
+            write_single(a.out / split, a.out / "masks" / split, n, a.size, seed)
+        return
     write_split(a.out / "train", a.train, a.size, a.seed)
     write_split(a.out / "test", a.test, a.size, a.seed + 1)
 

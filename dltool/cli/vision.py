@@ -13,6 +13,7 @@ from dltool.cli.options import (
     FormatOpt,
     OutFileOpt,
     QuietOpt,
+    SeedOpt,
     apply_console_options,
 )
 from dltool.cli.train_options import (
@@ -29,7 +30,8 @@ from dltool.cli.train_options import (
 
 app = typer.Typer(help="Computer vision: image classification, segmentation and object detection.",
                   no_args_is_help=True)
-classify = typer.Typer(help="Image classification: train, eval, predict, export.", no_args_is_help=True)
+classify = typer.Typer(help="Image classification: train, eval, predict, export; explain, attack, prune.",
+                       no_args_is_help=True)
 app.add_typer(classify, name="classify")
 segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
                       no_args_is_help=True)
@@ -61,6 +63,10 @@ def train(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
     workers: WorkersOpt = 2,
     preload: PreloadOpt = None,
+    adversarial: Annotated[str | None, typer.Option("--adversarial", help="Adversarial training: fgsm|pgd examples (L-inf, pixels in [0, 1]) replace --adv-ratio of each batch.")] = None,
+    adv_eps: Annotated[float, typer.Option("--adv-eps", help="With --adversarial: the attack's eps.")] = 0.03,
+    adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="With --adversarial: the share of each batch attacked.")] = 0.5,
+    adv_steps: Annotated[int, typer.Option("--adv-steps", help="With --adversarial pgd: the attack's steps.")] = 7,
     *,
     options: dict,
 ):
@@ -152,6 +158,119 @@ def export(
     from dltool.vision import classify as task
 
     emit_object(task.export(model, output, export_format, device=device), "auto")
+
+
+# -- classify: explain, attack, prune (look inside and harden a trained classifier) ---------------------
+
+@classify.command("explain")
+def explain(
+    ctx: typer.Context,
+    model: ModelArg,
+    inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders (class folders give --target true); '-' or nothing: paths on stdin.")] = None,
+    method: Annotated[str, typer.Option("--method", help="gradcam|gradcam++|saliency|integrated-gradients|occlusion")] = "gradcam",
+    target: Annotated[str, typer.Option("--target", help="The class explained: predicted, true (the class folder), or a class name.")] = "predicted",
+    layer: Annotated[str | None, typer.Option("--layer", help="gradcam(++) only: the layer to explain at (default: the last feature map larger than 1x1).")] = None,
+    ig_steps: Annotated[int, typer.Option("--ig-steps", help="integrated-gradients only: steps of the path integral.")] = 32,
+    out: Annotated[Path | None, typer.Option("--out", help="Write OUT/<name>.png (map over the image) and OUT/<name>.npy (the raw map) per input.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Print faithfulness figures instead: deletion and insertion AUC against a random order.")] = False,
+    masks: Annotated[Path | None, typer.Option("--masks", help="With --check: object masks mirroring the inputs' tree (nonzero = object), for the pointing game.")] = None,
+    batch_size: InferBatchOpt = 32,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Explain a classifier's decisions: an attribution map per image (Captum), as overlay PNG and .npy.
+
+    One JSON line per image {path, label, score, target, map, overlay}; with --check, one JSON object of
+    deletion / insertion AUC (lower / higher than the random order's is faithful) and, with --masks, the
+    pointing game (share of maps whose maximum lies on the object).
+
+    Example: dltool vision classify explain runs/digits/model.pt sample_data/digits/test --method gradcam --out maps/
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.cli.options import given_options
+    from dltool.vision import classify as task
+    from dltool.vision import explain as ex
+
+    cfg = ex.ExplainConfig(model=model, inputs=tuple(inputs or ["-"]), method=method, target=target, layer=layer,
+                           ig_steps=ig_steps, out=out, check=check, masks=masks, batch_size=batch_size, seed=seed,
+                           device=device, skip_bad=skip_bad, given=given_options(ctx))
+    result = ex.explain(cfg, load=task.load, scan=task.scan, decode=task.decode)
+    if check:
+        from dltool.core.output import emit_object
+
+        emit_object(result, fmt)
+    else:
+        from dltool.core.output import write_records
+
+        write_records(result, "-", fmt)
+
+
+@classify.command("attack")
+def attack(
+    ctx: typer.Context,
+    model: ModelArg,
+    data: DataArg,
+    method: Annotated[str, typer.Option("--method", help="fgsm|pgd")] = "pgd",
+    eps: Annotated[str, typer.Option("--eps", help="Perturbation budgets, comma-separated, in pixel units of [0, 1] images (a curve with several).")] = "0.1",
+    norm: Annotated[str, typer.Option("--norm", help="linf|l2: the ball eps measures.")] = "linf",
+    steps: Annotated[int, typer.Option("--steps", help="pgd only: gradient steps.")] = 10,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="pgd only: step size (default 2.5 x eps / steps).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw accuracy against eps to this PNG.")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Write the adversarial images (PNG at the model's input size, same names) here; one sub-folder per eps when several.")] = None,
+    batch_size: InferBatchOpt = 256,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = "auto",
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+):
+    """Attack a classifier with adversarial examples (FGSM, PGD): its accuracy under each --eps.
+
+    Prints one JSON object {clean_accuracy, eps: [...], adversarial_accuracy: [...]}.
+
+    Example: dltool vision classify attack runs/digits/model.pt sample_data/digits/test --eps 0.02,0.05,0.1 --plot attack.png
+    """
+    apply_console_options(quiet=quiet, fmt=fmt)
+    from dltool.cli.options import given_options
+    from dltool.core.output import emit_object
+    from dltool.vision import attack as at
+    from dltool.vision import classify as task
+
+    cfg = at.AttackConfig(model=model, data=data, method=method, eps=at.parse_eps(eps), steps=steps, alpha=alpha,
+                          norm=norm, plot=plot, save=save, batch_size=batch_size, seed=seed, device=device,
+                          skip_bad=skip_bad, given=given_options(ctx))
+    emit_object(at.attack(cfg, load=task.load, scan=task.scan_labelled, decode=task.decode), fmt)
+
+
+@classify.command("prune")
+@engine_options(epochs=5, lr=0.0005, scheduler="cosine", without=("init",))
+def prune(
+    model: ModelArg,
+    data: Annotated[Path | None, typer.Argument(help="Labelled data to fine-tune on (class folders or CSV path,label); default: the data in the model's run config.toml.")] = None,
+    amount: Annotated[float, typer.Option("--amount", help="Share of the weights to remove, in (0, 1): all conv and linear weights ranked together by magnitude, or with --structured each conv's output channels by L2 norm.")] = 0.8,
+    structured: Annotated[bool, typer.Option("--structured", help="Remove whole output channels of each convolution instead of single weights.")] = False,
+    schedule: Annotated[int, typer.Option("--schedule", help="Prune in this many steps over the epochs (iterative pruning, a cubic ramp); 1: once, then fine-tune.")] = 1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
+    *,
+    options: dict,
+):
+    """Prune a classifier by weight magnitude (torch.nn.utils.prune), fine-tune it, make it permanent.
+
+    OUT/model.pt records the sparsity (eval prints it); OUT/prune.json and stdout report parameters, zero
+    share, file sizes (dense, compressed, sparse) and CPU time before and after.
+
+    Example: dltool vision classify prune runs/digits/model.pt sample_data/digits/train --amount 0.8 --epochs 5 --out runs/digits-pruned
+    """
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
+    from dltool.core.output import emit_object
+    from dltool.vision import prune as task
+
+    emit_object(task.train(task_config(task.PruneConfig, options)), options["fmt"])
 
 
 # -- segment ---------------------------------------------------------------------------------------

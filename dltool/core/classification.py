@@ -144,6 +144,8 @@ def evaluate(cfg: EvalConfig, *, load: Callable, read: Callable) -> dict:
     y_true = np.array([lm.classes.index(c) for c in data.labels])
     y_pred = infer(lm, data.inputs, cfg.batch_size).argmax(1).numpy()
     metrics = classification_metrics(y_true, y_pred, lm.classes)
+    if lm.ckpt.get("sparsity"):  # a pruned model (vision classify prune): its share of zero weights
+        metrics["sparsity"] = lm.ckpt["sparsity"]["zero_share"]
     report_evaluation(metrics, cfg.out)
     return metrics
 

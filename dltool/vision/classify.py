@@ -10,9 +10,10 @@ import torch
 
 from dltool.core import classification, inputs
 from dltool.core import images as vdata
+from dltool.core.applies import Applies, given_fields
 from dltool.core.classification import ClassifierTask, Decoded, EvalConfig, PredictConfig
 from dltool.core.console import info
-from dltool.core.errors import InputError, OptionError
+from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.export import Normalized, export_onnx
 from dltool.core.io import write_json
 from dltool.core.modelfile import LoadedModel, load_model, load_pretrained
@@ -40,6 +41,10 @@ class TrainConfig:
     pretrained: Path | None = None
     workers: int = 2
     preload: bool | None = None
+    adversarial: str | None = None  # fgsm | pgd: train on adversarial examples of each batch too
+    adv_eps: float = 0.03
+    adv_ratio: float = 0.5
+    adv_steps: int = 7
     run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
     given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
@@ -57,7 +62,42 @@ class TrainConfig:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
+        self.adversarial_training().validate()
         arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
+
+
+    def adversarial_training(self) -> Adversarial:
+        return Adversarial(self.adversarial, self.adv_eps, self.adv_ratio, self.adv_steps,
+                           given=given_fields(self))
+
+
+@dataclass(frozen=True)
+class Adversarial:
+    """Adversarial training (Madry et al. 2018): a share `ratio` of each training batch replaced by its
+    FGSM or PGD examples (L-inf ball of `eps`, pixels in [0, 1]), made against the model as it is."""
+
+    adversarial: str | None = None
+    adv_eps: float = 0.03
+    adv_ratio: float = 0.5
+    adv_steps: int = 7
+    given: frozenset[str] | None = None
+
+    def validate(self) -> None:
+        from dltool.core.applies import check_range
+        from dltool.vision.attack import METHODS, check_eps
+
+        if self.adversarial is not None and self.adversarial not in METHODS:
+            raise unknown_name("adversarial training method", self.adversarial, METHODS)
+        ADVERSARIAL_OPTIONS.check(self)
+        check_eps("--adv-eps", self.adv_eps)
+        check_range("--adv-ratio", self.adv_ratio, low=0, high=1, low_open=True)
+        if self.adv_steps < 1:
+            raise OptionError(f"--adv-steps {self.adv_steps} must be at least 1")
+
+
+#: the adversarial options only --adversarial (or only its pgd) takes
+ADVERSARIAL_OPTIONS = Applies("adversarial", {None: (), "fgsm": ("adv_eps", "adv_ratio"),
+                                              "pgd": ("adv_eps", "adv_ratio", "adv_steps")})
 
 
 # The `train` options that shape an architecture (TrainConfig field names). Which of them a model takes is
@@ -84,9 +124,10 @@ class ClassifyTask(ClassifierTask):
     channels_last = True
 
     def __init__(self, arch: str, arch_kwargs: dict, classes: list[str], preprocess: dict, device,
-                 augment_ops: tuple[str, ...] = ()):
+                 augment_ops: tuple[str, ...] = (), adversarial: Adversarial | None = None):
         super().__init__(arch, arch_kwargs, classes, preprocess)
         self.augment_ops = augment_ops
+        self.adversarial = adversarial if adversarial is not None and adversarial.adversarial else None
         self.device = device
         shape = (1, -1, 1, 1)
         self.mean = torch.tensor(preprocess["mean"], device=device).view(shape)
@@ -94,9 +135,16 @@ class ClassifyTask(ClassifierTask):
 
     def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         """uint8 batch -> normalised float batch (augmented when training)."""
+        return self.normalise(self.pixels(x, train))
+
+    def pixels(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """uint8 batch -> float pixels in [0, 1] (augmented when training)."""
         x = x.float().div_(255)
         if train and self.augment_ops:
             x = augment(x, self.augment_ops)
+        return x
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -104,7 +152,31 @@ class ClassifyTask(ClassifierTask):
 
     def forward(self, model, batch, train: bool = False):
         x, y = batch
+        if train and self.adversarial is not None:
+            return model(self.normalise(self._with_adversarial(model, self.pixels(x, True), y))), y
         return model(self.prepare(x, train=train)), y
+
+    def _with_adversarial(self, model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The batch with its first adv_ratio share (batches are shuffled) replaced by adversarial examples,
+        made on the bare network (not its DDP or compiled wrapper: no extra forward for DDP to reduce) in
+        eval mode (the attack's passes leave BatchNorm's statistics alone)."""
+        from dltool.vision.attack import perturb
+
+        adv = self.adversarial
+        k = round(adv.adv_ratio * len(x))
+        if k == 0:
+            return x
+        net = getattr(model, "module", model)
+        net = getattr(net, "_orig_mod", net)
+        modes = [(m, m.training) for m in net.modules()]  # frozen BatchNorm layers stay in eval mode
+        net.eval()
+        try:
+            attacked = perturb(lambda z: net(self.normalise(z)), x[:k], y[:k], eps=adv.adv_eps,
+                               method=adv.adversarial, steps=adv.adv_steps)
+        finally:
+            for m, training in modes:
+                m.train(training)
+        return torch.cat([attacked, x[k:]])
 
     def model_inputs(self, images: np.ndarray) -> tuple:
         return (self.prepare(torch.from_numpy(images).to(self.device)),)
@@ -216,7 +288,8 @@ def train(cfg: TrainConfig) -> dict:
             val_batches = _batches(vdata.ImageDataset(v_paths, v_targets.tolist(), size, mode), None, val_size,
                                    shuffle=False, seed=0, device=device, workers=cfg.workers)
 
-    task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment))
+    task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment),
+                        cfg.adversarial_training())
     return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
@@ -229,15 +302,21 @@ def load(path, device) -> LoadedModel:
 
 
 def _read_labelled(lm: LoadedModel, cfg: EvalConfig) -> Decoded:
-    items = inputs.scan_labelled(cfg.data, vdata.IMAGES)
-    return _decode(lm, items, cfg)
+    return decode(lm, scan_labelled(cfg), cfg)
 
 
-def _scan(cfg: PredictConfig) -> list:
+def scan_labelled(cfg) -> list:
+    """The labelled image items of cfg.data (class folders or a CSV path,label)."""
+    return inputs.scan_labelled(cfg.data, vdata.IMAGES)
+
+
+def scan(cfg) -> list:
+    """The image items a predict-like config's inputs name (files, folders, '-')."""
     return inputs.scan_inputs(cfg.inputs, vdata.IMAGES)
 
 
-def _decode(lm: LoadedModel, items: list, cfg) -> Decoded:
+def decode(lm: LoadedModel, items: list, cfg) -> Decoded:
+    """Items decoded at the model's size and mode (cfg.skip_bad drops unreadable ones)."""
     size, mode = lm.preprocess["img_size"], lm.preprocess["mode"]
     images, kept = vdata.decode([it.path for it in items], size, mode, skip_bad=cfg.skip_bad)
     items = [items[i] for i in kept]
@@ -250,7 +329,7 @@ def evaluate(cfg: EvalConfig) -> dict:
 
 def predict(cfg: PredictConfig):
     """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
-    return classification.predict(cfg, load=load, scan=_scan, decode=_decode)
+    return classification.predict(cfg, load=load, scan=scan, decode=decode)
 
 
 def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:

@@ -376,7 +376,39 @@ SERIES_FORECAST = TrainCommand(
     _forecaster_learned, interrupt_at=8, printed_once=_one_summary)  # 3 x 31 training windows: 6 steps an epoch
 
 
+# -- vision classify prune ----------------------------------------------------------------------------
+
+def _model_to_prune(base: Path) -> Path:
+    """A run folder holding an untrained digits classifier (its config.toml names the data), so the
+    fine-tuning after pruning has all to learn."""
+    import torch
+
+    from dltool.core.modelfile import save_model
+    from dltool.vision.models import create_model
+
+    data = _digits_folders(base)
+    kwargs = {"num_classes": 3, "in_channels": 1, "width": 8}
+    torch.manual_seed(0)
+    save_model(base / "run" / "model.pt", task="vision-classify", arch="cnn", arch_kwargs=kwargs,
+               state_dict=create_model("cnn", **kwargs).state_dict(), classes=["0", "1", "7"],
+               preprocess={"img_size": 8, "mode": "L", "mean": [0.3], "std": [0.4]})
+    (base / "run" / "config.toml").write_text(f'data = "{data}"\n')
+    return base / "run"
+
+
+def _pruned_classifier_learned(cli, data: Path, run: Path) -> None:
+    _classifier_learned(cli, data.parent / "train", run)
+    assert json.loads((run / "prune.json").read_text())["sparsity"]["zero_share"] > 0.49
+
+
+VISION_PRUNE = TrainCommand(
+    ("vision", "classify", "prune"), _model_to_prune,
+    ("--amount", "0.5", "--schedule", "2", "--epochs", "5", "--batch-size", "16", "--lr", "0.01", "--device", "cpu",
+     "--quiet"),
+    _pruned_classifier_learned, interrupt_at=10, printed_once=_one_summary)
+
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
     TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN, TEXT_LM,
-    TEXT_TAG, SERIES_FORECAST)}
+    TEXT_TAG, SERIES_FORECAST, VISION_PRUNE)}
