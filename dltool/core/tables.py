@@ -3,8 +3,10 @@
 A table is CSV with a header, JSON Lines, `.npy` or `.npz`. Numeric columns are features;
 other columns (path, id, label, ...) pass through untouched so results can be joined back.
 `-` reads stdin / writes stdout; stdin is sniffed (JSON Lines if it starts with '{', else CSV).
-JSON Lines keeps types, so a JSON string "3" is a label, not a feature; in CSV every column
-that parses as numbers is numeric (use --features/--exclude to choose).
+JSON Lines keeps types, so a JSON string "3" is a label, not a feature. CSV has no types, so two
+rules keep what one command writes read back the same: identifier columns (`id`, `*_id`, `label`,
+`path`, `file`, `filename`) are text in every format, and so is a column with a zero-padded code
+("0042"); every other column that parses as numbers is numeric (use --features/--exclude to choose).
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ from dltool.core.io import atomic_open, input_path
 
 NUMERIC_SHARE_FOR_TYPO = 0.5  # a column at least this numeric, with a few non-numbers, is a typo
 TABLE_FORMATS = ("auto", "table", "jsonl", "csv", "json", "npz")
+IDENTIFIER_COLUMNS = {"id", "label", "path", "file", "filename"}
+
+
+def is_identifier(name: str) -> bool:
+    """A column that names or labels a row (never a feature, whatever its values look like)."""
+    lower = name.lower()
+    return lower in IDENTIFIER_COLUMNS or lower.endswith("_id")
+
+
+def _zero_padded(v) -> bool:
+    """'0042': a code whose leading zeros a number would lose."""
+    return isinstance(v, str) and len(v) > 1 and v[0] == "0" and v.isdigit()
 
 
 def check_table_format(fmt: str, path: str = "-") -> str:
@@ -106,7 +120,10 @@ class Table:
                                   suggest(missing[0], self.names) or f"columns are: {', '.join(self.names)}")
             bad = [f for f in features if not self.is_numeric(f)]
             if bad:
-                raise InputError(f"--features: column '{bad[0]}' is not numeric")
+                raise InputError(f"--features: column '{bad[0]}' is not numeric",
+                                 "identifier columns (id, *_id, label, path, file) and zero-padded codes are "
+                                 "read as text" if is_identifier(bad[0]) or any(map(_zero_padded, self.columns[bad[0]]))
+                                 else None)
             names = list(features)
         else:
             skip = set(exclude or ())
@@ -143,8 +160,17 @@ class Table:
         return X, names, keep
 
 
+def _text_column(values: list) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)  # filled, not np.asarray: lists of one length stay lists
+    column[:] = [_plain(v) for v in values]
+    return column
+
+
 def _coerce_column(name: str, values: list) -> np.ndarray:
-    """Numeric if every non-empty value is a number; a mostly-numeric column with a stray word fails."""
+    """Numeric if every non-empty value is a number; a mostly-numeric column with a stray word fails.
+    Identifier columns and zero-padded codes stay as written (text from CSV, JSON values from JSON Lines)."""
+    if is_identifier(name) or any(_zero_padded(v) for v in values):
+        return _text_column(values)
     nums, bad = [], None
     n_numeric = 0
     for i, v in enumerate(values):
@@ -175,9 +201,7 @@ def _coerce_column(name: str, values: list) -> np.ndarray:
         row, value = bad
         raise InputError(f"row {row + 1}, column '{name}': {str(value)!r} is not a number",
                          "fix the value, or name the feature columns with --features")
-    column = np.empty(len(values), dtype=object)  # filled, not np.asarray: lists of one length stay lists
-    column[:] = [_plain(v) for v in values]
-    return column
+    return _text_column(values)
 
 
 class _JsonString(str):
@@ -259,7 +283,8 @@ def _read_numpy(path: Path) -> Table:
     if X.ndim != 2 or X.dtype.kind not in "fiub":
         raise InputError(f"{path}: expected a 2-D numeric array, got shape {X.shape} of {X.dtype}")
     names = names or [f"x{i}" for i in range(X.shape[1])]
-    cols = {n: v if v.dtype.kind in "fiub" else v.astype(object) for n, v in extra.items()}
+    cols = {n: v if v.dtype.kind in "fiub" and not is_identifier(n) else v.astype(str).astype(object)
+            for n, v in extra.items()}
     cols.update({n: X[:, i].astype(np.float64) for i, n in enumerate(names)})
     return Table(cols)
 
