@@ -101,7 +101,8 @@ class RunFiles:
 
 
 def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned: int | None, optimizers: dict,
-                schedulers: dict, scaler, task, best, best_epoch: int, bad_epochs: int, history: list[dict]) -> dict:
+                schedulers: dict, scaler, task, best, best_epoch: int, bad_epochs: int, history: list[dict],
+                converged: str | None = None) -> dict:
     """The whole state of training at `pos`, for last.pt. Every rank calls it (their random states and
     loss sums are gathered); what it returns is for rank 0 to write."""
     return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
@@ -114,7 +115,7 @@ def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned:
             "ranks": dist.gather({"rng": rng_state(), "loss_sum": pos.loss_sum}),
             "task": task.state_dict(),
             "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-            "history": history}
+            "history": history, "converged": converged}
 
 
 def restore(run_dir: Path, *, model, optimizers: dict, schedulers: dict, scaler, task) -> tuple[dict, Position]:

@@ -334,6 +334,8 @@ class Engine:
 
     def fit(self, train_batches, val_batches=None) -> dict:
         self._setup(train_batches, val_batches)
+        if self.finished:
+            return self._finished_summary()
         self._t_start = time.perf_counter()  # the budget and train_time_s cover the loop, not the setup
         if self.budget is not None:
             self.budget.start(self._t_start, self.pos.elapsed_s)
@@ -366,6 +368,27 @@ class Engine:
         if stop_reason:
             info(f"stop: {stop_reason}")
         return self._finish(stop_reason, self._elapsed())
+
+    def _finished(self) -> str | None:
+        """Why a resumed run has nothing left to train, or None."""
+        cfg = self.cfg
+        if self.pos.batch == 0 and self.pos.epoch >= self.epochs:
+            return f"its {self.epochs} epochs are trained"
+        if self.converged:
+            return self.converged
+        if cfg.early_stop and self.bad_epochs >= cfg.early_stop:
+            return f"early stop: {self.monitor} had not improved for {cfg.early_stop} epochs"
+        if cfg.time_limit is not None and self.pos.elapsed_s >= cfg.time_limit * 60:
+            return f"its --time-limit of {cfg.time_limit:g} min is spent"
+        return None
+
+    def _finished_summary(self) -> dict:
+        """--resume of a finished run: nothing is trained or written; the model holds model.pt's weights."""
+        import json
+
+        info(f"{self.run_dir} is finished ({self.finished}): nothing to resume, its files are unchanged")
+        self.raw_model.load_state_dict(self.files.best_weights())
+        return json.loads((self.run_dir / "summary.json").read_text(encoding="utf-8"))
 
     def _elapsed(self) -> float:
         """Training time of the whole run so far, across resumes."""
@@ -419,17 +442,21 @@ class Engine:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.best, self.best_epoch, self.bad_epochs = None, 0, 0
+        self.converged = None
+        self.finished = None
         if cfg.resume:
             self._restore()
-            info(f"resuming {self.run_dir} at epoch {self.pos.epoch + 1}, step {self.pos.batch}")
-        if self.main:
+            self.finished = self._finished() if (self.run_dir / "summary.json").is_file() else None
+            if not self.finished:
+                info(f"resuming {self.run_dir} at epoch {self.pos.epoch + 1}, step {self.pos.batch}")
+        if self.main and not self.finished:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.files.write_config(toml_ready(self.options))  # on resume too: the options it finishes with
         if not cfg.resume:
             self._checkpoint(self.run_dir / "last.pt", {})  # resumable from the start
         self._trainable_epoch = None
         self.writer = None
-        if cfg.tensorboard and self.main:
+        if cfg.tensorboard and self.main and not self.finished:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.pos.epoch + 1)
@@ -678,6 +705,7 @@ class Engine:
         else:
             self.bad_epochs += 1
         self.history.append(row)
+        self.converged = dist.broadcast(converged) or None  # in last.pt: a resumed run knows it is done
         self.pos = Position(epoch=pos.epoch + 1, step=pos.step, elapsed_s=pos.elapsed_s)  # the next epoch
         if improved:
             self._best_state = cpu_copy(self.raw_model.state_dict())  # every rank: fit ends with these
@@ -699,8 +727,7 @@ class Engine:
                                   "run the same command with --resume to continue it")
         if self.cfg.early_stop and self.bad_epochs >= self.cfg.early_stop:
             return f"early stop: {self.monitor} has not improved for {self.cfg.early_stop} epochs"
-        converged = dist.broadcast(converged)
-        return converged or None
+        return self.converged
 
     def _validate(self, val_batches) -> dict:
         """Every rank validates its shard of the validation set; the metrics are combined over ranks."""
@@ -747,7 +774,8 @@ class Engine:
         state = train_state(self.pos, elapsed_s=self._elapsed(), epochs=self.epochs,
                             epochs_planned=self.epochs_planned, optimizers=self.optimizers,
                             schedulers=self.schedulers, scaler=self.scaler, task=self.task, best=self.best,
-                            best_epoch=self.best_epoch, bad_epochs=self.bad_epochs, history=self.history)
+                            best_epoch=self.best_epoch, bad_epochs=self.bad_epochs, history=self.history,
+                            converged=self.converged)
         if self.main:
             self.files.save(path, self.task.payload(self.raw_model), metrics, state)
 
@@ -757,6 +785,7 @@ class Engine:
         if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
             self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.converged = state.get("converged")
         self.history = list(state["history"])
         if self.pos.batch > self.steps_per_epoch:
             raise InputError(f"--resume: the checkpoint is at step {self.pos.batch} of an epoch that now has "

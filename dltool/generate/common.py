@@ -175,8 +175,10 @@ def train(cfg: TrainConfig, make_task) -> dict:
     train_batches = TensorBatches((x[tr_t], y[tr_t]), cfg.run.batch_size, shuffle=True, seed=cfg.engine.seed)
     val_batches = None if va_t is None else TensorBatches((x[va_t], y[va_t]), 256, shuffle=False)
     task = make_task(cfg, arch_kwargs, images, run_dir, device)
-    summary = Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
-    task.last_grid(model)
+    engine = Engine(task, model, cfg.engine, run_dir, device, recipe(cfg))
+    summary = engine.fit(train_batches, val_batches)
+    if not engine.finished:  # a resumed finished run has its grid
+        task.last_grid(model)
     return summary
 
 

@@ -176,7 +176,12 @@ def train(cfg: PruneConfig) -> dict:
     ck = lm.ckpt
     task = PruneTask(ck["arch"], ck["arch_kwargs"], ck["classes"], ck["preprocess"], device, params=params,
                      structured=cfg.structured, steps=steps, epochs=cfg.engine.epochs)
-    summary = Engine(task, model, cfg.engine, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    engine = Engine(task, model, cfg.engine, run_dir, device, recipe(cfg))
+    summary = engine.fit(train_batches, val_batches)
+    if engine.finished and (run_dir / "prune.json").is_file():  # resumed after the end: nothing left to do
+        import json
+
+        return {**summary, **json.loads((run_dir / "prune.json").read_text(encoding="utf-8"))}
 
     for module, name in params:  # the masks made permanent: plain weights with zeros, loadable anywhere
         prune.remove(module, name)

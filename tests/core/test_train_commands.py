@@ -163,3 +163,16 @@ def test_resume_with_changed_options_names_them(cli, case, finished_runs):
     assert r.code == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "--lr (was " in r.stderr and "now 0.5)" in r.stderr and "--seed (was 0, now 3)" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resuming_a_finished_run_changes_nothing_and_says_so(cli, case, tmp_path, finished_runs):
+    import shutil
+
+    data, full = finished_runs(case)
+    run = shutil.copytree(full, tmp_path / "run")  # copy2 keeps the times: a rewritten file shows
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*")) if p.is_file()}
+    r = cli(*case.command, data, "--out", run, *(a for a in case.args if a != "--quiet"), "--resume")
+    assert r.code == 0, r.stderr
+    assert "is finished" in r.stderr and "nothing to resume" in r.stderr, r.stderr
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*")) if p.is_file()} == before
