@@ -54,6 +54,13 @@ def test_unknown_option_is_usage_error(cli):
     assert r.code == 2
 
 
+def test_a_missing_argument_says_what_to_give(cli):
+    r = cli("cluster", "kmeans")
+    assert r.code == 2 and "Missing argument 'table'" in r.stderr and "'-' reads stdin" in r.stderr
+    r = cli("vision", "classify", "train")
+    assert r.code == 2 and "Missing argument 'data'. ImageFolder" in r.stderr
+
+
 def test_unknown_config_key_suggests(cli, tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text("epoch = 3\n")

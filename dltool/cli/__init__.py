@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None, *, epoch_callbacks: tuple = ()) -> None:
             print(f"error: {e}", file=sys.stderr)
             code = int(e.exit_code)
         except ClickException as e:
+            _say_what_a_missing_argument_is(e)
             e.show()
             code = e.exit_code
         except Abort:
@@ -62,3 +63,12 @@ def main(argv: list[str] | None = None, *, epoch_callbacks: tuple = ()) -> None:
         print("interrupted", file=sys.stderr)
         code = 130
     sys.exit(code)
+
+
+def _say_what_a_missing_argument_is(e) -> None:
+    """"Missing argument 'table'." gains the argument's help ("... '-' reads stdin."), so the line says what to give."""
+    from typer._click.exceptions import MissingParameter
+
+    help_text = getattr(getattr(e, "param", None), "help", None)
+    if isinstance(e, MissingParameter) and help_text and not e.message:
+        e.message = help_text.rstrip(".")

@@ -135,15 +135,37 @@ def prepare_run_dir(out: str | os.PathLike | None, domain_task: str, *, force: b
 
 
 def input_path(path: str | os.PathLike, what: str = "input") -> Path:
-    """A path that must exist, with a clear error when it does not."""
+    """A path that must exist, with a clear error when it does not: a close name for the first part of it
+    that is missing ('rnu/model.pt' -> 'run/model.pt'), else for a model file the run folders nearby."""
     p = Path(path)
     if not p.exists():
-        hint = "check the spelling"
-        parent = p.parent if str(p.parent) else Path(".")
-        if parent.is_dir():
-            from dltool.core.errors import suggest
-
-            s = suggest(p.name, [c.name for c in parent.iterdir()])
-            hint = s or hint
-        raise InputError(f"{what} '{path}' does not exist", hint)
+        hint = _close_path(p) or (_model_files_near(p) if what == "model file" else None)
+        raise InputError(f"{what} '{path}' does not exist", hint or "check the spelling")
     return p
+
+
+def _close_path(p: Path) -> str | None:
+    """'did you mean ...' for a path whose first missing part has a close sibling."""
+    import difflib
+
+    parts = p.parts
+    for i in range(len(parts)):
+        head = Path(*parts[:i + 1])
+        if head.exists():
+            continue
+        parent = head.parent
+        if not parent.is_dir():
+            return None
+        close = difflib.get_close_matches(head.name, [c.name for c in parent.iterdir()], n=1, cutoff=0.6)
+        return f"did you mean '{Path(parent, close[0], *parts[i + 1:])}'?" if close else None
+    return None
+
+
+def _model_files_near(p: Path) -> str | None:
+    """The model files in the run folders around a missing one (runs/*/model.pt and the like), up to 3."""
+    base = p.parent if p.parent.is_dir() else Path(".")
+    found = sorted({str(f) for pattern in ("*/model.pt", "*/*/model.pt") for f in base.glob(pattern)})
+    if not found:
+        return None
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return f"model files here: {', '.join(found[:3])}{more}"

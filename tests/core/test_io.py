@@ -43,3 +43,15 @@ def test_replaces_an_existing_file_whole(tmp_path):
         f.write("new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+def test_a_missing_model_file_suggests_close_names_and_the_run_folders_nearby(cli, tmp_path, monkeypatch):
+    (tmp_path / "runs" / "digits").mkdir(parents=True)
+    (tmp_path / "runs" / "digits" / "model.pt").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    r = cli("vision", "classify", "predict", "runs/digts/model.pt", "x")
+    assert r.code == 1 and "did you mean 'runs/digits/model.pt'?" in r.stderr, r.stderr
+    r = cli("vision", "classify", "predict", "model.pt", "x")
+    assert r.code == 1 and "model files here: runs/digits/model.pt" in r.stderr, r.stderr
+    r = cli("cluster", "kmeans", "runs/digits/model.pf")
+    assert r.code == 1 and "did you mean 'runs/digits/model.pt'?" in r.stderr, r.stderr
