@@ -139,12 +139,12 @@ def input_path(path: str | os.PathLike, what: str = "input") -> Path:
     that is missing ('rnu/model.pt' -> 'run/model.pt'), else for a model file the run folders nearby."""
     p = Path(path)
     if not p.exists():
-        hint = _close_path(p) or (_model_files_near(p) if what == "model file" else None)
+        hint = close_path(p) or (_model_files_near(p) if what == "model file" else None)
         raise InputError(f"{what} '{path}' does not exist", hint or "check the spelling")
     return p
 
 
-def _close_path(p: Path) -> str | None:
+def close_path(p: Path) -> str | None:
     """'did you mean ...' for a path whose first missing part has a close sibling."""
     import difflib
 

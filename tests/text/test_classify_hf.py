@@ -116,14 +116,21 @@ def test_bert_hf_forward_backward():
     assert torch.allclose(model(ids[1:2, :4], lengths[1:2]), model(ids, lengths)[1:2], atol=1e-5)
 
 
-def test_bad_folders(cli, hf_run, tmp_path):
+def test_bad_folders(cli, hf_run, tmp_path, monkeypatch):
     run, data = tmp_path / "run", hf_run["data"]
 
     def train(*args):
         return cli("text", "classify", "train", data, "--model", "bert", "--epochs", "1", "--out", run, *args)
 
-    assert_error(train("--pretrained", tmp_path / "missing"), "no such folder")
+    assert_error(train("--pretrained", tmp_path / "missing"), "no such local folder", "a local Hugging Face BERT folder")
     assert_error(train("--pretrained", "bert-base-uncased"), "never downloads", "hf download bert-base-uncased")
+    (tmp_path / "models" / "bert-tiny").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    r = train("--pretrained", "models/bert-tin")  # a local path (shaped like owner/name) with a typo: no Hub talk
+    assert_error(r, "no such local folder", "did you mean 'models/bert-tiny'?")
+    r = train("--pretrained", "models/roberta")
+    assert_error(r, "no such local folder", "a local Hugging Face BERT folder")
+    assert "hf download" not in r.stderr
     (tmp_path / "empty").mkdir()
     assert_error(train("--pretrained", tmp_path / "empty"), "has no config.json")
     assert_error(cli("text", "classify", "train", data, "--model", "lstm", "--pretrained", tmp_path / "empty",

@@ -35,6 +35,19 @@ INSTALL = "pip install 'dltool[hf]'"
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
+def missing_folder(path: Path, kind: str) -> InputError:
+    """--pretrained PATH that does not exist: a close local name; for what could be a Hub name, how to fetch it."""
+    from dltool.core.io import close_path
+
+    flag = f"--pretrained '{path}'"
+    close = close_path(path)
+    if close is None and HUB_NAME.fullmatch(str(path)) and not Path(path.parts[0]).is_dir():
+        return InputError(f"{flag}: no such local folder (dltool never downloads a model by name)",
+                          f"if '{path}' is a Hugging Face Hub name, download it elsewhere "
+                          f"(hf download {path} --local-dir DIR) and pass --pretrained DIR")
+    return InputError(f"{flag}: no such local folder", close or f"pass a local Hugging Face {kind} folder")
+
+
 def transformers_module():
     """transformers, quiet (its load report and progress bars: we say what matters), or a clear error."""
     try:
@@ -92,11 +105,7 @@ def read_folder(path) -> Folder:
     path = Path(path)
     flag = f"--pretrained '{path}'"
     if not path.exists():
-        if HUB_NAME.fullmatch(str(path)):
-            raise InputError(f"{flag} is not a local folder, and dltool never downloads a model by name",
-                             f"download it elsewhere (hf download {path} --local-dir DIR) and pass "
-                             "--pretrained DIR")
-        raise InputError(f"{flag}: no such folder", "pass a local Hugging Face BERT folder")
+        raise missing_folder(path, "BERT")
     if not path.is_dir():
         raise InputError(f"{flag} is a file, not a folder", "pass the Hugging Face folder that holds config.json")
     if not (path / "config.json").is_file():

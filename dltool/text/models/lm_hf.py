@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from dltool.core.errors import InputError
 from dltool.core.registry import Registry
-from dltool.text.models.bert_hf import HUB_NAME, transformers_module
+from dltool.text.models.bert_hf import missing_folder, transformers_module
 
 #: built from a folder's config, never chosen by --model
 FOLDER_MODELS = Registry("model")
@@ -59,10 +59,7 @@ def read_folder(path) -> Folder:
     path = Path(path)
     flag = f"--pretrained '{path}'"
     if not path.exists():
-        if HUB_NAME.fullmatch(str(path)):
-            raise InputError(f"{flag} is not a local folder, and dltool never downloads a model by name",
-                             f"download it elsewhere (hf download {path} --local-dir DIR) and pass --pretrained DIR")
-        raise InputError(f"{flag}: no such folder", "pass a local Hugging Face GPT-2 folder")
+        raise missing_folder(path, "GPT-2")
     if not path.is_dir() or not (path / "config.json").is_file():
         raise InputError(f"{flag} is not a Hugging Face model folder (no config.json)",
                          "pass the folder save_pretrained or hf download wrote")
