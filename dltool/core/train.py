@@ -204,6 +204,19 @@ def toml_ready(options: dict) -> dict:
     return out
 
 
+def _value_used(name: str, options: dict) -> str:
+    """An option's value as the run used it: config.toml leaves out what was not set, which means the default
+    (for --lr and --momentum, the optimizer's)."""
+    if name in options:
+        return repr(options[name])
+    optimizer = options.get("optimizer", EngineConfig.optimizer)
+    if name == "lr" and optimizer in DEFAULT_LR:
+        return f"{DEFAULT_LR[optimizer]:g}, {optimizer}'s default"
+    if name == "momentum" and optimizer in DEFAULT_MOMENTUM:
+        return f"{DEFAULT_MOMENTUM[optimizer]:g}, {optimizer}'s default"
+    return "not set"
+
+
 # -- starting a run ------------------------------------------------------------------------------
 
 def start_run(cfg: EngineConfig, *, device: str, out, name: str, force: bool = False,
@@ -253,7 +266,7 @@ def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> No
     for name, f in EngineConfig.__dataclass_fields__.items():  # an engine option newer than the run, at its default
         if name not in saved and now.get(name) == f.default:
             may_change.add(name)
-    differ = [f"--{k.replace('_', '-')} (was {saved.get(k, 'unset')!r}, now {now.get(k, 'unset')!r})"
+    differ = [f"--{k.replace('_', '-')} (was {_value_used(k, saved)}, now {_value_used(k, now)})"
               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in may_change]
     if differ:
         raise OptionError(f"--resume {run_dir}: options differ from the run's config.toml: {'; '.join(differ)}",

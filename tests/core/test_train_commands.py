@@ -163,6 +163,8 @@ def test_resume_with_changed_options_names_them(cli, case, finished_runs):
     assert r.code == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "--lr (was " in r.stderr and "now 0.5)" in r.stderr and "--seed (was 0, now 3)" in r.stderr, r.stderr
+    if "lr = " not in (run / "config.toml").read_text():  # the default left out: the line names the value used
+        assert "'s default, now 0.5)" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

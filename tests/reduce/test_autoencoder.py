@@ -145,6 +145,8 @@ def test_resume_continues_a_run(cli, table_csv, tmp_path):
     assert [h["epoch"] for h in _history(run)] == [1, 2, 3, 4]
     r = cli(*base, "--epochs", 2)
     assert r.code == 1 and "already exists" in r.stderr  # a trained model is never replaced by accident
+    r = cli(*base, "--epochs", 4, "--resume", "--lr", "0.5")  # the run used the optimizer's default: named
+    assert r.code == 1 and "--lr (was 0.001, adam's default, now 0.5)" in r.stderr, r.stderr
 
 
 def _assert_error(r, fragment, *leftovers):
