@@ -119,6 +119,8 @@ def compute(cfg: AnalyzeConfig):
     for i, w in enumerate(waves):
         groups.setdefault(len(w), []).append(i)  # equal lengths batch exactly (no padding changes a frame)
     transform = None if fc.kind == "cqt" else F.extractor(fc).to(device)
+    if fc.kind == "cqt":
+        F.warn_if_too_short_for_cqt(fc, min(len(w) for w in waves))
     names = fc.row_names
     with torch.inference_mode(), progress(f"{fc.kind} features", len(waves)) as advance:
         for idx in groups.values():

@@ -161,6 +161,8 @@ def extractor(cfg: FeatureConfig):
 
 def cqt(cfg: FeatureConfig, wave) -> np.ndarray:  # noqa: F821
     """Constant-Q transform of one clip with librosa (CPU) -> (n_bins, frames)."""
+    import warnings
+
     import librosa
     import numpy as np
 
@@ -168,7 +170,8 @@ def cqt(cfg: FeatureConfig, wave) -> np.ndarray:  # noqa: F821
 
     y = wave.detach().cpu().numpy().astype(np.float32)
     try:
-        with library_warnings():  # "n_fft too large for a short signal": said once, on our stderr
+        with library_warnings():
+            warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")  # see warn_if_too_short_for_cqt
             c = np.abs(librosa.cqt(y, sr=cfg.sr, hop_length=cfg.hop_length, fmin=cfg.f_min, n_bins=cfg.n_bins,
                                    window=cfg.window if cfg.window != "rect" else "boxcar"))
     except librosa.ParameterError as e:
@@ -179,6 +182,27 @@ def cqt(cfg: FeatureConfig, wave) -> np.ndarray:  # noqa: F821
         to_db = librosa.power_to_db if cfg.power == 2 else librosa.amplitude_to_db
         c = to_db(c, ref=1.0, top_db=TOP_DB)
     return c.astype(np.float32)
+
+
+def warn_if_too_short_for_cqt(cfg: FeatureConfig, n_samples: int) -> None:  # noqa: F821
+    """The lowest CQT bin's filter needs a window (a power of two at least its length) that a short clip may not
+    fill: its bins are then computed mostly from padding (librosa says so per clip and octave). Said once, for
+    the shortest clip, naming the --fmin that fits it."""
+    import math
+
+    import librosa
+
+    lowest_two = librosa.cqt_frequencies(n_bins=2, fmin=cfg.f_min)  # librosa's bandwidths need two bins
+    longest, _ = librosa.filters.wavelet_lengths(freqs=lowest_two, sr=cfg.sr,
+                                                 window=cfg.window if cfg.window != "rect" else "boxcar")
+    window = 2 ** math.ceil(math.log2(longest[0]))
+    if window <= n_samples:
+        return
+    fits = math.ceil(cfg.f_min * longest[0] / 2 ** math.floor(math.log2(n_samples)) * 10) / 10
+    from dltool.core.console import warn
+
+    warn(f"--kind cqt: a clip of {n_samples} samples is shorter than the {window}-sample window of the lowest bin "
+         f"(--fmin {cfg.f_min:.1f} Hz), so the lowest bins are mostly padding; --fmin {fits:g} fits it")
 
 
 def pool(feats, how: str, names: list[str]) -> dict:

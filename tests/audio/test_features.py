@@ -109,6 +109,20 @@ def test_cqt_runs_on_cpu_with_librosa(cli, clips, tmp_path):
     assert ours[:, 5:-5].mean(1).argmax() == round(12 * np.log2(LOW_TONES[0] / 32.703))
 
 
+def test_cqt_on_a_clip_shorter_than_its_lowest_window_says_once_which_fmin_fits(cli, tmp_path):
+    short = write(tmp_path / "clips" / "short.wav", tone(440, seconds=0.5))
+    write(tmp_path / "clips" / "long.wav", tone(440, seconds=0.9))
+    r = cli("audio", "spectrogram", tmp_path / "clips", "--kind", "cqt", "--hop", "256", "--n-bins", "48",
+            "--out", tmp_path / "a")
+    assert r.code == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "a clip of 8000 samples" in warnings[0] and "n_fft" not in r.stderr, r.stderr
+    fmin = warnings[0].split("--fmin ")[-1].split()[0]
+    r = cli("audio", "spectrogram", short, "--kind", "cqt", "--hop", "256", "--n-bins", "48", "--fmin", fmin,
+            "--out", tmp_path / "b")
+    assert r.code == 0 and "warning" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--n-mels", "256", "--n-fft", "256", "--sr", "8000"), "--n-mels 256 is too many for --n-fft 256"),
     (("--fmax", "9000"), "--fmax 9000.0 must be in (0, 8000]"),
