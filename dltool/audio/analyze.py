@@ -177,6 +177,8 @@ def plot(data: np.ndarray, fc: F.FeatureConfig, path: Path, title: str) -> None:
                                    ax=ax, **kw)
     if fc.kind == "mfcc":
         ax.set_ylabel("coefficient")
+    elif fc.kind in ("stft", "mel"):  # the last bin's edge lies past the top frequency: no tick beyond it
+        ax.set_ylim(top=fc.f_max if fc.kind == "mel" else fc.sr / 2)
     db = fc.db and fc.kind != "mfcc"
     fig.colorbar(img, ax=ax, format="%+2.0f dB" if db else None, label=None if db else "value")
     ax.set_title(title)

@@ -146,7 +146,7 @@ def evaluate(cfg: EvalConfig, *, load: Callable, read: Callable) -> dict:
     metrics = classification_metrics(y_true, y_pred, lm.classes)
     if lm.ckpt.get("sparsity"):  # a pruned model (vision classify prune): its share of zero weights
         metrics["sparsity"] = lm.ckpt["sparsity"]["zero_share"]
-    report_evaluation(metrics, cfg.out)
+    report_evaluation(metrics, cfg.out, title=evaluation_title(lm, cfg.model, cfg.data, metrics))
     return metrics
 
 
@@ -224,8 +224,15 @@ def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
             "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
-def report_evaluation(metrics: dict, out: str | Path | None) -> None:
-    """The per-class table on stderr; with `out`, metrics.json, confusion.json and confusion.png there."""
+def evaluation_title(lm, model_path, data, metrics: dict) -> str:
+    """What a confusion matrix shows, for a reader without the command line: model, data and accuracy."""
+    model = Path(str(model_path))
+    model = model.parent if model.name == "model.pt" else model  # a run folder names the run
+    return f"{lm.arch} ({model}) on {data}: accuracy {metrics['accuracy']:.3f}, n={metrics['n']}"
+
+
+def report_evaluation(metrics: dict, out: str | Path | None, title: str | None = None) -> None:
+    """The per-class table on stderr; with `out`, metrics.json, confusion.json and confusion.png (titled) there."""
     from dltool.core.io import write_json
 
     print_per_class(metrics)
@@ -233,7 +240,7 @@ def report_evaluation(metrics: dict, out: str | Path | None) -> None:
         out = Path(out)
         write_json(out / "metrics.json", metrics)
         write_json(out / "confusion.json", {"classes": metrics["classes"], "matrix": metrics["confusion_matrix"]})
-        plot_confusion(np.array(metrics["confusion_matrix"]), metrics["classes"], out / "confusion.png")
+        plot_confusion(np.array(metrics["confusion_matrix"]), metrics["classes"], out / "confusion.png", title)
 
 
 def print_per_class(metrics: dict) -> None:
@@ -256,13 +263,18 @@ def print_per_class(metrics: dict) -> None:
     Console(file=sys.stderr).print(t)
 
 
-def plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str | None = None) -> None:
+    import textwrap
+
     from sklearn.metrics import ConfusionMatrixDisplay
 
     from dltool.core.plots import figure, save_figure
 
-    fig, ax = figure(figsize=(max(4, len(classes) * 0.6), max(4, len(classes) * 0.6)))
+    size = max(5, len(classes) * 0.6)
+    fig, ax = figure(figsize=(size, size))
     ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, colorbar=False)
+    if title:
+        ax.set_title(textwrap.fill(title, width=int(size * 10), break_on_hyphens=False, break_long_words=False), fontsize=9)
     save_figure(fig, path)
 
 

@@ -27,24 +27,34 @@ def save_figure(fig, path: str | Path) -> None:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
 
 
-def plot_curves(history: list[dict], path: str | Path) -> None:
-    """Losses on the left, every other validation metric on the right, per epoch."""
+def plot_curves(history: list[dict], path: str | Path, *, best_epoch: int | None = None,
+                monitor: str | None = None) -> None:
+    """Losses on the left, every other validation metric on the right, per epoch; a dashed line marks the
+    epoch model.pt holds (the best by `monitor`)."""
     if not history:
         return
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_loss, ax_metric) = figure(1, 2, figsize=(10, 4))
     epochs = [r["epoch"] for r in history]
     for key in ("train_loss", "val_loss"):
         if key in history[0]:
             ax_loss.plot(epochs, [r[key] for r in history], marker="o", label=key)
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_title("loss")
-    ax_loss.legend()
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     metric_keys = [k for k in history[0] if k.startswith("val_") and k != "val_loss"
                    and isinstance(history[0][k], (int, float))]
     for key in metric_keys:
         ax_metric.plot(epochs, [r.get(key) for r in history], marker="o", label=key)
-    ax_metric.set_xlabel("epoch")
-    ax_metric.set_title("validation metrics")
+    ax_metric.set(xlabel="epoch", ylabel="value", title="validation metrics")
+    for ax in (ax_loss, ax_metric):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+    if best_epoch:
+        saved = f"saved: epoch {best_epoch}" + (f" (best {monitor})" if monitor else "")
+        for ax in (ax_loss, ax_metric) if metric_keys else (ax_loss,):
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=saved)
+    ax_loss.legend()
     if metric_keys:
         ax_metric.legend()
+    else:
+        ax_metric.set_visible(False)  # no validation: no empty panel
     save_figure(fig, path)

@@ -821,7 +821,8 @@ class Engine:
             write_json(self.run_dir / "summary.json", summary)
             from dltool.core.plots import plot_curves
 
-            plot_curves(self.history, self.run_dir / "curves.png")
+            plot_curves(self.history, self.run_dir / "curves.png", best_epoch=self.best_epoch,
+                        monitor=None if self.keep_last else self.monitor)
         return summary
 
 

@@ -108,7 +108,7 @@ class GenerativeTask(TaskHooks):
             images = self.sample(model, n, labels, torch.Generator().manual_seed(0))
         model.train(was_training)
         write_grid(images, self.run_dir / "samples" / f"epoch_{self.epochs_done:03d}.png",
-                   nrow=10 if self.classes else 8)
+                   f"{self.cfg.model} ({self.run_dir.name}), epoch {self.epochs_done}", nrow=10 if self.classes else 8)
 
     def state_dict(self) -> dict:
         return {"epochs_done": self.epochs_done}
@@ -122,18 +122,32 @@ def noise(shape, generator: torch.Generator, device) -> torch.Tensor:
     return torch.randn(shape, generator=generator).to(device)
 
 
-def write_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """Images in [-1, 1] (N, C, S, S) -> one PNG grid, written atomically."""
-    from PIL import Image
+GRID_MIN_WIDTH = 256  # px: small images are enlarged (whole pixels, no smoothing) to at least this
+
+
+def write_grid(images: torch.Tensor, path: Path, title: str, nrow: int = 8) -> None:
+    """Images in [-1, 1] (N, C, S, S) -> one PNG grid under a title line, at least GRID_MIN_WIDTH wide,
+    written atomically."""
+    from PIL import Image, ImageDraw, ImageFont
     from torchvision.utils import make_grid
 
     from dltool.core.io import atomic_path
 
     grid = make_grid(images.float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
-    array = (grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+    array = grid.mul(255).round().byte().permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array[..., 0] if images.shape[1] == 1 else array)
+    scale = -(-GRID_MIN_WIDTH // picture.width)
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    font_size = max(10, min(16, picture.width // max(1, len(title)) * 2))  # a long title on a narrow grid: smaller
+    font = ImageFont.load_default(size=font_size)
+    band = font_size + 8
+    page = Image.new(picture.mode, (picture.width, picture.height + band), color=255)
+    page.paste(picture, (0, band))
+    ImageDraw.Draw(page).text((4, 4), title, fill=0, font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        Image.fromarray(array[..., 0] if images.shape[1] == 1 else array).save(tmp, format="PNG")
+        page.save(tmp, format="PNG")
 
 
 def build_model(family: str, arch: str, arch_kwargs: dict) -> torch.nn.Module:

@@ -79,7 +79,8 @@ def sample(model_path, *, n: int = 64, grid: Path | None = None, out: Path | Non
                   batch_size=batch_size)
     seconds = time.perf_counter() - t0
     if grid is not None:
-        write_grid(images, Path(grid), nrow=nrow)
+        write_grid(images, Path(grid), f"{loaded.ckpt['arch']} ({model_path}): {n} samples, seed {seed}"
+                   + (f", class {label}" if label is not None else ""), nrow=nrow)
     if out is not None:
         _write_each(images, Path(out))
     result = {"model": str(model_path), "family": loaded.family, "n": n, "seed": seed,
@@ -128,6 +129,7 @@ def interpolate(model_path, *, grid: Path, steps: int = 10, rows: int = 8, label
             images = vae.decode(loaded.model, z)
         else:
             images = gan.generate(loaded.model, z, None if labels is None else labels.repeat_interleave(steps))
-    write_grid(images.cpu(), Path(grid), nrow=steps)
+    write_grid(images.cpu(), Path(grid), f"{loaded.ckpt['arch']} ({model_path}): {rows} latent lines, seed {seed}",
+               nrow=steps)
     return {"model": str(model_path), "family": loaded.family, "grid": str(grid), "rows": rows, "steps": steps,
             "seed": seed}

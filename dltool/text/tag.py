@@ -342,7 +342,11 @@ class EvalConfig:
 
 
 def evaluate(cfg: EvalConfig) -> dict:
-    from dltool.core.classification import classification_metrics, report_evaluation
+    from dltool.core.classification import (
+        classification_metrics,
+        evaluation_title,
+        report_evaluation,
+    )
 
     check_batch_size(cfg.batch_size)
     fmt = file_format(cfg.data, cfg.input_format)
@@ -368,7 +372,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if unseen:
         info(f"{sum(unseen.values())} tokens carry tags the model was never trained on "
              f"({', '.join(sorted(unseen)[:5])}): counted as errors")
-    report_evaluation(metrics, cfg.out)
+    report_evaluation(metrics, cfg.out, title=evaluation_title(lm, cfg.model, cfg.data, metrics))
     return metrics
 
 

@@ -360,7 +360,10 @@ def evaluate(cfg: EvalConfig) -> dict:
         out = Path(out)
         write_json(out / "metrics.json", metrics)
         _plot_pr(matches, lm.classes, out / "pr_curve.png")
-        _plot_confusion(cm, lm.classes + ["background"], out / "confusion.png")
+        model = Path(str(cfg.model))
+        model = model.parent if model.name == "model.pt" else model
+        _plot_confusion(cm, lm.classes + ["background"], out / "confusion.png",
+                        f"{lm.arch} ({model}) on {data}: mAP@0.5 {metrics['map50']:.3f} (boxes at conf {conf:g})")
     return metrics
 
 
@@ -377,14 +380,18 @@ def _plot_pr(matches, classes, path: Path) -> None:
     save_figure(fig, path)
 
 
-def _plot_confusion(cm, labels, path: Path) -> None:
+def _plot_confusion(cm, labels, path: Path, title: str) -> None:
+    import textwrap
+
     from sklearn.metrics import ConfusionMatrixDisplay
 
     from dltool.core.plots import figure, save_figure
 
-    fig, ax = figure(figsize=(max(4, len(labels) * 0.7), max(4, len(labels) * 0.7)))
+    size = max(5, len(labels) * 0.7)
+    fig, ax = figure(figsize=(size, size))
     ConfusionMatrixDisplay(cm, display_labels=labels).plot(ax=ax, colorbar=False)
     ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(textwrap.fill(title, width=int(size * 10), break_on_hyphens=False, break_long_words=False), fontsize=9)
     save_figure(fig, path)
 
 

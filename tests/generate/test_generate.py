@@ -64,7 +64,8 @@ def test_sample_writes_a_grid_and_files_reproducibly(cli, runs, tmp_path):
     _json(cli(*args, "--grid", tmp_path / "b.png", "--seed", "3"))
     _json(cli(*args, "--grid", tmp_path / "c.png", "--seed", "4"))
     grid = np.array(Image.open(tmp_path / "a.png"))
-    assert grid.shape == (2 * 10 + 2, 3 * 10 + 2)  # 2 rows x 3 columns of 8 px with 2 px padding, grayscale
+    # 2 rows x 3 columns of 8 px with 2 px padding, grayscale, enlarged 8x to 256 px wide, under a title band
+    assert grid.ndim == 2 and grid.shape[1] == 8 * (3 * 10 + 2) and 0 < grid.shape[0] - 8 * (2 * 10 + 2) < 30
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
     files = sorted((tmp_path / "a").glob("*.png"))
@@ -105,6 +106,8 @@ def test_interpolate_writes_rows_between_two_latents(cli, runs, tmp_path):
                       "--format", "json"))
         assert r["steps"] == 5
         grid = np.array(Image.open(out)).astype(int)
+        assert grid.shape[1] == 5 * (5 * 10 + 2)  # enlarged 5x to 256 px or more, under a title band
+        grid = grid[-5 * (2 * 10 + 2):][::5, ::5]  # the images at their own size
         assert grid.shape == (2 * 10 + 2, 5 * 10 + 2)
         first, last = grid[2:10, 2:10], grid[2:10, 42:50]
         assert np.abs(first - last).sum() > 0  # the two ends are different images
