@@ -119,6 +119,8 @@ def test_dbn_stacks_layers_and_samples_images(cli, pixels, tmp_path):
     (("--gibbs-steps", 5), "--gibbs-steps applies only with --sample"),
     (("--cd-k", 0), "--cd-k 0 must be at least 1"),
     (("--layers", "8,x"), "--layers '8,x' must be comma-separated whole numbers"),
+    pytest.param(("--scale", "--device", "cuda"), "--device cuda was asked for but CUDA is not available",
+                 marks=pytest.mark.skipif("__import__('torch').cuda.is_available()")),
 ])
 def test_rbm_bad_input_is_one_line_and_leaves_nothing(cli, tmp_path, args, message):
     X, y = digits(20)

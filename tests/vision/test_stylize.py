@@ -90,6 +90,8 @@ def test_vgg_architectures_are_told_apart():
     ("no content", "content image", 1),
     ("corrupt style", "cannot read the style image", 1),
     ("jpg output", "the stylized image is written as PNG", 1),
+    pytest.param("no cuda", "--device cuda was asked for but CUDA is not available", 1,
+                 marks=pytest.mark.skipif("__import__('torch').cuda.is_available()")),
 ])
 def test_stylize_bad_input_is_one_line_and_writes_nothing(cli, images, tmp_path, case, message, code):
     import torch
@@ -108,7 +110,8 @@ def test_stylize_bad_input_is_one_line_and_writes_nothing(cli, images, tmp_path,
             "bad init": [content, "--style", style, "--weights", other, "--init", "zeros"],
             "no content": [tmp_path / "missing.png", "--style", style, "--weights", other],
             "corrupt style": [content, "--style", bad, "--weights", other],
-            "jpg output": [content, "--style", style, "--weights", other, "-o", tmp_path / "o.jpg"]}[case]
+            "jpg output": [content, "--style", style, "--weights", other, "-o", tmp_path / "o.jpg"],
+            "no cuda": [content, "--style", style, "--weights", other, "--device", "cuda"]}[case]
     if "-o" not in args:
         args += ["-o", out]
     r = cli("vision", "stylize", *args)
