@@ -19,7 +19,7 @@ app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-S
 
 NOpt = Annotated[int, typer.Option("-n", "--n-components", help="Number of components.")]
 SaveModelOpt = Annotated[Path | None, typer.Option(
-    "--save-model", help="Save the fitted reducer (pca, kpca, ica) as FILE.pt for 'dltool reduce transform'.")]
+    "--save-model", help="Save the fitted reducer (pca, kpca, ica, rbm) as FILE.pt for 'dltool reduce transform'.")]
 ColorByOpt = Annotated[str | None, typer.Option(
     "--color-by", help="Column that colours --plot (default: a label, true_label, class or target column).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
@@ -166,7 +166,7 @@ def tsne(
 @app.command("transform")
 @table_options(without=("standardize", "features", "exclude", "seed"))
 def transform(
-    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica), or an autoencoder run's model.pt.")],
+    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica, rbm), or an autoencoder run's model.pt.")],
     table: TableArg,
     color_by: ColorByOpt = None,
     *,

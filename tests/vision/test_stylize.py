@@ -119,3 +119,13 @@ def test_stylize_bad_input_is_one_line_and_writes_nothing(cli, images, tmp_path,
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
     assert not out.exists() and not (tmp_path / "o.jpg").exists()
+
+
+@pytest.mark.gpu
+def test_stylize_on_cuda_lowers_the_loss(cli, vgg16_file, images, tmp_path):
+    content, style = images
+    r = cli("vision", "stylize", content, "--style", style, "--weights", vgg16_file, "--steps", 10,
+            "--style-weight", 1e4, "--init", "noise", "--device", "cuda", "-o", tmp_path / "gpu.png", "--format", "json")
+    assert r.code == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["loss_end"] < 0.5 * res["loss_start"] and (tmp_path / "gpu.png").exists()
