@@ -1,4 +1,4 @@
-"""dltool reduce pca|kpca|ica|mds|tsne|autoencoder|transform|select.
+"""dltool reduce pca|kpca|ica|mds|tsne|rbm|autoencoder|transform|select.
 
 Every command reads its options, builds a config (dltool.reduce.config), calls the domain
 (dltool.reduce) and writes the result. Nothing heavy is imported at module level.
@@ -14,12 +14,12 @@ import typer
 from dltool.cli.options import TableArg, TableOptions, apply_console_options, table_options
 from dltool.reduce.config import AutoencoderConfig, ReduceConfig, TransformConfig
 
-app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE, autoencoders) and feature selection.",
+app = typer.Typer(help="Dimensionality reduction (PCA, kernel PCA, ICA, MDS, t-SNE, RBM, autoencoders), feature selection.",
                   no_args_is_help=True)
 
 NOpt = Annotated[int, typer.Option("-n", "--n-components", help="Number of components.")]
 SaveModelOpt = Annotated[Path | None, typer.Option(
-    "--save-model", help="Save the fitted reducer (pca, kpca, ica) as FILE.pt for 'dltool reduce transform'.")]
+    "--save-model", help="Save the fitted reducer (pca, kpca, ica, rbm) as FILE.pt for 'dltool reduce transform'.")]
 ColorByOpt = Annotated[str | None, typer.Option(
     "--color-by", help="Column that colours --plot (default: a label, true_label, class or target column).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the fit's summary as JSON (PCA: variance per component, E(k)).")]
@@ -166,7 +166,7 @@ def tsne(
 @app.command("transform")
 @table_options(without=("standardize", "features", "exclude", "seed"))
 def transform(
-    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica), or an autoencoder run's model.pt.")],
+    model: Annotated[Path, typer.Argument(help="A model file saved with --save-model (pca, kpca, ica, rbm), or an autoencoder run's model.pt.")],
     table: TableArg,
     color_by: ColorByOpt = None,
     *,
@@ -230,6 +230,56 @@ def select(
     for line in sel.summary_lines(result):
         info(line)
     common.write(result.table)
+
+
+@app.command("rbm")
+@table_options(without=("standardize",))
+def rbm(
+    n_components: Annotated[int | None, typer.Option(
+        "-n", "--n-components", "--components", help="Hidden units: the number of output columns rbm1..rbmN (default 256).")] = None,
+    layers: Annotated[str | None, typer.Option(
+        "--layers", help="A deep belief network: hidden sizes of greedily stacked RBMs, e.g. 256,64 (the last gives the columns).")] = None,
+    cd_k: Annotated[int, typer.Option("--cd-k", help="Gibbs steps per update of contrastive divergence (CD-k).")] = 1,
+    persistent: Annotated[bool, typer.Option(
+        "--persistent", help="Persistent CD: continue the Gibbs chain across batches (scikit-learn's BernoulliRBM).")] = False,
+    lr: Annotated[float, typer.Option("--lr", help="SGD learning rate.")] = 0.1,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the rows (per layer).")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per update.")] = 10,
+    scale: Annotated[bool, typer.Option(
+        "--scale", help="Min-max scale each column to [0, 1] first (saved with the model); without it values outside [0, 1] are refused.")] = False,
+    sample: Annotated[Path | None, typer.Option(
+        "--sample", help="Write a PNG grid of images drawn by Gibbs sampling (the features must be a square image's pixels).")] = None,
+    sample_count: Annotated[int, typer.Option("--sample-count", help="With --sample: images to draw.")] = 64,
+    gibbs_steps: Annotated[int, typer.Option("--gibbs-steps", help="With --sample: Gibbs steps per image.")] = 1000,
+    save_model: SaveModelOpt = None,
+    report: ReportOpt = None,
+    color_by: ColorByOpt = None,
+    *,
+    common: TableOptions,
+):
+    """Restricted Boltzmann machine: Bernoulli units trained by contrastive divergence (torch, GPU).
+
+    The hidden probabilities become columns rbm1..rbmN, a drop-in for PCA's; inputs must be in [0, 1]
+    (or pass --scale). --layers stacks RBMs into a deep belief network; a saved model embeds new rows
+    with 'reduce transform'. The pseudo-likelihood per epoch goes to stderr and --report.
+
+    Example: dltool reduce rbm pixels.csv -n 100 --lr 0.06 --epochs 10 --scale --sample rbm.png -o rbm.csv
+    """
+    from dltool.reduce import rbm as rbm_domain
+    from dltool.reduce.reduction import check_config
+
+    rbm_domain.check_sample(sample, sample_count, gibbs_steps, common.given)
+    rbm_domain.check_params(n_components=n_components, layers=layers, cd_k=cd_k, learning_rate=lr, epochs=epochs,
+                            batch_size=batch_size)
+    params = dict(n_components=n_components, layers=layers, cd_k=cd_k, persistent=persistent, learning_rate=lr,
+                  epochs=epochs, batch_size=batch_size, scale=scale)
+    config = ReduceConfig("rbm", params, features=common.features, exclude=common.exclude, dropna=common.dropna,
+                          seed=common.seed, device=common.device, plot=common.plot, given=common.given,
+                          save_model=save_model, report=report, color_by=color_by)
+    check_config(config)
+    result = rbm_domain.reduce_table(common.read(), config, sample=sample, sample_count=sample_count,
+                                     gibbs_steps=gibbs_steps)
+    _summarize_and_write(result, common)
 
 
 # ---------------------------------------------------------------- autoencoder (trains on the shared engine)

@@ -28,7 +28,7 @@ from dltool.cli.train_options import (
     task_config,
 )
 
-app = typer.Typer(help="Computer vision: image classification, segmentation and object detection.",
+app = typer.Typer(help="Computer vision: classification, segmentation, object detection, style transfer.",
                   no_args_is_help=True)
 classify = typer.Typer(help="Image classification: train, eval, predict, export; explain, attack, prune.",
                        no_args_is_help=True)
@@ -525,3 +525,9 @@ def detect_export(
     from dltool.vision import detect as task
 
     emit_object(task.export(model, output, nms=nms, conf=conf, iou=iou, device=device), "auto")
+
+
+# `vision stylize` lives in its own module (dltool.cli.vision_stylize)
+from dltool.cli import vision_stylize  # noqa: E402
+
+app.command("stylize")(vision_stylize.stylize)

@@ -24,7 +24,7 @@ from dltool.reduce.config import ReduceConfig, TransformConfig
 TASK = "reduce"
 #: modules that register reducers; imported on first use so `--help` stays cheap
 METHOD_MODULES = ("dltool.reduce.pca", "dltool.reduce.kpca", "dltool.reduce.ica", "dltool.reduce.manifold",
-                  "dltool.reduce.autoencoder")
+                  "dltool.reduce.autoencoder", "dltool.reduce.rbm")
 LABEL_NAMES = ("label", "true_label", "class", "target")
 
 
