@@ -21,8 +21,8 @@ from dltool.cli.options import (
 )
 from dltool.cli.train_options import engine_options, task_config
 
-app = typer.Typer(help="Sequence to sequence: spelling to pronunciation, dates to ISO dates; encoder-decoders "
-                       "with attention and beam search.", no_args_is_help=True)
+app = typer.Typer(help="Sequence to sequence (spelling to pronunciation): encoder-decoders, attention, beam search.",
+                  no_args_is_help=True)
 
 PairsArg = Annotated[list[str], typer.Argument(
     help="Pairs: source<TAB>target lines (text, .tsv, '-' stdin), or CSV/JSON Lines (TSV with a header) with --source/--target columns.")]
@@ -90,8 +90,9 @@ def evaluate(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """Exact match (wer = 1 - exact), token error rate (PER for G2P), BLEU and chrF as one JSON object; a
-    prediction is right if it equals any target of its source. Per-length figures go to stderr.
+    """Exact match (wer = 1 - exact), token error rate (PER for G2P), BLEU and chrF as one JSON object.
+
+    A prediction is right if it equals any target of its source. Per-length figures go to stderr.
 
     Example: dltool text seq2seq eval runs/g2p/model.pt sample_data/text/g2p/test.tsv --beam 5
     """
@@ -122,9 +123,9 @@ def predict(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ):
-    """One JSON line {source, prediction, score, nbest?} per source (score: log-probability), or plain lines.
+    """One JSON line {source, prediction, score, nbest?} per source (score: log-probability); or text.
 
-    Example: echo photosynthesis | dltool text seq2seq predict runs/g2p/model.pt --format text
+    Example: dltool text seq2seq predict runs/g2p/model.pt words.txt --nbest 3   (or: echo photosynthesis | dltool text seq2seq predict runs/g2p/model.pt --format text)
     """
     apply_console_options(quiet=quiet, fmt=None if fmt == "text" else fmt)
     from dltool.core.output import write_records

@@ -284,8 +284,6 @@ class TrainConfig:
         for flag, v in (("--source-vocab", self.source_vocab), ("--target-vocab", self.target_vocab)):
             if v not in VOCABS:
                 raise unknown_name(flag, v, VOCABS)
-        if self.attention is not None and self.attention not in ATTENTIONS:
-            raise unknown_name("--attention", self.attention, ATTENTIONS)
         check_range("--vocab-size", self.vocab_size, low=3)
         if "vocab_size" in given_fields(self) and self.source_vocab == self.target_vocab == "char":
             raise OptionError("--vocab-size applies to --source-vocab/--target-vocab word or bpe, not char", "drop it")
@@ -296,6 +294,8 @@ class TrainConfig:
         check_range("--dropout", self.dropout, low=0, high=1, high_open=True)
         self.engine.validate()
         arch_options(self, SEQ2SEQ_MODELS, ARCH_OPTIONS)
+        if self.attention is not None and self.attention not in ATTENTIONS:
+            raise unknown_name("--attention", self.attention, ATTENTIONS)
 
 
 def prepare(cfg: TrainConfig):
