@@ -444,6 +444,15 @@ def decode_texts(loaded: LoadedModel, sources: list[str], opts: DecodeOptions, *
     task, model = loaded.task, loaded.model
     max_len = opts.max_len or 2 * task.max_target + 10
     encoded = [source_ids(task.source_vocab, s) for s in sources]
+    positions = getattr(model, "positions", None)  # a Transformer's; a recurrent model has no limit
+    if positions is not None:
+        if max_len + 1 > positions:
+            raise OptionError(f"--max-len {max_len} exceeds the model's {positions - 1} output positions",
+                              f"use --max-len {positions - 1} or less")
+        longest = max(range(len(sources)), key=lambda i: len(encoded[i]), default=None)
+        if longest is not None and len(encoded[longest]) > positions:
+            raise InputError(f"source {longest + 1} has {len(encoded[longest]) - 1} tokens, more than the model's "
+                             f"{positions - 1} positions", "split it into shorter pieces")
     order = sorted(range(len(sources)), key=lambda i: len(encoded[i]))
     results: list = [None] * len(sources)
     for at in range(0, len(order), opts.batch_size):

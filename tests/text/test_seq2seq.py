@@ -232,3 +232,11 @@ def test_bad_model_and_options(cli, trained, tmp_path):
             "--out", tmp_path / "run", *FAST)
     assert r.code == 1 and "--attention" in _one_error_line(r)
     assert not (tmp_path / "run").exists()
+
+
+def test_transformer_positions_bound_decoding(cli, tmp_path):
+    _random_model(tmp_path / "m.pt", "transformer_tiny")
+    r = cli("text", "seq2seq", "predict", tmp_path / "m.pt", "--max-len", "5000", input="ab\n")
+    assert r.code == 1 and "--max-len 5000 exceeds the model's 1023 output positions" in _one_error_line(r)
+    r = cli("text", "seq2seq", "predict", tmp_path / "m.pt", input="ab\n" + "a" * 1100 + "\n")
+    assert r.code == 1 and "source 2 has 1100 tokens" in _one_error_line(r)

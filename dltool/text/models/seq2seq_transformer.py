@@ -24,6 +24,7 @@ POSITIONS = 1024
 class TransformerSeq2Seq(nn.Module):
     def __init__(self, src_vocab: int, tgt_vocab: int, dim: int, heads: int, layers: int, dropout: float):
         super().__init__()
+        self.positions = POSITIONS
         self.scale = math.sqrt(dim)
         self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, dim), nn.Embedding(tgt_vocab, dim)
         nn.init.normal_(self.src_emb.weight, 0.0, dim ** -0.5)
@@ -37,8 +38,8 @@ class TransformerSeq2Seq(nn.Module):
         self.head.weight = self.tgt_emb.weight  # tied: one matrix reads and writes target tokens
 
     def _embed(self, emb: nn.Embedding, ids: torch.Tensor, past: int = 0) -> torch.Tensor:
-        if past + ids.shape[1] > POSITIONS:
-            raise ValueError(f"{past + ids.shape[1]} positions exceed the model's {POSITIONS}")
+        if past + ids.shape[1] > self.positions:
+            raise ValueError(f"{past + ids.shape[1]} positions exceed the model's {self.positions}")
         return self.drop(emb(ids) * self.scale + self.pos[past:past + ids.shape[1]])
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor):
