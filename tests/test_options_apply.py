@@ -34,8 +34,10 @@ def _declarations():
     from dltool.series.models import MODELS as SERIES_MODELS
     from dltool.text import classify as text_classify
     from dltool.text import lm as text_lm
+    from dltool.text import seq2seq as text_seq2seq
     from dltool.text import tag as text_tag
     from dltool.text.models.lm import LM_MODELS
+    from dltool.text.models.seq2seq import SEQ2SEQ_MODELS
     from dltool.text.models.tagger import TAGGERS
     from dltool.vision import classify as vision_classify
     from dltool.vision import detect, segment
@@ -54,6 +56,7 @@ def _declarations():
         (("text", "lm", "train"), "text run", arch_rule(LM_MODELS, text_lm.ARCH_OPTIONS)),
         (("text", "tag", "train"), "text run", arch_rule(TAGGERS, text_tag.ARCH_OPTIONS)),
         (("text", "tag", "train"), "text run", text_tag.MODEL_OPTIONS),
+        (("text", "seq2seq", "train"), "text run", arch_rule(SEQ2SEQ_MODELS, text_seq2seq.ARCH_OPTIONS)),
         (("series", "forecast", "train"), "run", arch_rule(SERIES_MODELS, forecast.ARCH_OPTIONS)),
         (("series", "forecast", "train"), "run", forecast.LOSS_OPTIONS),
     ]

@@ -554,3 +554,7 @@ from dltool.cli import text_lm, text_tag  # noqa: E402
 
 app.add_typer(text_lm.app, name="lm")
 app.add_typer(text_tag.app, name="tag")
+
+from dltool.cli import text_seq2seq  # noqa: E402
+
+app.add_typer(text_seq2seq.app, name="seq2seq")

@@ -408,7 +408,29 @@ VISION_PRUNE = TrainCommand(
     _pruned_classifier_learned, interrupt_at=10, printed_once=_one_summary)
 
 
+# -- text seq2seq -------------------------------------------------------------------------------------
+
+def _reverse_pairs(base: Path) -> Path:
+    from tests.text.test_seq2seq import reverse_pairs, write_tsv
+
+    write_tsv(base / "test.tsv", reverse_pairs(30, 1))
+    return write_tsv(base / "train.tsv", reverse_pairs(96, 0))
+
+
+def _seq2seq_learned(cli, data: Path, run: Path) -> None:
+    r = cli("text", "seq2seq", "eval", run / "model.pt", data.parent / "test.tsv", "--beam", "1", "--format", "json",
+            "--device", "cpu", "--quiet")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["ter"] < 0.6  # few steps: well under a guess of the 5 letters
+
+
+TEXT_SEQ2SEQ = TrainCommand(  # --warmup and --label-smoothing: resume stays exact with both
+    ("text", "seq2seq", "train"), _reverse_pairs,
+    ("--model", "gru_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--warmup", "4",
+     "--label-smoothing", "0.1", "--val-split", "0.2", "--device", "cpu", "--quiet"),
+    _seq2seq_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training pairs: 5 steps an epoch
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
     TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN, TEXT_LM,
-    TEXT_TAG, SERIES_FORECAST, VISION_PRUNE)}
+    TEXT_TAG, SERIES_FORECAST, VISION_PRUNE, TEXT_SEQ2SEQ)}
