@@ -549,12 +549,9 @@ def classify_predict(
     write_predictions(task.predict(cfg), output, fmt)
 
 
-# `text lm` and `text tag` live in their own modules (dltool.cli.text_lm, dltool.cli.text_tag)
-from dltool.cli import text_lm, text_tag  # noqa: E402
+# `text lm`, `text tag` and `text seq2seq` live in their own modules (dltool.cli.text_lm, ...)
+from dltool.cli import text_lm, text_seq2seq, text_tag  # noqa: E402
 
 app.add_typer(text_lm.app, name="lm")
 app.add_typer(text_tag.app, name="tag")
-
-from dltool.cli import text_seq2seq  # noqa: E402
-
 app.add_typer(text_seq2seq.app, name="seq2seq")
