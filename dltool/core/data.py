@@ -52,7 +52,7 @@ def stratified_split(labels, val_split: float, seed: int):
     return np.sort(tr), np.sort(va)
 
 
-class _EpochBatches:
+class EpochBatches:
     """What both kinds of batches share: the epoch and the first batch to yield (set by the engine),
     and the shard of a distributed run."""
 
@@ -99,7 +99,7 @@ class _EpochBatches:
         return epoch_order(self.n, self.seed, self.epoch, self.shuffle, self.rank, self.world, self.even)
 
 
-class TensorBatches(_EpochBatches):
+class TensorBatches(EpochBatches):
     """Batches of tensors that already sit on the device."""
 
     def __init__(self, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0):
@@ -129,7 +129,7 @@ class _EpochBatchSampler:
         return len(self.owner) - self.owner.start_batch
 
 
-class LoaderBatches(_EpochBatches):
+class LoaderBatches(EpochBatches):
     """A DataLoader (workers, pinned memory, persistent workers) moving each batch to the device."""
 
     def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2, device=None):

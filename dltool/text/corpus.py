@@ -67,7 +67,7 @@ class CorpusSpec:
                               "use utf-8, latin-1, cp1252, ...") from None
 
 
-def _decoded_lines(raw_lines, source: str, encoding: str) -> Iterator[tuple[int, str]]:
+def decoded_lines(raw_lines, source: str, encoding: str) -> Iterator[tuple[int, str]]:
     """(line number, line without its newline); a byte the encoding rejects names line and byte."""
     for lineno, raw in enumerate(raw_lines, 1):
         if isinstance(raw, str):  # a text stream (stdin replaced in-process)
@@ -81,7 +81,8 @@ def _decoded_lines(raw_lines, source: str, encoding: str) -> Iterator[tuple[int,
                              "convert the file to UTF-8 (iconv -f latin1 -t utf-8) or pass its --encoding") from None
 
 
-def _open_binary(path: str):
+def open_binary(path: str):
+    """(binary stream, whether to close it) for a file or `-` (stdin), with one-line errors."""
     if path == "-":
         if sys.stdin.isatty():
             raise InputError("reading documents from stdin, but stdin is a terminal",
@@ -173,10 +174,10 @@ def read_documents(spec: CorpusSpec) -> Iterator[Document]:
     several = len(spec.inputs) > 1
     for path in spec.inputs:
         as_stdin = path == "-" or path == spec.stdin_copy  # named and sniffed as stdin
-        stream, owned = _open_binary(path) if path != spec.stdin_copy else (open(path, "rb"), True)
+        stream, owned = open_binary(path) if path != spec.stdin_copy else (open(path, "rb"), True)
         source = "stdin" if as_stdin else path
         try:
-            lines = _decoded_lines(stream, source, spec.encoding)
+            lines = decoded_lines(stream, source, spec.encoding)
             first = next(lines, None)
             if first is None:
                 continue

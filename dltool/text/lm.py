@@ -28,7 +28,7 @@ import torch
 from dltool.core import run as runs
 from dltool.core.applies import Applies, check_range, given_fields
 from dltool.core.console import info, warn
-from dltool.core.data import _EpochBatches
+from dltool.core.data import EpochBatches
 from dltool.core.errors import InputError, ModelFileError, OptionError, unknown_name
 from dltool.core.modelfile import LoadedModel, load_model, save_model
 from dltool.core.registry import arch_options
@@ -216,7 +216,7 @@ def stream_windows(ids: torch.Tensor, context: int):
     return x, y
 
 
-class WindowBatches(_EpochBatches):
+class WindowBatches(EpochBatches):
     """`stream` mode training batches: each epoch, (len(ids) - 1) // context windows at random offsets drawn
     from (seed, epoch) alone, so a resumed run sees the same windows (nanoGPT's get_batch, made exact)."""
 
@@ -234,7 +234,7 @@ class WindowBatches(_EpochBatches):
             yield windows[:, :-1], windows[:, 1:]
 
 
-class LengthBatches(_EpochBatches):
+class LengthBatches(EpochBatches):
     """`lines` mode training batches of lines of similar length (trimmed to the longest, so little padding is
     computed): each epoch the lines are shuffled from (seed, epoch), sorted by length within pools of 50
     batches, cut into batches, and the batches shuffled. The order depends on (seed, epoch) alone, so a

@@ -29,7 +29,7 @@ import torch
 from dltool.core import run as runs
 from dltool.core.applies import check_range, given_fields
 from dltool.core.console import info
-from dltool.core.data import _EpochBatches
+from dltool.core.data import EpochBatches
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.modelfile import LoadedModel, load_model
 from dltool.core.registry import arch_options
@@ -94,13 +94,13 @@ def read_pairs(inputs, source_column: str | None = None, target_column: str | No
 
 def _tab_pairs(path: str, name: str, encoding: str) -> list[Pair]:
     """source<TAB>target lines (blank lines skipped); the target is all after the first TAB."""
-    from dltool.text.corpus import _decoded_lines, _open_binary
+    from dltool.text.corpus import decoded_lines, open_binary
 
     CorpusSpec(inputs=(path,), encoding=encoding)  # checks the encoding's name
-    stream, owned = _open_binary(path)
+    stream, owned = open_binary(path)
     pairs = []
     try:
-        for lineno, line in _decoded_lines(stream, name, encoding):
+        for lineno, line in decoded_lines(stream, name, encoding):
             if not line.strip():
                 continue
             where = f"{name}: line {lineno}"
@@ -169,7 +169,7 @@ def pair_tensors(src_vocab: LMVocab, tgt_vocab: LMVocab, pairs: list[Pair], max_
     return src, torch.tensor([len(s) for s in srcs]), tgt_in, tgt_out
 
 
-class PairBatches(_EpochBatches):
+class PairBatches(EpochBatches):
     """Training batches of pairs of similar length (dltool.text.lm's LengthBatches for two sides): each
     epoch the pairs are shuffled from (seed, epoch), sorted by length within pools of 50 batches, cut into
     batches, and the batches shuffled; the order depends on (seed, epoch) alone, so resume is exact."""
