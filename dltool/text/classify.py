@@ -208,9 +208,10 @@ def train(cfg: TrainConfig) -> dict:
     cfg.validate()
     if cfg.model == "tfidf":
         return _train_tfidf(cfg)
+    data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
+    cfg = _planned(cfg, data)
     device, run_dir = runs.start(cfg, TASK)
     batch_size = cfg.run.batch_size
-    data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
     tr, va, classes = _split(cfg, data)
 
     arch, pretrained, folder = cfg.model, None, None
@@ -249,6 +250,19 @@ def train(cfg: TrainConfig) -> dict:
     task = TextClassifyTask(arch, arch_kwargs, classes, vocab, device)
     with small_work_on_one_thread(model, device, batch_size, train_batches.tensors[1]):
         return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+
+
+def _planned(cfg: TrainConfig, data: Labelled) -> TrainConfig:
+    """The options the user did not set, planned from the data (dltool.text.plan); the plan is said in one
+    line and saved with the run (config.toml's [plan])."""
+    from dltool.core.plan import plan_run
+    from dltool.text.plan import fingerprint, plan_classify
+
+    cfg, plan = plan_run(cfg, plan_classify, lambda: fingerprint(data.texts, data.labels, cfg.tokenizer_config()))
+    if plan is not None:
+        cfg.validate()  # the planned values too
+        info(plan.line())
+    return cfg
 
 
 def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tensor):

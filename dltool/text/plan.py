@@ -1,0 +1,51 @@
+"""The planned defaults of `text classify train` (dltool.core.plan): a fingerprint of the labelled texts
+(count, classes and the smallest one's share, token lengths, distinct words) and the values it plans for
+the options the user did not set. The rules and the figures they come from: README, "Planned defaults".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+#: token lengths beyond this are cut even when the texts are longer (time grows with it; R8's long news
+#: stories gain nothing past it)
+MAX_LEN_CAP = 256
+
+
+def fingerprint(texts: list[str], labels: list[str], tokenizer) -> dict:
+    """What the plan is made from; `tokenizer` a dltool.text.tokenize.TokenizerConfig (the run's)."""
+    from dltool.text.tokenize import Tokenizer
+
+    split = Tokenizer(tokenizer)
+    words, lengths = set(), []
+    for t in texts:
+        tokens = split(t)
+        lengths.append(len(tokens))
+        words.update(tokens)
+    lengths.sort()
+    counts = Counter(labels)
+    return {"texts": len(texts), "classes": len(counts),
+            "smallest_class": round(min(counts.values()) / len(texts), 4),
+            "tokens_median": lengths[len(lengths) // 2], "tokens_p95": lengths[min(len(lengths) - 1,
+                                                                                    int(0.95 * len(lengths)))],
+            "words": len(words)}
+
+
+def plan_classify(fp: dict, cfg) -> dict:
+    """Proposed values for a neural text classifier (the user's flags win over them: dltool.core.plan)."""
+    from dltool.text.models import MODELS
+
+    n = fp["texts"]
+    plan = {"batch_size": 32 if n < 4000 else 64}
+    steps_per_epoch = math.ceil(n * (1 - cfg.run.val_split) / plan["batch_size"])
+    # about 1,500 updates in all, between 8 and 30 epochs: small sets get more passes
+    plan["epochs"] = max(8, min(30, round(1500 / max(1, steps_per_epoch))))
+    starts_pretrained = cfg.pretrained is not None or cfg.init_from is not None
+    if not starts_pretrained:
+        # the texts' 95th percentile in tokens (+ CLS), a multiple of 8, at least 16
+        plan["max_len"] = min(MAX_LEN_CAP, max(16, 8 * math.ceil((fp["tokens_p95"] + 1) / 8)))
+        takes = MODELS.takes(cfg.model)
+        if "dropout" in takes and not cfg.model.endswith("_tiny"):
+            plan["dropout"] = 0.5
+    return plan
