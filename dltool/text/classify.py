@@ -209,7 +209,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.model == "tfidf":
         return _train_tfidf(cfg)
     data = read_labelled(cfg.data, cfg.text_column, cfg.label_column, cfg.encoding)
-    cfg = _planned(cfg, data)
+    cfg, plan = _planned(cfg, data)
     device, run_dir = runs.start(cfg, TASK)
     batch_size = cfg.run.batch_size
     tr, va, classes = _split(cfg, data)
@@ -242,6 +242,8 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.embeddings is not None:
         _load_word_vectors(model, vocab, cfg.embeddings, cfg.freeze_embeddings)
 
+    if plan is not None:  # said once everything that can fail on bad input has been checked
+        info(plan.line())
     info(f"data: {len(tr.texts)} training texts, {0 if va is None else len(va.texts)} validation, "
          f"{len(classes)} labels, {vocab.kind} vocabulary of {len(vocab)}, on {device.type}")
     train_batches = _batches(vocab, tr, classes, batch_size, shuffle=True, seed=cfg.engine.seed, device=device)
@@ -252,17 +254,16 @@ def train(cfg: TrainConfig) -> dict:
         return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
-def _planned(cfg: TrainConfig, data: Labelled) -> TrainConfig:
-    """The options the user did not set, planned from the data (dltool.text.plan); the plan is said in one
-    line and saved with the run (config.toml's [plan])."""
+def _planned(cfg: TrainConfig, data: Labelled):
+    """(cfg with the options the user did not set planned from the data (dltool.text.plan), the Plan or
+    None); the plan goes into the recipe, so config.toml saves it ([plan])."""
     from dltool.core.plan import plan_run
     from dltool.text.plan import fingerprint, plan_classify
 
     cfg, plan = plan_run(cfg, plan_classify, lambda: fingerprint(data.texts, data.labels, cfg.tokenizer_config()))
     if plan is not None:
         cfg.validate()  # the planned values too
-        info(plan.line())
-    return cfg
+    return cfg, plan
 
 
 def small_work_on_one_thread(model, device, batch_size: int, lengths: torch.Tensor):

@@ -11,6 +11,8 @@ from collections import Counter
 #: token lengths beyond this are cut even when the texts are longer (time grows with it; R8's long news
 #: stories gain nothing past it)
 MAX_LEN_CAP = 256
+#: the optimizer steps a run is planned to take (its epochs follow from the set's size)
+UPDATES = 1500
 
 
 def fingerprint(texts: list[str], labels: list[str], tokenizer) -> dict:
@@ -38,9 +40,10 @@ def plan_classify(fp: dict, cfg) -> dict:
 
     n = fp["texts"]
     plan = {"batch_size": 32 if n < 4000 else 64}
-    steps_per_epoch = math.ceil(n * (1 - cfg.run.val_split) / plan["batch_size"])
-    # about 1,500 updates in all, between 8 and 30 epochs: small sets get more passes
-    plan["epochs"] = max(8, min(30, round(1500 / max(1, steps_per_epoch))))
+    if cfg.engine.time_limit is None:  # with --time-limit the budget sets the epochs (dltool.core.budget)
+        steps_per_epoch = math.ceil(n * (1 - cfg.run.val_split) / plan["batch_size"])
+        # about UPDATES optimizer steps in all, between 8 and 30 epochs: small sets get more passes
+        plan["epochs"] = max(8, min(30, round(UPDATES / max(1, steps_per_epoch))))
     starts_pretrained = cfg.pretrained is not None or cfg.init_from is not None
     if not starts_pretrained:
         # the texts' 95th percentile in tokens (+ CLS), a multiple of 8, at least 16
