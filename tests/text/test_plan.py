@@ -86,3 +86,27 @@ def test_apply_keeps_what_a_python_config_changed():
     assert (planned.engine.epochs, planned.run.batch_size, planned.max_len, planned.dropout) == (3, 16, 40, 0.5)
     assert plan.values == {"batch_size": 16, "dropout": 0.5} and plan.user_set == ("epochs", "max_len")
     assert planned.options["plan"] == {"values": plan.values, "fingerprint": {"texts": 5}}
+
+
+def test_word_dropout_hides_training_words_only():
+    """--word-dropout p: each real token of a training batch becomes UNK with probability p; the specials
+    (PAD, CLS) stay, and validation or inference sees the text whole."""
+    from dltool.text.classify import TextClassifyTask
+    from dltool.text.tokenize import TokenizerConfig
+    from dltool.text.vocab import CLS, PAD, UNK, Vocab, VocabConfig
+
+    class Echo(torch.nn.Module):
+        def forward(self, ids, lengths):
+            return ids
+
+    torch.manual_seed(0)
+    ids = torch.full((64, 50), 7)
+    ids[:, 0], ids[:, 40:] = CLS, PAD
+    lengths = torch.full((64,), 40)
+    vocab = Vocab.build(["a b c"], TokenizerConfig(), VocabConfig(kind="word", size=10, min_count=1, max_len=64))
+    task = TextClassifyTask("lstm", {}, ["a", "b"], vocab, "cpu", word_dropout=0.25)
+    seen, _ = task.forward(Echo(), (ids, lengths, None), train=True)
+    hidden = (seen == UNK).float()
+    assert abs(hidden[:, 1:40].mean().item() - 0.25) < 0.03 and hidden[:, 0].sum() == 0
+    assert (seen[:, 0] == CLS).all() and seen.shape[1] == 40  # padding columns trimmed, never dropped
+    assert torch.equal(task.forward(Echo(), (ids, lengths, None))[0], ids[:, :40])
