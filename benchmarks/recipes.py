@@ -91,6 +91,10 @@ def text_classify(name: str, files, work: Path, args) -> list[dict]:
     train, test = files
     rows, baseline = [], None
     for model in args.models:
+        if model == default_model(work) and "default" in args.models[:args.models.index(model)]:
+            default = next(r for r in rows if r["model"] == "default")
+            rows.append({**default, "model": model})  # the same command: its row again, not a second run
+            continue
         out = work / f"run-{model}"
         chosen = [] if model == "default" else ["--model", model]
         extra = shlex.split(args.extra) if model != "tfidf" and args.extra else []
@@ -107,6 +111,14 @@ def text_classify(name: str, files, work: Path, args) -> list[dict]:
     for r in rows:
         r["baseline"] = baseline
     return rows
+
+
+def default_model(work: Path) -> str | None:
+    """The model the command chose without --model (its run's config.toml), once that run is done."""
+    import tomllib
+
+    path = work / "run-default" / "config.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))["model"] if path.exists() else None
 
 
 def _plan_line(run: Path) -> str | None:
