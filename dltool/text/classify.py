@@ -257,7 +257,7 @@ def train(cfg: TrainConfig) -> dict:
                    if va is not None else None)
     task = TextClassifyTask(arch, arch_kwargs, classes, vocab, device, word_dropout=cfg.word_dropout)
     if cfg.engine.scheduler in ANNEALED and not cfg.engine.early_stop:
-        # the annealed last epoch did as well as the best validation one in 7 of 8 runs (README, Planned
+        # the annealed last epoch did as well as the best validation one in 8 of 9 runs (README, Planned
         # defaults): a few hundred validation texts pick an epoch by noise
         task.monitor_mode = "last"
     with small_work_on_one_thread(model, device, batch_size, train_batches.tensors[1]):
