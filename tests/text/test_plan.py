@@ -110,3 +110,17 @@ def test_word_dropout_hides_training_words_only():
     assert abs(hidden[:, 1:40].mean().item() - 0.25) < 0.03 and hidden[:, 0].sum() == 0
     assert (seen[:, 0] == CLS).all() and seen.shape[1] == 40  # padding columns trimmed, never dropped
     assert torch.equal(task.forward(Echo(), (ids, lengths, None))[0], ids[:, :40])
+
+
+def test_planned_epochs_follow_the_batch_size_the_user_set():
+    from dltool.core.run import RunConfig
+    from dltool.core.train import EngineConfig
+    from dltool.text.classify import TrainConfig
+    from dltool.text.plan import plan_classify
+
+    fp = {"texts": 2000, "tokens_p95": 30}
+    planned = plan_classify(fp, TrainConfig(data="x", engine=EngineConfig(), model="cnn"))
+    assert planned == {"batch_size": 32, "epochs": 18, "max_len": 32, "word_dropout": 0.2, "dropout": 0.5}
+    mine = TrainConfig(data="x", engine=EngineConfig(), run=RunConfig(batch_size=8), model="transformer")
+    assert plan_classify(fp, mine)["epochs"] == 8  # 225 steps an epoch: the fewest epochs; no word dropout
+    assert "word_dropout" not in plan_classify(fp, mine)
