@@ -32,7 +32,7 @@ def _load_config(ctx: typer.Context, param, value: Path | None):
     defaults = {}
     for key, v in data.items():
         name = key.replace("-", "_")
-        if name == "config":
+        if name in ("config", "plan"):  # a run's [plan] records what was planned; its values are keys too
             continue
         if name not in known:
             raise OptionError(f"--config {value}: '{key}' is not an option of this command",

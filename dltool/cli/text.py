@@ -409,7 +409,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts pe
                 lr=0.003)
 def classify_train(
     data: DataFileArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | transformer | bert; *_tiny for tests.")] = "lstm",
+    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | transformer | bert; *_tiny for tests.")] = "cnn",
     text_column: TextColumnOpt = None,
     label_column: LabelColumnOpt = "label",
     encoding: EncodingOpt = "utf-8",
@@ -422,6 +422,7 @@ def classify_train(
     vocab_size: VocabSizeOpt = 20_000,
     min_count: MinCountOpt = 1,
     max_len: MaxLenOpt = 64,
+    word_dropout: Annotated[float, typer.Option("--word-dropout", help="Replace each training token by UNK with this probability (0: off).")] = 0.0,
     embeddings: Annotated[Path | None, typer.Option("--embeddings", help="Start the embedding layer from word2vec vectors (.bin/.txt).", dir_okay=False)] = None,
     freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the --embeddings fixed (static vectors).")] = False,
     init_from: Annotated[Path | None, typer.Option("--init-from", help="bert: start from a 'text classify pretrain' model file (its vocabulary too); --lr defaults to 1e-3 then.")] = None,

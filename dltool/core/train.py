@@ -266,6 +266,7 @@ def _check_resume_options(run_dir: Path, options: dict, cfg: EngineConfig) -> No
     for name, f in EngineConfig.__dataclass_fields__.items():  # an engine option newer than the run, at its default
         if name not in saved and now.get(name) == f.default:
             may_change.add(name)
+    may_change.add("plan")  # a record of which values were planned (dltool.core.plan); the values are keys too
     differ = [f"--{k.replace('_', '-')} (was {_value_used(k, saved)}, now {_value_used(k, now)})"
               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in may_change]
     if differ:

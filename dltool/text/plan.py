@@ -1,0 +1,59 @@
+"""The planned defaults of `text classify train` (dltool.core.plan): a fingerprint of the labelled texts
+(count, classes and the smallest one's share, token lengths, distinct words) and the values it plans for
+the options the user did not set. The rules and the figures they come from: README, "Planned defaults".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+#: token lengths beyond this are cut even when the texts are longer: a step's time grows with it (R8's
+#: median story has 66 tokens, its 95th percentile 355)
+MAX_LEN_CAP = 128
+#: the models that get word dropout, and those that get dropout 0.5 (the ones measured: README, Planned defaults)
+WORD_DROPOUT_FAMILIES = ("cnn", "rnn", "lstm", "gru")
+DROPOUT_FAMILIES = (*WORD_DROPOUT_FAMILIES, "transformer")
+#: the optimizer steps a run is planned to take (its epochs follow from the set's size)
+UPDATES = 1000
+
+
+def fingerprint(texts: list[str], labels: list[str], tokenizer) -> dict:
+    """What the plan is made from; `tokenizer` a dltool.text.tokenize.TokenizerConfig (the run's)."""
+    from dltool.text.tokenize import Tokenizer
+
+    split = Tokenizer(tokenizer)
+    words, lengths = set(), []
+    for t in texts:
+        tokens = split(t)
+        lengths.append(len(tokens))
+        words.update(tokens)
+    lengths.sort()
+    counts = Counter(labels)
+    return {"texts": len(texts), "classes": len(counts),
+            "smallest_class": round(min(counts.values()) / len(texts), 4),
+            "tokens_median": lengths[len(lengths) // 2], "tokens_p95": lengths[min(len(lengths) - 1,
+                                                                                    int(0.95 * len(lengths)))],
+            "words": len(words)}
+
+
+def plan_classify(fp: dict, cfg) -> dict:
+    """Proposed values for a neural text classifier (the user's flags win over them: dltool.core.plan)."""
+    from dltool.core.plan import user_set
+
+    n = fp["texts"]
+    plan = {"batch_size": 32 if n < 4000 else 64}
+    if cfg.engine.time_limit is None:  # with --time-limit the budget sets the epochs (dltool.core.budget)
+        batch = cfg.run.batch_size if "batch_size" in user_set(cfg) else plan["batch_size"]
+        steps_per_epoch = math.ceil(n * (1 - cfg.run.val_split) / batch)
+        # about UPDATES optimizer steps in all, between 8 and 30 epochs: small sets get more passes
+        plan["epochs"] = max(8, min(30, round(UPDATES / max(1, steps_per_epoch))))
+    starts_pretrained = cfg.pretrained is not None or cfg.init_from is not None
+    if not starts_pretrained:
+        # the texts' 95th percentile in tokens (+ CLS), a multiple of 8, at least 16
+        plan["max_len"] = min(MAX_LEN_CAP, max(16, 8 * math.ceil((fp["tokens_p95"] + 1) / 8)))
+        if cfg.model in WORD_DROPOUT_FAMILIES:  # the sentiment sentences: cnn +6 points, transformer -1.5
+            plan["word_dropout"] = 0.2
+        if cfg.model in DROPOUT_FAMILIES:  # not the *_tiny test models, nor bert (not measured)
+            plan["dropout"] = 0.5
+    return plan

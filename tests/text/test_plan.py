@@ -1,0 +1,126 @@
+"""Planned defaults (dltool.core.plan, dltool.text.plan) through `text classify train`: the plan is printed
+in one line and saved in config.toml, the same data gives the same plan, a flag the user sets wins over
+it (even typed at the command's default), and --resume keeps the plan the run saved."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tomllib
+import torch
+
+from tests.text.conftest import write_two_topic_csv
+
+FAST = ("--model", "cnn_tiny", "--device", "cpu", "--format", "json")
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    return write_two_topic_csv(tmp_path_factory.mktemp("plan") / "train.csv", n_per_topic=40, seed=0)
+
+
+def _train(cli, texts, out, *args):
+    r = cli("text", "classify", "train", texts, *FAST, "--out", out, *args)
+    assert r.code == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
+    assert len(lines) == 1, r.stderr  # one line
+    return lines[0], tomllib.loads((out / "config.toml").read_text())
+
+
+def test_plan_is_printed_saved_and_deterministic(cli, texts, tmp_path):
+    line, config = _train(cli, texts, tmp_path / "a", "--epochs", "1")
+    again, config_again = _train(cli, texts, tmp_path / "b", "--epochs", "1")
+    assert (line, config["plan"]) == (again, config_again["plan"])  # the same data, the same plan
+    plan = config["plan"]
+    assert plan["fingerprint"]["texts"] == 80 and plan["fingerprint"]["classes"] == 2
+    assert set(plan["values"]) == {"batch_size", "max_len"}  # epochs was set; a *_tiny model keeps its dropout
+    for name, value in plan["values"].items():  # the run used every planned value, and the line shows it
+        assert config[name] == value and f"{name}={value}" in line
+    assert line.endswith("set by you: epochs")
+    vocab = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["preprocess"]["vocab"]
+    assert vocab["max_len"] == plan["values"]["max_len"]  # predict cuts texts as the plan said
+
+
+def test_a_flag_the_user_sets_wins_over_the_plan(cli, texts, tmp_path):
+    _, planned = _train(cli, texts, tmp_path / "planned", "--epochs", "1")
+    assert planned["batch_size"] == 32 != 64  # 80 texts: the plan halves the command's default
+    # --batch-size typed at the command's default still wins: what counts is that the user set it
+    line, config = _train(cli, texts, tmp_path / "mine", "--epochs", "1", "--batch-size", "64", "--max-len", "20")
+    assert (config["batch_size"], config["max_len"], config["epochs"]) == (64, 20, 1)
+    assert config["plan"]["values"] == {}
+    assert line.endswith("set by you: batch_size, epochs, max_len")
+    # a run repeated from its config.toml repeats the plan's values
+    r = cli("text", "classify", "train", "--config", tmp_path / "planned" / "config.toml", "--out", tmp_path / "again",
+            "--format", "json")
+    assert r.code == 0, r.stderr
+    again = tomllib.loads((tmp_path / "again" / "config.toml").read_text())
+    assert {k: again[k] for k in planned["plan"]["values"]} == planned["plan"]["values"]
+
+
+def test_resume_keeps_the_plan_it_saved(cli, texts, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    _, before = _train(cli, texts, run, "--epochs", "1", "--scheduler", "none")
+    from dltool.text import plan as text_plan
+
+    # a planner that now plans otherwise (a newer version): the resumed run must not change course
+    monkeypatch.setattr(text_plan, "plan_classify", lambda fp, cfg: {"batch_size": 8, "max_len": 16})
+    line, after = _train(cli, texts, run, "--epochs", "2", "--scheduler", "none", "--resume")
+    assert line.startswith("plan (saved with the run):")
+    assert after["plan"] == before["plan"] and after["batch_size"] == before["batch_size"]
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    _, fresh = _train(cli, texts, tmp_path / "fresh", "--epochs", "1")
+    assert fresh["plan"]["values"] == {"batch_size": 8, "max_len": 16}  # a new run plans anew
+
+
+def test_apply_keeps_what_a_python_config_changed():
+    """A config built in Python has no record of flags: a field off its default counts as set."""
+    from dltool.core.plan import apply
+    from dltool.core.run import RunConfig
+    from dltool.core.train import EngineConfig
+    from dltool.text.classify import TrainConfig
+
+    cfg = TrainConfig(data="x.csv", engine=EngineConfig(epochs=3), run=RunConfig(), max_len=40)
+    planned, plan = apply(cfg, {"epochs": 20, "batch_size": 16, "max_len": 99, "dropout": 0.5}, {"texts": 5})
+    assert (planned.engine.epochs, planned.run.batch_size, planned.max_len, planned.dropout) == (3, 16, 40, 0.5)
+    assert plan.values == {"batch_size": 16, "dropout": 0.5} and plan.user_set == ("epochs", "max_len")
+    assert planned.options["plan"] == {"values": plan.values, "fingerprint": {"texts": 5}}
+
+
+def test_word_dropout_hides_training_words_only():
+    """--word-dropout p: each real token of a training batch becomes UNK with probability p; the specials
+    (PAD, CLS) stay, and validation or inference sees the text whole."""
+    from dltool.text.classify import TextClassifyTask
+    from dltool.text.tokenize import TokenizerConfig
+    from dltool.text.vocab import CLS, PAD, UNK, Vocab, VocabConfig
+
+    class Echo(torch.nn.Module):
+        def forward(self, ids, lengths):
+            return ids
+
+    torch.manual_seed(0)
+    ids = torch.full((64, 50), 7)
+    ids[:, 0], ids[:, 40:] = CLS, PAD
+    lengths = torch.full((64,), 40)
+    vocab = Vocab.build(["a b c"], TokenizerConfig(), VocabConfig(kind="word", size=10, min_count=1, max_len=64))
+    task = TextClassifyTask("lstm", {}, ["a", "b"], vocab, "cpu", word_dropout=0.25)
+    seen, _ = task.forward(Echo(), (ids, lengths, None), train=True)
+    hidden = (seen == UNK).float()
+    assert abs(hidden[:, 1:40].mean().item() - 0.25) < 0.03 and hidden[:, 0].sum() == 0
+    assert (seen[:, 0] == CLS).all() and seen.shape[1] == 40  # padding columns trimmed, never dropped
+    assert torch.equal(task.forward(Echo(), (ids, lengths, None))[0], ids[:, :40])
+
+
+def test_planned_epochs_follow_the_batch_size_the_user_set():
+    from dltool.core.run import RunConfig
+    from dltool.core.train import EngineConfig
+    from dltool.text.classify import TrainConfig
+    from dltool.text.plan import plan_classify
+
+    fp = {"texts": 2000, "tokens_p95": 30}
+    planned = plan_classify(fp, TrainConfig(data="x", engine=EngineConfig(), model="cnn"))
+    assert planned == {"batch_size": 32, "epochs": 18, "max_len": 32, "word_dropout": 0.2, "dropout": 0.5}
+    mine = TrainConfig(data="x", engine=EngineConfig(), run=RunConfig(batch_size=8), model="transformer")
+    assert plan_classify(fp, mine)["epochs"] == 8  # 225 steps an epoch: the fewest epochs; no word dropout
+    assert "word_dropout" not in plan_classify(fp, mine)
