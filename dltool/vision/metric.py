@@ -2,14 +2,16 @@
 loss, from pytorch-metric-learning), then labels by the nearest class centroid under cosine similarity.
 
 Training (`vision classify train --loss triplet|contrastive|arcface`): the network's output layer (its
-`head`) is an embedding of --embedding-dim, not a class layer; ArcFace's class weights are a part of the
-head while training (so they train, checkpoint, resume and reduce under DDP with it) and are left out of
-model.pt. Validation reports precision@1 (leave-one-out within the validation set). After training, the
-centroids of the training classes are stored in model.pt, so the model classifies its own classes.
+`head`) is a projection of --embedding-dim that the loss acts on, not a class layer; the features beneath
+it (forward_features) are the embedding used afterwards, as SimCLR (Chen et al. 2020) uses the layer below
+its projection head: they transfer better to classes never trained on (benchmarks/few_shot.py measured
+both). ArcFace's class weights are a part of the head while training (so they train, checkpoint, resume
+and reduce under DDP with it) and are left out of model.pt. Validation reports precision@1 and MAP@R of
+the embedding (leave-one-out within the validation set). After training, the centroids of the training
+classes are stored in model.pt, so the model classifies its own classes.
 
 Inference (`predict|eval --gallery DIR`): a folder of labelled examples gives new centroids, so a class
-is added by adding a folder; any classifier works this way, a cross-entropy one through its penultimate
-features. At load, a model is wrapped in `EmbeddingClassifier`, whose logits are the cosine
+is added by adding a folder; any classifier works this way, through its penultimate features. At load, a model is wrapped in `EmbeddingClassifier`, whose logits are the cosine
 similarities to the centroids, so eval, predict, explain, attack and export take it unchanged.
 """
 
@@ -70,7 +72,7 @@ class MetricTask(ClassifyTask):
     """An embedding network's task: trained on a metric loss (`loss` given), or at inference the task of an
     `EmbeddingClassifier`, whose scores are cosine similarities (not softmax probabilities)."""
 
-    monitor = "precision_at_1"
+    monitor = "mean_average_precision_at_r"  # finer than precision@1, which saturates early on easy data
 
     def __init__(self, arch, arch_kwargs, classes, preprocess, device, augment_ops=(), *, loss: str | None = None,
                  margin: float | None = None, miner: str = "semihard"):
@@ -110,16 +112,16 @@ class MetricTask(ClassifyTask):
         return self._loss(model, emb, y)
 
     def evaluate(self, model, batches) -> dict:
-        """The loss, and precision@1 of each validation item among the others (leave-one-out)."""
+        """The loss, and precision@1 and MAP@R of each validation item's embedding among the others'
+        (leave-one-out)."""
         loss_sum, n, embs, labels = 0.0, 0, [], []
         for batch in batches:
-            emb, y = self.forward(model, batch)
-            loss_sum += self._loss(model, emb, y).item() * len(y)
+            out, y = self.forward(model, batch)
+            loss_sum += self._loss(model, out, y).item() * len(y)
             n += len(y)
-            embs.append(emb.float())
+            embs.append(_bare(model).forward_features(self.prepare(batch[0])).float())
             labels.append(y)
-        acc = retrieval(torch.cat(embs), torch.cat(labels))
-        return {"loss": loss_sum / n, "precision_at_1": acc["precision_at_1"]}
+        return {"loss": loss_sum / n, **retrieval(torch.cat(embs), torch.cat(labels))}
 
     def payload(self, model) -> dict:
         return {**super().payload(model), "embedding": {"loss": self.loss_name, "dim": self.arch_kwargs["num_classes"]}}
@@ -149,16 +151,15 @@ def retrieval(query, query_labels, reference=None, reference_labels=None) -> dic
 
 class EmbeddingClassifier(nn.Module):
     """A network labelling by the nearest class centroid: logits are the cosine similarities of its
-    L2-normalised embedding to the (unit) centroids. The embedding is the network's output for a
-    metric-learning model (`output`), its penultimate features (forward_features) for a classifier."""
+    L2-normalised embedding, the features under its head (forward_features), to the (unit) centroids."""
 
-    def __init__(self, net: nn.Module, centroids: torch.Tensor, output: bool):
+    def __init__(self, net: nn.Module, centroids: torch.Tensor):
         super().__init__()
-        self.net, self.output = net, output
+        self.net = net
         self.register_buffer("centroids", centroids)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return l2(self.net(x) if self.output else self.net.forward_features(x))
+        return l2(self.net.forward_features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x) @ self.centroids.t()
@@ -178,7 +179,7 @@ def finish(task: MetricTask, model: nn.Module, batches, run_dir: Path, classes: 
     embs, ys = [], []
     with torch.inference_mode():
         for x, y in batches:
-            embs.append(l2(model(task.prepare(x))).cpu())
+            embs.append(l2(model.forward_features(task.prepare(x))).cpu())
             ys.append(y.cpu())
     labels = np.array(classes, dtype=object)[torch.cat(ys).numpy()]
     payload = task.payload(model)
@@ -201,9 +202,9 @@ def wrap(lm, path, need_centroids: bool = True):
         if need_centroids:
             raise ModelFileError(f"'{path}' holds no class centroids (a checkpoint of a metric-learning run, "
                                  "not its model.pt)", "use the run's model.pt, or pass --gallery DIR")
-        centroids = torch.zeros(0, emb["dim"])
+        centroids = torch.zeros(0, 1)  # a gallery's replace them
     ck = lm.ckpt
-    model = EmbeddingClassifier(lm.model, centroids, output=True).to(lm.device).eval()
+    model = EmbeddingClassifier(lm.model, centroids).to(lm.device).eval()
     task = MetricTask(ck["arch"], ck["arch_kwargs"], ck["classes"], ck["preprocess"], lm.device)
     return replace(lm, model=model, task=task)
 
@@ -231,13 +232,13 @@ def with_gallery(lm, gallery: Path, batch_size: int, skip_bad: bool = False):
     from dltool.vision import classify
 
     items = scan_gallery(gallery)
-    net, output = (lm.model.net, True) if isinstance(lm.model, EmbeddingClassifier) else (lm.model, False)
-    probe = replace(lm, model=EmbeddingClassifier(net, torch.zeros(0, 1), output))
+    net = lm.model.net if isinstance(lm.model, EmbeddingClassifier) else lm.model
+    probe = replace(lm, model=EmbeddingClassifier(net, torch.zeros(0, 1)))
     data = classify.decode(lm, items, _Skip(skip_bad))
     emb = infer(probe, data.inputs, batch_size, embed=True)
     labels = np.array([str(c) for c in data.labels], dtype=object)
     classes = sorted(set(labels.tolist()))
-    model = EmbeddingClassifier(net, centroids_of(emb, labels, classes), output).to(lm.device).eval()
+    model = EmbeddingClassifier(net, centroids_of(emb, labels, classes)).to(lm.device).eval()
     ck = lm.ckpt
     task = MetricTask(ck["arch"], ck["arch_kwargs"], classes, ck["preprocess"], lm.device)
     gallery_lm = replace(lm, model=model, task=task, ckpt={**ck, "classes": classes})
