@@ -30,7 +30,7 @@ from dltool.cli.train_options import (
 
 app = typer.Typer(help="Computer vision: image classification, segmentation and object detection.",
                   no_args_is_help=True)
-classify = typer.Typer(help="Image classification: train (cross-entropy or metric learning), pretrain, eval, predict, export; explain, attack, prune.",
+classify = typer.Typer(help="Image classification: train, pretrain, eval, predict, export; explain, attack, prune.",
                        no_args_is_help=True)
 app.add_typer(classify, name="classify")
 segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
