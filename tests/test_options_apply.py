@@ -40,7 +40,7 @@ def _declarations():
     from dltool.text.models.seq2seq import SEQ2SEQ_MODELS
     from dltool.text.models.tagger import TAGGERS
     from dltool.vision import classify as vision_classify
-    from dltool.vision import detect, segment
+    from dltool.vision import detect, metric, segment
     from dltool.vision.models import DETECTORS, MODELS, SEGMENTERS
 
     found = [
@@ -59,6 +59,8 @@ def _declarations():
         (("text", "seq2seq", "train"), "text run", arch_rule(SEQ2SEQ_MODELS, text_seq2seq.ARCH_OPTIONS)),
         (("series", "forecast", "train"), "run", arch_rule(SERIES_MODELS, forecast.ARCH_OPTIONS)),
         (("series", "forecast", "train"), "run", forecast.LOSS_OPTIONS),
+        (("vision", "classify", "train"), "run", metric.LOSS_OPTIONS),
+        (("vision", "classify", "pretrain"), "run", arch_rule(MODELS, vision_classify.ARCH_OPTIONS)),
     ]
     load_methods()
     for group, registry in (("reduce", REDUCERS), ("cluster", METHODS)):

@@ -30,7 +30,7 @@ from dltool.cli.train_options import (
 
 app = typer.Typer(help="Computer vision: classification, segmentation, object detection, style transfer.",
                   no_args_is_help=True)
-classify = typer.Typer(help="Image classification: train, eval, predict, export; explain, attack, prune.",
+classify = typer.Typer(help="Image classification: train, pretrain, eval, predict, export; explain, attack, prune.",
                        no_args_is_help=True)
 app.add_typer(classify, name="classify")
 segment = typer.Typer(help="Semantic segmentation (U-Net, FCN, DeepLab, LR-ASPP): train, eval, predict, export.",
@@ -67,10 +67,14 @@ def train(
     adv_eps: Annotated[float, typer.Option("--adv-eps", help="With --adversarial: the attack's eps.")] = 0.03,
     adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="With --adversarial: the share of each batch attacked.")] = 0.5,
     adv_steps: Annotated[int, typer.Option("--adv-steps", help="With --adversarial pgd: the attack's steps.")] = 7,
+    loss: Annotated[str, typer.Option("--loss", help="ce (a class layer) | triplet|contrastive|arcface: metric learning, the network learns an embedding and labels by class centroids (predict --gallery adds classes).")] = "ce",
+    embedding_dim: Annotated[int, typer.Option("--embedding-dim", help="Metric losses: the units of the output layer the loss acts on (a projection head); the features beneath it are the embedding that centroids, --gallery and --embed use.")] = 64,
+    margin: Annotated[float | None, typer.Option("--margin", help="Metric losses: triplet: the distance margin (default 0.2); contrastive: negatives are pushed this far (default 1); arcface: the angular margin in degrees (default 28.6).")] = None,
+    miner: Annotated[str, typer.Option("--miner", help="--loss triplet: which triplets of a batch train: semihard|hard|easy|all (pytorch-metric-learning's TripletMarginMiner) or none.")] = "semihard",
     *,
     options: dict,
 ):
-    """Train an image classifier.
+    """Train an image classifier, or with a metric --loss an embedding for few-shot labelling.
 
     Example: dltool vision classify train sample_data/digits/train --epochs 20 --out runs/digits
     """
@@ -86,6 +90,7 @@ def evaluate(
     model: ModelArg,
     data: DataArg,
     out: Annotated[Path | None, typer.Option("--out", help="Also write metrics.json, confusion.json and confusion.png here.")] = None,
+    gallery: Annotated[Path | None, typer.Option("--gallery", help="Label by the nearest class centroid (cosine) of this folder of labelled examples (root/<class>/*.png or CSV path,label): a new class is a new folder, no retraining.")] = None,
     batch_size: InferBatchOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     device: DeviceOpt = "auto",
@@ -95,6 +100,10 @@ def evaluate(
 ):
     """Evaluate a classifier: accuracy, macro precision/recall/F1, per-class table, confusion matrix.
 
+    With --gallery, or for a metric-learning model, labels are the nearest class centroids, and
+    precision_at_1 and mean_average_precision_at_r rank the gallery's images (without one: the other
+    images of DATA) by cosine similarity to each image.
+
     Example: dltool vision classify eval runs/digits/model.pt sample_data/digits/test
     """
     apply_console_options(quiet=quiet, fmt=fmt)
@@ -103,7 +112,7 @@ def evaluate(
     from dltool.vision import classify as task
 
     emit_object(task.evaluate(EvalConfig(model=model, data=data, out=out, batch_size=batch_size, device=device,
-                                         skip_bad=skip_bad)), fmt)
+                                         skip_bad=skip_bad), gallery=gallery), fmt)
 
 
 @classify.command("predict")
@@ -112,7 +121,9 @@ def predict(
     inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders; '-' or nothing: paths on stdin.")] = None,
     output: OutFileOpt = "-",
     topk: Annotated[int, typer.Option("--topk", help="How many ranked classes to list per image.")] = 3,
-    embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features as a feature table instead.")] = False,
+    embed: Annotated[bool, typer.Option("--embed", help="Write penultimate-layer features (the embedding --gallery compares) as a feature table instead.")] = False,
+    gallery: Annotated[Path | None, typer.Option("--gallery", help="Label by the nearest class centroid (cosine) of this folder of labelled examples (root/<class>/*.png or CSV path,label): a new class is a new folder, no retraining.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="With --gallery or a metric model: label 'unknown' beyond this cosine distance (1 - similarity) to the nearest centroid.")] = None,
     batch_size: InferBatchOpt = 256,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     shard: ShardOpt = None,
@@ -124,6 +135,9 @@ def predict(
 ):
     """Predict labels as JSON Lines {path,label,score,topk}, or features with --embed.
 
+    With --gallery, or for a metric-learning model, score is the cosine similarity to the nearest class
+    centroid and each line has its distance (1 - score).
+
     Example: dltool vision classify predict runs/digits/model.pt sample_data/digits/test > preds.jsonl
     """
     apply_console_options(quiet=quiet, fmt=fmt, table_output=output if embed else None)
@@ -134,7 +148,7 @@ def predict(
 
     cfg = PredictConfig(model=model, inputs=tuple(inputs or ["-"]), topk=topk, embed=embed, batch_size=batch_size,
                         device=device, skip_bad=skip_bad, shard=parse_shard(shard))
-    write_predictions(task.predict(cfg), output, fmt)
+    write_predictions(task.predict(cfg, gallery=gallery, threshold=threshold), output, fmt)
 
 
 @classify.command("export")
@@ -158,6 +172,35 @@ def export(
     from dltool.vision import classify as task
 
     emit_object(task.export(model, output, export_format, device=device), "auto")
+
+
+@classify.command("pretrain")
+@engine_options(epochs=20, scheduler="onecycle", without=("val",))
+def pretrain(
+    data: Annotated[Path, typer.Argument(help="Unlabelled images: a folder (searched recursively; class folders are ignored as labels).")],
+    pretext: Annotated[str, typer.Option("--pretext", help="The self-supervised task: rotation (predict 0/90/180/270 degrees).")] = "rotation",
+    model: Annotated[str, typer.Option("--model", "-m", help="As for train: the network to pretrain (train --pretrained takes the same --model).")] = "cnn",
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Square input size (default: the model's, within the images' own).")] = None,
+    activation: Annotated[str, typer.Option("--activation", help="cnn only: as for train.")] = "relu",
+    dropout: Annotated[float, typer.Option("--dropout", help="cnn only: dropout before the head.")] = 0.25,
+    batch_norm: Annotated[bool, typer.Option("--batch-norm/--no-batch-norm", help="cnn only: batch normalisation.")] = True,
+    width: Annotated[int, typer.Option("--width", help="cnn only: channels of the first block.")] = 32,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning instead of failing.")] = False,
+    *,
+    options: dict,
+):
+    """Pretrain a network without labels on a pretext task, to start `train --pretrained` from.
+
+    rotation: each image is shown at 0, 90, 180 and 270 degrees and the network learns the angle
+    (--batch-size counts images; a step sees each in its four rotations). The images are held in memory.
+
+    Example: dltool vision classify pretrain sample_data/digits/train --pretext rotation --out runs/rot && dltool vision classify train labelled/ --pretrained runs/rot/model.pt
+    """
+    apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
+    from dltool.core.output import emit_object
+    from dltool.vision import pretext as task
+
+    emit_object(task.train(task_config(task.PretrainConfig, options)), options["fmt"])
 
 
 # -- classify: explain, attack, prune (look inside and harden a trained classifier) ---------------------

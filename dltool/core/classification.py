@@ -42,6 +42,11 @@ class ClassifierTask(TaskHooks):
     def model_inputs(self, inputs) -> tuple:
         raise NotImplementedError
 
+    def scores(self, logits):
+        """The class scores predict reports for a batch of logits: softmax probabilities (an embedding
+        classifier's logits are already its scores: cosine similarities)."""
+        return logits.softmax(1)
+
     def loss(self, model, batch):
         import torch.nn.functional as F
 
@@ -171,7 +176,10 @@ def predict(cfg: PredictConfig, *, load: Callable, scan: Callable, decode: Calla
     elif cfg.embed:  # a row per input: its ids, its label and its features, joined into a table on rank 0
         rows = list(zip(part.ids, part.labels, infer(lm, part.inputs, cfg.batch_size, embed=True).numpy()))
     else:
-        rows = _records(part, infer(lm, part.inputs, cfg.batch_size).softmax(1), lm.classes, cfg.topk)
+        logits = infer(lm, part.inputs, cfg.batch_size)
+        # a task may say how its logits become scores (ClassifierTask.scores); softmax otherwise (tf-idf's)
+        rows = _records(part, lm.task.scores(logits) if hasattr(lm.task, "scores") else logits.softmax(1),
+                        lm.classes, cfg.topk)
     rows = gathered(rows, cfg.shard)
     if rows is None or not cfg.embed:
         return rows

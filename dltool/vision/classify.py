@@ -45,6 +45,10 @@ class TrainConfig:
     adv_eps: float = 0.03
     adv_ratio: float = 0.5
     adv_steps: int = 7
+    loss: str = "ce"        # ce | triplet | contrastive | arcface (dltool.vision.metric): the latter learn an embedding
+    embedding_dim: int = 64
+    margin: float | None = None
+    miner: str = "semihard"
     run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
     given: frozenset[str] | None = None  # the options the user set (None: those off their defaults)
@@ -62,6 +66,9 @@ class TrainConfig:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
         parse_ops(self.augment)
+        from dltool.vision import metric
+
+        metric.check(self)
         self.adversarial_training().validate()
         arch_options(self, MODELS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
 
@@ -260,7 +267,8 @@ def train(cfg: TrainConfig) -> dict:
     info(f"data: {len(tr_idx)} training images, {0 if v_targets is None else len(v_targets)} validation, "
          f"{len(classes)} classes, {mode} {size}x{size}, {'preloaded on ' + device.type if preload else 'streamed'}")
 
-    arch_kwargs = _arch_kwargs(cfg, len(classes), in_channels)
+    # a metric loss trains an embedding: the network's output layer has --embedding-dim units, not one per class
+    arch_kwargs = _arch_kwargs(cfg, len(classes) if cfg.loss == "ce" else cfg.embedding_dim, in_channels)
     model = create_model(cfg.model, **arch_kwargs)
     engine_cfg = cfg.engine
     if cfg.pretrained is not None:
@@ -288,17 +296,44 @@ def train(cfg: TrainConfig) -> dict:
             val_batches = _batches(vdata.ImageDataset(v_paths, v_targets.tolist(), size, mode), None, val_size,
                                    shuffle=False, seed=0, device=device, workers=cfg.workers)
 
-    task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment),
-                        cfg.adversarial_training())
-    return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    if cfg.loss == "ce":
+        task = ClassifyTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment),
+                            cfg.adversarial_training())
+        return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    from dltool.core import distributed as dist
+    from dltool.vision import metric
+
+    task = metric.MetricTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment),
+                             loss=cfg.loss, margin=cfg.margin, miner=cfg.miner)
+    task.attach(model)
+    summary = Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
+    if dist.is_main():  # the training classes' centroids, from every training image (not one rank's shard)
+        if preload:
+            every = _batches(images[tr_idx], targets[tr_idx], 256, shuffle=False, seed=0, device=device)
+        else:
+            every = _batches(vdata.ImageDataset([paths[i] for i in tr_idx], targets[tr_idx].tolist(), size, mode),
+                             None, 256, shuffle=False, seed=0, device=device, workers=cfg.workers)
+        metric.finish(task, model, every, run_dir, classes)
+    return summary
 
 
 # -- inference --------------------------------------------------------------------------------
 
-def load(path, device) -> LoadedModel:
-    """A vision-classify model file on `device` (a name or a torch.device)."""
-    return load_model(path, task=TASK, registry=MODELS, device=device, make_task=lambda ckpt, dev: ClassifyTask(
+def load(path, device, need_centroids: bool = True) -> LoadedModel:
+    """A vision-classify model file on `device` (a name or a torch.device). A metric-learning model comes
+    as an EmbeddingClassifier over its training classes' centroids (dltool.vision.metric)."""
+    from dltool.vision import metric
+
+    lm = load_model(path, task=TASK, registry=MODELS, device=device, make_task=lambda ckpt, dev: ClassifyTask(
         ckpt["arch"], ckpt["arch_kwargs"], ckpt["classes"], ckpt["preprocess"], dev))
+    return metric.wrap(lm, path, need_centroids)
+
+
+def is_metric(path) -> bool:
+    """Whether a model file was trained with a metric loss (it embeds, and labels by centroids)."""
+    from dltool.core.modelfile import load_model_file
+
+    return bool(load_model_file(path, task=TASK).get("embedding"))
 
 
 def _read_labelled(lm: LoadedModel, cfg: EvalConfig) -> Decoded:
@@ -323,13 +358,41 @@ def decode(lm: LoadedModel, items: list, cfg) -> Decoded:
     return Decoded(images, [it.label for it in items], [{"path": str(it.path)} for it in items])
 
 
-def evaluate(cfg: EvalConfig) -> dict:
+def evaluate(cfg: EvalConfig, gallery: Path | None = None) -> dict:
+    """With a gallery, or for a metric-learning model, nearest-centroid and retrieval metrics
+    (dltool.vision.metric.evaluate); otherwise the classifier's."""
+    if gallery is not None or is_metric(cfg.model):
+        from dltool.vision import metric
+
+        return metric.evaluate(cfg, gallery)
     return classification.evaluate(cfg, load=load, read=_read_labelled)
 
 
-def predict(cfg: PredictConfig):
-    """Records in input order (or the --embed feature table); dltool.core.classification.predict."""
-    return classification.predict(cfg, load=load, scan=scan, decode=decode)
+def predict(cfg: PredictConfig, gallery: Path | None = None, threshold: float | None = None):
+    """Records in input order (or the --embed feature table); dltool.core.classification.predict. With a
+    gallery, labels by the nearest centroid of its classes; an embedding classifier's records have the
+    cosine `distance`, and `threshold` labels the farther ones "unknown"."""
+    from dltool.vision import metric
+
+    metric.check_threshold(threshold)
+    if gallery is not None and cfg.embed:
+        raise OptionError("--embed writes features, --gallery labels by them: use one of them")
+    loaded = []
+
+    def load_for(path, device):
+        lm = load(path, device, need_centroids=gallery is None)
+        if gallery is not None:
+            lm = metric.with_gallery(lm, gallery, cfg.batch_size, cfg.skip_bad)[0]
+        elif threshold is not None and not isinstance(lm.model, metric.EmbeddingClassifier):
+            raise OptionError("--threshold is a distance to class centroids: it needs --gallery DIR "
+                              "(or a model trained with a metric --loss)")
+        loaded.append(lm)
+        return lm
+
+    records = classification.predict(cfg, load=load_for, scan=scan, decode=decode)
+    if records is None or cfg.embed or not isinstance(loaded[0].model, metric.EmbeddingClassifier):
+        return records
+    return metric.labelled_records(records, threshold)
 
 
 def export(model_path, output, to: str = "auto", device: str = "auto") -> dict:

@@ -141,7 +141,9 @@ def train(cfg: PruneConfig) -> dict:
     from dataclasses import replace
 
     cfg.validate()
-    load_model_file(cfg.model, task=classify.TASK)  # a wrong model file fails before a run folder exists
+    if load_model_file(cfg.model, task=classify.TASK).get("embedding"):  # fails before a run folder exists
+        raise InputError(f"'{cfg.model}' was trained with a metric loss: prune fine-tunes a class layer's cross-entropy",
+                         "prune a model trained with --loss ce")
     if cfg.data is None:
         cfg = replace(cfg, data=trained_on(Path(cfg.model)))
     run = cfg.run

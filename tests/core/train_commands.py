@@ -430,7 +430,21 @@ TEXT_SEQ2SEQ = TrainCommand(  # --warmup and --label-smoothing: resume stays exa
      "--label-smoothing", "0.1", "--val-split", "0.2", "--device", "cpu", "--quiet"),
     _seq2seq_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training pairs: 5 steps an epoch
 
+
+# -- vision classify pretrain -------------------------------------------------------------------------
+
+def _rotation_learned(cli, data: Path, run: Path) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["val_accuracy"] > 0.6  # which of four rotations: chance is 0.25
+
+
+VISION_PRETRAIN = TrainCommand(
+    ("vision", "classify", "pretrain"), _digits_folders,
+    ("--model", "cnn", "--width", "8", "--epochs", "4", "--batch-size", "12", "--lr", "0.01", "--val-split", "0.2",
+     "--device", "cpu", "--quiet"),
+    _rotation_learned, interrupt_at=5, printed_once=_one_summary)  # 120 images, 96 to train: 8 steps an epoch
+
 TRAIN_COMMANDS: dict[str, TrainCommand] = {c.name: c for c in (
     VISION_CLASSIFY, VISION_SEGMENT, VISION_DETECT, REDUCE_AUTOENCODER, CLUSTER_DEEP, AUDIO_CLASSIFY, TEXT_CLASSIFY,
     TEXT_PRETRAIN, GENERATE_VAE, GENERATE_GAN, GENERATE_DIFFUSION, GENERATE_PIXELCNN, TEXT_LM,
-    TEXT_TAG, SERIES_FORECAST, VISION_PRUNE, TEXT_SEQ2SEQ)}
+    TEXT_TAG, SERIES_FORECAST, VISION_PRUNE, TEXT_SEQ2SEQ, VISION_PRETRAIN)}
