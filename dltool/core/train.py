@@ -460,7 +460,8 @@ class Engine:
         self.finished = None
         if cfg.resume:
             self._restore()
-            self.finished = self._finished() if (self.run_dir / "summary.json").is_file() else None
+            finished = self._finished() if self.main and (self.run_dir / "summary.json").is_file() else None
+            self.finished = dist.broadcast(finished)  # every rank returns early, or none
             if not self.finished:
                 info(f"resuming {self.run_dir} at epoch {self.pos.epoch + 1}, step {self.pos.batch}")
         if self.main and not self.finished:
