@@ -4,9 +4,10 @@ For co2 (monthly means, H=12, m=12), elnino (monthly, H=12, m=12) and sunspots (
 sample_data/series (statsmodels' datasets, see its SOURCE.md): each network trains with its default options
 on all but the last H points (`--holdout H`), then `forecast eval` scores it on those H points; `series
 baseline` scores the classical methods on the same split. MASE is scaled by the in-sample seasonal naive
-error. Prints every model's MASE and the best network's ratio to the best baseline (the bar: <= 1.10).
+error. Prints every model's MASE and the best network's ratio to the best baseline (the bar: <= 1.10);
+`nbeats/interpretable` (nbeats with --stacks interpretable, not a default option) is shown but not ranked.
 
-    python benchmarks/series.py [--models mlp,lstm,gru,tcn,transformer] [--sets co2,elnino,sunspots]
+    python benchmarks/series.py [--models mlp,lstm,gru,tcn,transformer,nbeats] [--sets co2,elnino,sunspots]
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "sample_data" / "series"
 SETS = {"co2": ("co2.csv", "month", "co2", 12, 12), "elnino": ("elnino.csv", "month", "temperature", 12, 12),
         "sunspots": ("sunspots.csv", "year", "sunactivity", 10, 11)}
-MODELS = ("mlp", "lstm", "gru", "tcn", "transformer")
+MODELS = ("mlp", "lstm", "gru", "tcn", "transformer", "nbeats", "nbeats/interpretable")
+#: a model's options beyond --model: NAME/STACKS is nbeats with --stacks STACKS
+DEFAULTS = tuple(m for m in MODELS if "/" not in m)
+
+
+def model_args(name: str) -> tuple[str, ...]:
+    model, _, stacks = name.partition("/")
+    return ("--model", model, *(("--stacks", stacks) if stacks else ()))
 
 
 def dltool(*args) -> dict:
@@ -52,16 +60,16 @@ def main() -> None:
             row = {k: v["mase"] for k, v in base["baselines"].items()}
             row["baselines_s"] = time.perf_counter() - t
             for model in models:
-                run = Path(tmp) / f"{name}-{model}"
+                run = Path(tmp) / f"{name}-{model.replace('/', '-')}"
                 t = time.perf_counter()
-                dltool("series", "forecast", "train", data, *common, "--holdout", H, "--model", model,
+                dltool("series", "forecast", "train", data, *common, "--holdout", H, *model_args(model),
                        "--seed", args.seed, "--out", run, "--device", "cpu")
                 row[model] = dltool("series", "forecast", "eval", run / "model.pt", data, "--baselines", "",
                                     "--device", "cpu")["mase"]
                 row[f"{model}_s"] = time.perf_counter() - t
             rows[name] = row
             best_b = min(("naive", "seasonal_naive", "ets", "arima"), key=row.get)
-            best_n = min(models, key=row.get)
+            best_n = min([m for m in models if m in DEFAULTS] or models, key=row.get)
             print(f"{name}: " + "  ".join(f"{k}={row[k]:.3f}" for k in (*base["baselines"], *models))
                   + f"  | best network {best_n} {row[best_n]:.3f} / best baseline {best_b} {row[best_b]:.3f}"
                   f" = {row[best_n] / row[best_b]:.2f}", flush=True)

@@ -59,13 +59,14 @@ def train(
     scale: Annotated[str, typer.Option("--scale", help="standard|minmax|none: per-series scaling from its history, inverted on output.")] = "standard",
     quantiles: Annotated[str | None, typer.Option("--quantiles", help="Train with the pinball loss for these quantiles (e.g. 0.1,0.9; the median is added): intervals.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="Point forecasts: mae|mse|huber.")] = "mae",
-    model: Annotated[str, typer.Option("--model", "-m", help="mlp|lstm|gru|tcn|transformer; *_tiny for tests.")] = "mlp",
+    model: Annotated[str, typer.Option("--model", "-m", help="mlp|lstm|gru|tcn|transformer|nbeats; *_tiny for tests.")] = "mlp",
     width: Annotated[int | None, typer.Option("--width", help="Hidden width (default: the model's).")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", help="Layers, recurrent layers or TCN blocks (default: the model's).")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help="Layers, recurrent layers, TCN blocks or N-BEATS blocks (default: the model's).")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
     kernel_size: Annotated[int | None, typer.Option("--kernel-size", help="tcn: convolution width.")] = None,
     heads: Annotated[int | None, typer.Option("--heads", help="transformer: attention heads.")] = None,
     decoder: Annotated[str | None, typer.Option("--decoder", help="lstm, gru: direct (a head over the encoding, default) | seq2seq (a recurrent decoder over the horizon).")] = None,
+    stacks: Annotated[str | None, typer.Option("--stacks", help="nbeats: generic (learned bases, default) | interpretable (trend and seasonality stacks).")] = None,
     *,
     options: dict,
 ):
@@ -155,7 +156,9 @@ def baseline(
     step: StepOpt = None,
     order: OrderOpt = None,
     seasonal_order: SeasonalOrderOpt = None,
-    interval: Annotated[float, typer.Option("--interval", help="Central prediction interval whose coverage is scored (0: none).")] = 0.8,
+    interval: Annotated[float, typer.Option("--interval", help="Central prediction interval whose coverage is scored and that -o writes (0: none).")] = 0.8,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Also write the next --horizon steps after each series, forecast by the best method, to FILE ('-' = stdout): {id, time, yhat, q..} as forecast predict writes.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw history, forecast and interval of the best method per series to this PNG.", dir_okay=False)] = None,
     fmt: FormatOpt = "auto",
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -165,13 +168,29 @@ def baseline(
     naive, seasonal_naive (lag --season), ets (ETSModel, trend and season by AIC), arima (d by KPSS, p
     and q by AIC, or --order), sarima (--order/--seasonal-order or a small search). One JSON object of
     MAE, RMSE, sMAPE, MASE and interval coverage per method; a per-series MASE table on stderr.
+    -o writes the forecast of the next --horizon steps by the method that scored best (with -o -, the
+    forecast is the output and the scores go to stderr).
 
-    Example: dltool series baseline sample_data/series/sunspots.csv --time year --target sunactivity --horizon 10 --season 11
+    Example: dltool series baseline sample_data/series/sunspots.csv --time year --target sunactivity --horizon 10 --season 11 -o sunspots-next.csv
     """
-    apply_console_options(quiet=quiet, fmt=fmt)
+    apply_console_options(quiet=quiet, fmt=fmt, table_output=output if output == "-" else None)
+    from dltool.core.console import info
     from dltool.core.output import emit_object
+    from dltool.core.tables import check_table_format, write_table
     from dltool.series import baselines as task
 
-    emit_object(task.run(task.BaselineConfig(data=data, time=time, target=target, id=id, freq=freq, fill=fill,
-                                             horizon=horizon, season=season, methods=method, folds=folds, step=step,
-                                             order=order, seasonal_order=seasonal_order, interval=interval)), fmt)
+    if output not in (None, "-"):
+        check_table_format("auto", output)  # before the fits, so a bad -o leaves nothing behind
+    result, table = task.run(task.BaselineConfig(
+        data=data, time=time, target=target, id=id, freq=freq, fill=fill, horizon=horizon, season=season,
+        methods=method, folds=folds, step=step, order=order, seasonal_order=seasonal_order, interval=interval,
+        forecast=output is not None, plot=str(plot) if plot else None))
+    if output == "-":  # the forecast is the result on stdout; the scores are said on stderr
+        info("backtest: " + ", ".join(f"{m} MASE {r['mase']:.3f}" if r.get("mase") is not None
+                                      else f"{m} MAE {r['mae']:.4g}" for m, r in result["baselines"].items())
+             + f"; forecast by {result['forecast_method']}")
+        write_table(table, "-", fmt)
+        return
+    if output is not None:
+        write_table(table, output)
+    emit_object(result, fmt)

@@ -205,6 +205,8 @@ class BaselineConfig:
     order: str | None = None
     seasonal_order: str | None = None
     interval: float = 0.8
+    forecast: bool = False
+    plot: str | None = None
 
 
 def check_config(cfg: BaselineConfig) -> tuple:
@@ -238,12 +240,14 @@ def _spec(cfg: BaselineConfig):
     return SeriesSpec(time=cfg.time, targets=_csv(cfg.target), id=cfg.id or None, freq=cfg.freq, fill=cfg.fill)
 
 
-def run(cfg: BaselineConfig) -> dict:
+def run(cfg: BaselineConfig):
     """Backtest the baselines alone: the metrics of each on the last `horizon` points of every series (or
-    `folds` rolling origins); the per-series MASE table on stderr."""
+    `folds` rolling origins); the per-series MASE table on stderr. With `forecast` (or `plot`), the method
+    that scored best then forecasts the `horizon` steps after the end of every series, with its interval.
+    Returns (the JSON result, the forecast Table or None)."""
     from dltool.core.tables import read_table
     from dltool.series.data import read_series
-    from dltool.series.forecast import backtest, show_rows
+    from dltool.series.forecast import backtest, forecast_table, show_rows
 
     methods, order, seasonal_order = check_config(cfg)
     ss = read_series(read_table(cfg.data), _spec(cfg))
@@ -256,4 +260,22 @@ def run(cfg: BaselineConfig) -> dict:
                             least=max(2, season + 1), methods=methods, level=cfg.interval or None, order=order,
                             seasonal_order=seasonal_order)
     show_rows(rows, "MASE per series")
-    return result
+    if not (cfg.forecast or cfg.plot):
+        return result, None
+    method = result.get("best_baseline", methods[0])
+    level = cfg.interval or None
+    jobs, forecasts = [], []
+    for s in ss.series:
+        fc = forecast_targets(method, s.y, cfg.horizon, season=season, level=level, order=order,
+                              seasonal_order=seasonal_order)
+        parts = (fc.mean,) if fc.lower is None else (fc.lower, fc.mean, fc.upper)
+        jobs.append((s, len(s)))
+        forecasts.append(np.stack(parts, axis=-1))  # (H, T, Q) as a network's
+    quantiles = (0.5,) if forecasts[0].shape[-1] == 1 else (0.5 - level / 2, 0.5, 0.5 + level / 2)
+    result["forecast_method"] = method
+    if cfg.plot:
+        from dltool.series.plots import plot_forecasts
+
+        plot_forecasts(cfg.plot, ss, [(s, o, None) for s, o in jobs], forecasts, quantiles, list(ss.spec.targets),
+                       history=3 * max(season, cfg.horizon))
+    return result, forecast_table(ss, jobs, forecasts, quantiles)

@@ -34,7 +34,7 @@ TASK = "series"
 SCALES = ("standard", "minmax", "none")
 LOSSES = ("mae", "mse", "huber")
 #: architecture options: each model's builder signature says which it takes (dltool.core.registry)
-ARCH_OPTIONS = ("width", "layers", "dropout", "kernel_size", "heads", "decoder")
+ARCH_OPTIONS = ("width", "layers", "dropout", "kernel_size", "heads", "decoder", "stacks")
 #: --loss trains a point forecast; with --quantiles the loss is the pinball loss
 LOSS_OPTIONS = Applies("quantiles", {None: ("loss",)}, otherwise=())
 
@@ -89,6 +89,7 @@ class TrainConfig:
     kernel_size: int | None = None
     heads: int | None = None
     decoder: str | None = None
+    stacks: str | None = None
     engine: EngineConfig = field(default_factory=EngineConfig)
     run: RunConfig = RunConfig(batch_size=32)
     options: dict = field(default_factory=dict)
@@ -260,6 +261,8 @@ def train(cfg: TrainConfig) -> dict:
     arch_kwargs = {"lookback": L, "horizon": H, "n_targets": len(spec.targets),
                    "n_covariates": len(spec.covariates), "n_quantiles": max(1, len(quantiles)),
                    **{k: v for k, v in arch_options(cfg, MODELS, ARCH_OPTIONS).items() if v is not None}}
+    if "season" in MODELS.takes(cfg.model):  # nbeats' seasonality basis
+        arch_kwargs["season"] = season
     preprocess = {"time": spec.time, "targets": list(spec.targets), "id": spec.id or "",
                   "covariates": list(spec.covariates), "freq": str(ss.freq), "dates": ss.dates,
                   "fill": spec.fill or "", "season": season, "lookback": L, "horizon": H, "scale": cfg.scale,
@@ -546,7 +549,7 @@ def _future_rows(future: dict, s, times: np.ndarray, dates: bool, label: str) ->
 
 def predict(cfg: PredictConfig):
     """The next H steps after the end of each series (or after --origin): a Table {id, time, yhat, q..}."""
-    from dltool.core.tables import Table, read_table
+    from dltool.core.tables import read_table
 
     loaded = load(cfg.model, cfg.device)
     pre = loaded.preprocess
@@ -565,28 +568,36 @@ def predict(cfg: PredictConfig):
         jobs.append((s, o, fx))
     forecasts = network_forecasts(loaded, jobs, cfg.batch_size)
     qs = tuple(pre["quantiles"])
-    targets = pre["targets"]
-    cols: dict[str, list] = {}
-    for (s, o, _), f in zip(jobs, forecasts):
-        times = ss.future_times(s, o - 1, H)
-        for h in range(H):
-            for j, target in enumerate(targets):
-                if pre["id"]:
-                    cols.setdefault(pre["id"], []).append(s.id)
-                cols.setdefault(pre["time"], []).append(format_time(times[h], ss.dates))
-                if len(targets) > 1:
-                    cols.setdefault("target", []).append(target)
-                cols.setdefault("yhat", []).append(float(f[h, j, f.shape[-1] // 2]))
-                for i, q in enumerate(qs):
-                    if q != 0.5:
-                        cols.setdefault(quantile_name(q), []).append(float(f[h, j, i]))
-    table = Table({k: (np.asarray(v, dtype=np.float64) if isinstance(v[0], float)
-                       else _objects(v)) for k, v in cols.items()})
     if cfg.plot is not None:
         from dltool.series.plots import plot_forecasts
 
-        plot_forecasts(cfg.plot, ss, jobs, forecasts, qs, targets, history=3 * max(L, H))
-    return table
+        plot_forecasts(cfg.plot, ss, jobs, forecasts, qs, list(ss.spec.targets), history=3 * max(L, H))
+    return forecast_table(ss, jobs, forecasts, qs)
+
+
+def forecast_table(ss, jobs: list, forecasts: list, quantiles: tuple):
+    """The forecasts (H, T, Q) after each job's origin as a Table {id, time, [target,] yhat, q..}: the
+    median (or the point forecast) is yhat, every other quantile a column (q10, q90)."""
+    from dltool.core.tables import Table
+
+    spec = ss.spec
+    targets = spec.targets
+    cols: dict[str, list] = {}
+    for (s, o, *_), f in zip(jobs, forecasts):
+        times = ss.future_times(s, o - 1, f.shape[0])
+        for h in range(f.shape[0]):
+            for j, target in enumerate(targets):
+                if spec.id:
+                    cols.setdefault(spec.id, []).append(s.id)
+                cols.setdefault(spec.time, []).append(format_time(times[h], ss.dates))
+                if len(targets) > 1:
+                    cols.setdefault("target", []).append(target)
+                cols.setdefault("yhat", []).append(float(f[h, j, f.shape[-1] // 2]))
+                for i, q in enumerate(quantiles):
+                    if q != 0.5:
+                        cols.setdefault(quantile_name(q), []).append(float(f[h, j, i]))
+    return Table({k: (np.asarray(v, dtype=np.float64) if isinstance(v[0], float)
+                      else _objects(v)) for k, v in cols.items()})
 
 
 def _objects(values: list) -> np.ndarray:

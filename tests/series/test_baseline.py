@@ -77,3 +77,29 @@ def test_a_table_on_stdin_as_json_lines(cli):
             "--format", "json", "--quiet", input=text)
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["baselines"]["naive"]["mae"] == pytest.approx(np.abs(y[-3:] - y[-4]).mean())
+
+
+def test_the_best_method_forecasts_the_next_horizon_as_a_table(cli, tmp_path):
+    """-o: the next H steps after the end, by the method that scored best, with its interval: the table
+    `forecast predict` writes; -o - makes it the output and says the scores on stderr."""
+    y = seasonal(48, noise=0.0, trend=0.0)  # noiseless: seasonal naive is exact and must win
+    data = write_monthly(tmp_path / "s.csv", y)
+    out, png = tmp_path / "next.csv", tmp_path / "next.png"
+    r = cli("series", "baseline", data, "--time", "month", "--method", "naive,seasonal_naive", "--horizon", 6,
+            "-o", out, "--plot", png, "--format", "json", "--quiet")
+    assert r.code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["best_baseline"] == result["forecast_method"] == "seasonal_naive"
+    lines = out.read_text().splitlines()
+    assert lines[0] == "month,yhat,q10,q90" and len(lines) == 7
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[0] for r in rows[:2]] == ["2004-01-01", "2004-02-01"]  # 48 months from 2000-01: the calendar goes on
+    assert np.allclose([float(r[1]) for r in rows], y[-12:-6])  # the last season repeated
+    assert all(float(r[2]) <= float(r[1]) <= float(r[3]) for r in rows)
+    assert png.stat().st_size > 1000
+    r = cli("series", "baseline", data, "--time", "month", "--method", "naive", "--horizon", 3, "--interval", 0,
+            "-o", "-", "--format", "jsonl")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows == [{"month": m, "yhat": pytest.approx(y[-1])} for m in ("2004-01-01", "2004-02-01", "2004-03-01")]
+    assert "backtest: naive MAE" in r.stderr and "forecast by naive" in r.stderr  # MASE: undefined here

@@ -180,3 +180,44 @@ def test_several_targets_forecast_together(cli, tmp_path):
     r = cli("series", "forecast", "predict", run, data, "--format", "jsonl", *FAST)
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(row["t"], row["target"]) for row in rows[:3]] == [(60, "a"), (60, "b"), (61, "a")] and len(rows) == 6
+
+
+@pytest.mark.parametrize("stacks", ["generic", "interpretable"])
+def test_nbeats_learns_a_trending_seasonal_series(cli, tmp_path, stacks):
+    """Where naive and seasonal naive both miss (a trend under the season), N-BEATS forecasts both."""
+    data = write_monthly(tmp_path / "t.csv", seasonal(120, trend=0.5))
+    run = tmp_path / "run"
+    r = cli("series", "forecast", "train", data, "--time", "month", "--holdout", 6, "--horizon", 6, "--lookback", 24,
+            "--model", "nbeats_tiny", "--stacks", stacks, "--epochs", 15, "--lr", 0.01, "--out", run, *FAST)
+    assert r.code == 0, r.stderr
+    r = cli("series", "forecast", "eval", run, data, "--baselines", "naive,seasonal_naive", "--format", "json", *FAST)
+    out = json.loads(r.stdout)
+    assert out["mae"] < 0.25 * min(b["mae"] for b in out["baselines"].values()), out
+
+
+def test_nbeats_resumes_exactly_from_the_middle_of_an_epoch(cli, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from dltool.core.train import Engine
+    from tests.core.test_train_commands import _same_run
+
+    data = write_monthly(tmp_path / "t.csv", seasonal(60, trend=0.5, noise=0.2))
+    args = ("--time", "month", "--horizon", 3, "--lookback", 12, "--model", "nbeats_tiny", "--stacks", "interpretable",
+            "--epochs", 3, "--batch-size", 8, "--dropout", 0.2, *FAST)  # 5 steps an epoch; dropout draws numbers
+    assert cli("series", "forecast", "train", data, *args, "--out", tmp_path / "full").code == 0
+    original, steps = Engine._step, {"n": 0}
+
+    def step_then_ctrl_c(self, batch):
+        loss = original(self, batch)
+        steps["n"] += 1
+        if steps["n"] == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Engine, "_step", step_then_ctrl_c)
+    assert cli("series", "forecast", "train", data, *args, "--out", tmp_path / "part").code == 130
+    monkeypatch.setattr(Engine, "_step", original)
+    r = cli("series", "forecast", "train", data, *args, "--out", tmp_path / "part", "--resume")
+    assert r.code == 0, r.stderr
+    _same_run(tmp_path / "full", tmp_path / "part")

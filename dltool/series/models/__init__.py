@@ -1,7 +1,7 @@
 """Forecasting networks by name. Every model maps a lookback window (N, L, targets + covariates) and the
 known covariates of the horizon (N, H, covariates) to (N, H, targets, quantiles): see base.Forecaster.
 
-A builder's signature says which of --width/--layers/--dropout/--kernel-size/--heads/--decoder it takes
+A builder's signature says which of --width/--layers/--dropout/--kernel-size/--heads/--decoder/--stacks it takes
 (dltool.core.registry.arch_options); `*_tiny` variants are for tests.
 """
 
@@ -17,4 +17,4 @@ def create_model(name: str, **kwargs):
 
 
 # importing the families registers them
-from dltool.series.models import mlp, rnn, tcn, transformer  # noqa: E402,F401
+from dltool.series.models import mlp, nbeats, rnn, tcn, transformer  # noqa: E402,F401
