@@ -212,7 +212,7 @@ def explain(
     inputs: Annotated[list[str] | None, typer.Argument(help="Image files or folders (class folders give --target true); '-' or nothing: paths on stdin.")] = None,
     method: Annotated[str, typer.Option("--method", help="gradcam|gradcam++|saliency|integrated-gradients|occlusion")] = "gradcam",
     target: Annotated[str, typer.Option("--target", help="The class explained: predicted, true (the class folder), or a class name.")] = "predicted",
-    layer: Annotated[str | None, typer.Option("--layer", help="gradcam(++) only: the layer to explain at (default: the last feature map larger than 1x1).")] = None,
+    layer: Annotated[str | None, typer.Option("--layer", help="gradcam(++) only: the layer to explain at (default: the last feature map at least 7x7, or as large as the input).")] = None,
     ig_steps: Annotated[int, typer.Option("--ig-steps", help="integrated-gradients only: steps of the path integral.")] = 32,
     out: Annotated[Path | None, typer.Option("--out", help="Write OUT/<name>.png (map over the image) and OUT/<name>.npy (the raw map) per input.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Print faithfulness figures instead: deletion and insertion AUC against a random order.")] = False,

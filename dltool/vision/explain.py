@@ -26,6 +26,9 @@ LAYER_METHODS = ("gradcam", "gradcam++")
 METHOD_OPTIONS = Applies("method", {"gradcam": ("layer",), "gradcam++": ("layer",), "saliency": (),
                                     "integrated-gradients": ("ig_steps",), "occlusion": ()})
 CURVE_STEPS = 20  # points of the deletion / insertion curves after the start
+#: the default Grad-CAM layer's map has sides of at least this (a ResNet's last stage at 224 px is 7x7): a
+#: coarser map cannot point, its bilinear upsampling is flat over the border cells, so the maximum lands there
+MIN_CAM_SIDE = 7
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,14 @@ def spatial_layers(model, example: torch.Tensor) -> list[tuple[str, tuple]]:
 
 
 def find_layer(model, example: torch.Tensor, name: str | None):
-    """(name, module) to attribute at: `name`, or the last feature map larger than 1x1."""
+    """(name, module) to attribute at: `name`, or the last feature map with sides of at least MIN_CAM_SIDE
+    (the input's own when smaller), else the last larger than 1x1."""
     layers = spatial_layers(model, example)
     names = [n for n, _ in layers]
     if name is None:
-        big = [n for n, shape in layers if shape[1] * shape[2] > 1]
+        least = min(MIN_CAM_SIDE, *example.shape[-2:])
+        big = [n for n, shape in layers if min(shape[1], shape[2]) >= least] or [
+            n for n, shape in layers if shape[1] * shape[2] > 1]
         if not big:
             raise OptionError("this model has no feature map larger than 1x1 to explain with Grad-CAM",
                               "use --method integrated-gradients, saliency or occlusion")

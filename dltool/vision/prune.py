@@ -80,15 +80,17 @@ def prune_to(params: list, structured: bool, before: float, after: float) -> Non
 
 class PruneTask(classify.ClassifyTask):
     """The classifier's task, pruning further at the epochs the schedule says (after the epoch's training,
-    before its validation). With a schedule, model.pt is the last epoch's (the sparsest), not the best."""
+    before its validation). model.pt is the last epoch's, the end of the decaying fine-tuning schedule (and
+    with a schedule the sparsest), not the best validation epoch's: on a small validation split the
+    accuracy of fine-tuning epochs ties, and the first of them, the least fine-tuned, would win."""
+
+    monitor_mode = "last"
 
     def __init__(self, *args, params: list, structured: bool, steps: list[float], epochs: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.params, self.structured, self.steps = params, structured, steps
         self.at_epoch = {math.floor(i * epochs / len(steps)): i for i in range(1, len(steps))}
         self.epochs_done = 0
-        if len(steps) > 1:
-            self.monitor_mode = "last"
 
     def end_epoch(self, model) -> dict:
         self.epochs_done += 1

@@ -120,3 +120,22 @@ def test_bad_options_exit_1_and_leave_nothing(cli, trained, few, tmp_path, args,
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not out.exists()
+
+
+@pytest.mark.parametrize("size,side", [(8, 8), (16, 8), (32, 8), (64, 8)])
+def test_the_default_gradcam_layer_is_fine_enough_to_point(size, side):
+    """The default layer is the last feature map with sides of at least 7 (the input's when smaller): for
+    the `cnn` on 8x8 digits its first stage, not the 2x2 map two poolings later, whose upsampled maximum
+    lands in a corner; at 32 px its 8x8 last stage, not the 4x4 map after the last pooling."""
+    from dltool.vision.explain import find_layer
+    from dltool.vision.models import create_model
+
+    net = create_model("cnn", num_classes=3, in_channels=3).eval()
+    x = torch.zeros(1, 3, size, size)
+    _, layer = find_layer(net, x, None)
+    seen = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.__setitem__("shape", o.shape))
+    with torch.no_grad():
+        net(x)
+    handle.remove()
+    assert seen["shape"][-2:] == (side, side)
