@@ -62,9 +62,8 @@ def plan_segment(fp: dict, cfg) -> dict:
         multiple = 32  # their backbones downsample up to 32-fold
     else:  # a fixed-shape test model
         multiple = getattr(SEGMENTERS.create(cfg.model, num_classes=2, in_channels=1), "multiple", 1)
-    if "img_size" not in given:
-        plan["img_size"] = max(multiple, side // multiple * multiple)
-    patch = plan.get("img_size", side)
+    patch = side if "img_size" in given else max(multiple, side // multiple * multiple)
+    plan["img_size"] = patch  # the user's own, when set, is listed as theirs
     plan["batch_size"] = max(2, min(16, PIXELS_PER_BATCH // (patch * patch)))
     if cfg.engine.time_limit is None:  # with --time-limit the budget sets the epochs (dltool.core.budget)
         batch = cfg.run.batch_size if "batch_size" in given else plan["batch_size"]
