@@ -72,7 +72,8 @@ def read_classes(path: Path) -> list[str] | None:
     return names
 
 
-def _image_size(path: Path):
+def image_size(path: Path):
+    """(width, height) from the header, or None when unreadable."""
     from PIL import Image
 
     try:
@@ -159,7 +160,7 @@ class SegData:
 def load(pairs: Pairs, *, size: int | None, mode: str, classes: list[str] | None, ignore_index: int | None,
          skip_bad: bool) -> SegData:
     """Decode images (resized to a `size` square, or at their own size with None) and their masks alike."""
-    expected = [_image_size(p) for p in pairs.images]
+    expected = [image_size(p) for p in pairs.images]
     images, kept = vdata.decode_list(pairs.images, size, mode, skip_bad=skip_bad)
     raw, keep_images, paths, mask_paths, resized = [], [], [], [], 0
     for arr, i in zip(images, kept):

@@ -288,7 +288,7 @@ def _planned(cfg: TrainConfig, data: segdata.SegData):
 
 def _load_native(pairs: segdata.Pairs, data_arg, mode: str, in_channels: int, cfg: TrainConfig,
                  classes=None) -> segdata.SegData:
-    sizes = [segdata._image_size(p) or (0, 0) for p in pairs.images]
+    sizes = [segdata.image_size(p) or (0, 0) for p in pairs.images]
     if sum(w * h for w, h in sizes) * (in_channels + 1) > PRELOAD_LIMIT_BYTES:
         raise InputError(f"'{data_arg}' decodes to more than 2 GiB; segment train holds its data in memory",
                          "train on fewer or smaller images")
