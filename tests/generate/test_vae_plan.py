@@ -4,9 +4,8 @@ digits the epochs it names."""
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 
 from tests.vision.conftest import write_digits
 
