@@ -159,14 +159,22 @@ def build_model(family: str, arch: str, arch_kwargs: dict) -> torch.nn.Module:
     return getattr(module, "build_model", NETWORKS.create)(arch, **arch_kwargs)
 
 
-def train(cfg: TrainConfig, make_task) -> dict:
-    """Load the images, build the network and the family's task (`make_task(cfg, arch_kwargs, images,
-    run_dir, device)`), and train on the engine."""
+def train(cfg: TrainConfig, make_task, planner=None) -> dict:
+    """Load the images, plan what the user did not set (`planner(fingerprint, cfg)` of dltool.core.plan,
+    with the fingerprint of dltool.generate.plan), build the network and the family's task
+    (`make_task(cfg, arch_kwargs, images, run_dir, device)`), and train on the engine."""
     from dltool.core.data import TensorBatches, stratified_split
 
     cfg.validate()
-    device, run_dir = runs.start(cfg, task_name(cfg.family))
     images = gdata.load_images(cfg.data, cfg.img_size, skip_bad=cfg.run.skip_bad)
+    plan = None
+    if planner is not None:
+        from dltool.core.plan import plan_run
+        from dltool.generate.plan import fingerprint
+
+        cfg, plan = plan_run(cfg, planner, lambda: fingerprint(images))
+        cfg.validate()
+    device, run_dir = runs.start(cfg, task_name(cfg.family))
     if cfg.conditional and images.labels is None:
         raise InputError(f"'{cfg.data}' is a flat folder: a conditional model needs class sub-folders",
                          "arrange the images as root/<class>/*.png")
@@ -180,6 +188,8 @@ def train(cfg: TrainConfig, make_task) -> dict:
     num_classes = len(images.classes) if cfg.conditional else 0
     arch_kwargs = cfg.arch_kwargs(images.channels, num_classes)
     model = build_model(cfg.family, cfg.model, arch_kwargs)
+    if plan is not None:
+        info(plan.line())
     info(f"data: {len(tr)} training images, {0 if va is None else len(va)} validation, "
          f"{len(images.classes) or 'no'} classes, {images.mode} {cfg.img_size}x{cfg.img_size}")
 

@@ -75,4 +75,6 @@ def decode(model, z: torch.Tensor) -> torch.Tensor:
 
 
 def train(cfg: TrainConfig) -> dict:
-    return common.train(cfg, VAETask)
+    from dltool.generate.plan import plan_vae
+
+    return common.train(cfg, VAETask, plan_vae)

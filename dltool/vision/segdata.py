@@ -3,7 +3,13 @@
 A mask's pixel value is its class id (line N of classes.txt names class N); 0/255 masks of two
 classes (binary masks as most tools save them) read as 0 and 1. Pixels of --ignore-index count for
 nothing in training and evaluation. Images are decoded by dltool.core.images (its --skip-bad rule
-included); a mask must match its image pixel for pixel, and its values must be known classes.
+included); a mask's values must be known classes.
+
+Masks as real data ships them are taken too, and the reader says how many it changed: a JPEG mask
+(DIR/masks/*.jpg, compression blurs its values along the edges) is a binary one, thresholded at 128 to
+0/255; a mask of another size than its image but the same shape (aspect ratios within 2%) is resized
+to the image with nearest neighbour (the image is what predict sees; ids stay ids). Any other size
+difference is an error.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from dltool.core import images as vdata
-from dltool.core.console import warn
+from dltool.core.console import info, warn
 from dltool.core.errors import InputError
 from dltool.core.io import input_path
 
 IGNORE = 255  # the id ignored pixels get inside dltool (so at most 255 classes: ids 0-254)
 MAX_CLASSES = 255
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg")  # in order of preference when a stem has more than one
+LOSSY = (".jpg", ".jpeg")
+ASPECT_TOLERANCE = 0.02  # a mask this close to its image's shape is the same picture at another size
 
 
 @dataclass
@@ -40,7 +49,10 @@ def scan_pairs(data: str | Path) -> Pairs:
     if not images:
         raise InputError(f"no images found in '{img_dir}'",
                          f"put the images there ({vdata.IMAGES.listed()})")
-    by_stem = {p.stem: p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() == ".png"}
+    found = [p for p in mask_dir.iterdir() if p.is_file() and p.suffix.lower() in MASK_SUFFIXES]
+    by_stem = {}
+    for p in sorted(found, key=lambda p: -MASK_SUFFIXES.index(p.suffix.lower())):
+        by_stem[p.stem] = p  # the preferred suffix comes last, so it wins
     missing = [p for p in images if p.stem not in by_stem]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -60,7 +72,8 @@ def read_classes(path: Path) -> list[str] | None:
     return names
 
 
-def _image_size(path: Path):
+def image_size(path: Path):
+    """(width, height) from the header, or None when unreadable."""
     from PIL import Image
 
     try:
@@ -70,7 +83,8 @@ def _image_size(path: Path):
         return None
 
 
-def _read_mask(path: Path, expected, image: Path) -> np.ndarray:
+def _read_mask(path: Path, expected, image: Path) -> tuple[np.ndarray, bool]:
+    """(the mask's values at its image's size, whether it had to be resized)."""
     from PIL import Image
 
     try:
@@ -79,15 +93,21 @@ def _read_mask(path: Path, expected, image: Path) -> np.ndarray:
             if im.mode not in ("1", "L", "P", "I", "I;16"):
                 raise InputError(f"mask '{path}' is a {im.mode} image, not one of class ids",
                                  "save masks as single-channel PNGs whose pixel value is the class id")
-            size, values = im.size, np.array(im, dtype=np.int64)
+            if path.suffix.lower() in LOSSY:
+                im = im.convert("L").point(lambda v: 255 if v >= 128 else 0)
+            size = im.size
+            resized = expected is not None and size != expected
+            if resized and abs(size[0] * expected[1] / (size[1] * expected[0]) - 1) <= ASPECT_TOLERANCE:
+                im = im.resize(expected, Image.NEAREST)
+            values = np.array(im, dtype=np.int64)
     except InputError:
         raise
     except Exception as e:
         raise InputError(f"cannot read mask '{path}' ({type(e).__name__})", "fix or remove the mask") from None
-    if expected is not None and size != expected:
+    if expected is not None and values.shape[::-1] != tuple(expected):
         raise InputError(f"mask '{path}' is {size[0]}x{size[1]} but its image '{image}' is {expected[0]}x{expected[1]}",
-                         "masks must match their images pixel for pixel")
-    return values
+                         "a mask must have its image's size, or its shape at another size (it is then resized)")
+    return values, resized
 
 
 def decide_classes(raw_masks: list[np.ndarray], ignore_index: int | None) -> list[str]:
@@ -140,12 +160,14 @@ class SegData:
 def load(pairs: Pairs, *, size: int | None, mode: str, classes: list[str] | None, ignore_index: int | None,
          skip_bad: bool) -> SegData:
     """Decode images (resized to a `size` square, or at their own size with None) and their masks alike."""
-    expected = [_image_size(p) for p in pairs.images]
+    expected = [image_size(p) for p in pairs.images]
     images, kept = vdata.decode_list(pairs.images, size, mode, skip_bad=skip_bad)
-    raw, keep_images, paths, mask_paths = [], [], [], []
+    raw, keep_images, paths, mask_paths, resized = [], [], [], [], 0
     for arr, i in zip(images, kept):
         try:
-            raw.append(_read_mask(pairs.masks[i], expected[i], pairs.images[i]))
+            values, changed = _read_mask(pairs.masks[i], expected[i], pairs.images[i])
+            raw.append(values)
+            resized += changed
         except InputError as e:
             if not skip_bad or "cannot read" not in e.message:
                 raise
@@ -158,4 +180,9 @@ def load(pairs: Pairs, *, size: int | None, mode: str, classes: list[str] | None
         raise InputError("none of the image/mask pairs could be read")
     classes = classes or pairs.classes or decide_classes(raw, ignore_index)
     masks = [_resize_mask(to_ids(m, len(classes), ignore_index, mp), size) for m, mp in zip(raw, mask_paths)]
+    lossy = sum(p.suffix.lower() in LOSSY for p in mask_paths)
+    if lossy or resized:
+        said = [f"{lossy} JPEG masks thresholded at 128"] * bool(lossy) + \
+               [f"{resized} masks resized to their image's size (nearest neighbour)"] * bool(resized)
+        info(f"masks: {' and '.join(said)}")
     return SegData(keep_images, masks, paths, list(classes))

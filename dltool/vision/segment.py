@@ -1,7 +1,9 @@
 """Semantic segmentation: train, evaluate, predict (tiled for large images), export.
 
-Training runs at a fixed square size (--img-size; default the data's own, clamped to the model's
-range). Evaluation and prediction run at each image's own resolution: an image no larger than the
+Training cuts square patches of --img-size from the images at their own resolution (PatchBatches: a
+third of them centred on a rarer class), the scale evaluation and prediction see; the patch side, the
+U-Net's depth and width, the batch size and the epochs are planned from the data (dltool.vision.segplan)
+unless set. Evaluation and prediction run at each image's own resolution: an image no larger than the
 tile (default: the training size) in one pass, a larger one in tiles overlapping by half, whose class
 probabilities are averaged with weights that favour each tile's centre, so nothing is squashed and no
 pixel is decided by a tile's cut edge.
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from dltool.core import images as vdata
 from dltool.core import run as runs
 from dltool.core.console import info
+from dltool.core.data import EpochBatches
 from dltool.core.device import resolve_device
 from dltool.core.errors import InputError, OptionError, unknown_name
 from dltool.core.export import Normalized, check_onnx_path, export_onnx
@@ -187,7 +190,9 @@ class SegmentTask(TaskHooks):
 
 # -- training --------------------------------------------------------------------------------
 
-def _image_size(cfg: TrainConfig, paths, multiple: int) -> int:
+def _image_size(cfg: TrainConfig, images: list[np.ndarray], multiple: int) -> int:
+    """The patch side: --img-size (planned, or the user's), else (a run resumed from before plans) the
+    images' median longer side within the model's range."""
     meta = SEGMENTERS.get(cfg.model).meta
     if cfg.img_size is not None:
         size = cfg.img_size
@@ -195,58 +200,135 @@ def _image_size(cfg: TrainConfig, paths, multiple: int) -> int:
             raise OptionError(f"--img-size {size} is not a multiple of {multiple}, as --model {cfg.model} "
                               f"with this depth needs", f"use --img-size {max(multiple, size // multiple * multiple)}")
         return size
-    size = max(meta["min_size"], min(vdata.native_size(paths), meta["size"]))
+    native = int(np.median([max(x.shape[1:]) for x in images]))
+    size = max(meta["min_size"], min(native, meta["size"]))
     return max(multiple, size // multiple * multiple)
 
 
-def _auto_class_weights(masks: np.ndarray, k: int) -> list[float]:
+def _auto_class_weights(masks: list[np.ndarray], k: int) -> list[float]:
     """scikit-learn's 'balanced' weights over pixels (total / (k * count)); a class with no pixel gets 1."""
-    counts = np.bincount(masks[masks != IGNORE].ravel(), minlength=k)[:k].astype(np.float64)
+    counts = sum(np.bincount(m[m != IGNORE].ravel(), minlength=k)[:k] for m in masks).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 1.0)
     return weights.tolist()
 
 
-def _stack(d: segdata.SegData):
-    return np.stack(d.images), np.stack(d.masks)
+#: the share of patches centred on a pixel of a rarer class (nnU-Net's oversample_foreground_percent)
+RARE_SHARE = 1 / 3
+RARE_POINTS = 10_000  # pixels kept per image and class to draw those centres from
+
+
+class PatchBatches(EpochBatches):
+    """Square patches of `size` cut from images of any size (held on the CPU), moved to `device` a batch at
+    a time: one patch per image and epoch, at a place drawn from (seed, epoch, image), so a resumed or
+    distributed run cuts the same ones. RARE_SHARE of them are centred on a pixel of a class other than
+    the commonest (over-sampling what a uniform patch seldom shows); the rest lie anywhere. An image
+    smaller than the patch is padded, its padding ignored. Validation (shuffle off) cuts the same patches
+    every epoch."""
+
+    def __init__(self, images: list[np.ndarray], masks: list[np.ndarray], size: int, batch_size: int, *,
+                 shuffle: bool, seed: int, device, commonest: int):
+        super().__init__(len(images), batch_size, shuffle, seed)
+        self.images, self.masks, self.size, self.device = images, masks, size, device
+        pick = np.random.default_rng(seed)
+        self.rare = []
+        for m in masks:
+            points = {}
+            for c in np.unique(m).tolist():
+                if c not in (commonest, IGNORE):
+                    flat = np.flatnonzero(m == c)
+                    points[c] = flat if len(flat) <= RARE_POINTS else np.sort(pick.choice(flat, RARE_POINTS, False))
+            self.rare.append(points)
+
+    def __iter__(self):
+        order = self._order().tolist()
+        for start in range(self.start_batch * self.batch_size, len(order), self.batch_size):
+            xs, ys = zip(*(self._patch(i) for i in order[start:start + self.batch_size]))
+            yield torch.from_numpy(np.stack(xs)).to(self.device), torch.from_numpy(np.stack(ys)).to(self.device)
+
+    def _patch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch if self.shuffle else 0, i])
+        image, mask, s = self.images[i], self.masks[i], self.size
+        h, w = mask.shape
+        if self.rare[i] and rng.random() < RARE_SHARE:
+            classes = sorted(self.rare[i])
+            points = self.rare[i][classes[rng.integers(len(classes))]]
+            cy, cx = divmod(int(points[rng.integers(len(points))]), w)
+            y0, x0 = min(max(0, cy - s // 2), max(0, h - s)), min(max(0, cx - s // 2), max(0, w - s))
+        else:
+            y0, x0 = int(rng.integers(max(0, h - s) + 1)), int(rng.integers(max(0, w - s) + 1))
+        x, y = image[:, y0:y0 + s, x0:x0 + s], mask[y0:y0 + s, x0:x0 + s]
+        if y.shape != (s, s):
+            px, py = np.zeros((len(image), s, s), np.uint8), np.full((s, s), IGNORE, np.uint8)
+            px[:, :x.shape[1], :x.shape[2]], py[:y.shape[0], :y.shape[1]] = x, y
+            x, y = px, py
+        return x, y
+
+
+def _pixel_stats(images: list[np.ndarray], channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of pixels in [0, 1] over images of any sizes."""
+    n, sums, squares = 0, np.zeros(channels), np.zeros(channels)
+    for x in images:
+        v = x.reshape(channels, -1).astype(np.float64) / 255
+        n, sums, squares = n + v.shape[1], sums + v.sum(1), squares + (v * v).sum(1)
+    mean = sums / n
+    return mean, np.sqrt(np.maximum(squares / n - mean * mean, 0))
+
+
+def _planned(cfg: TrainConfig, data: segdata.SegData):
+    """(cfg with the options the user did not set planned from the data (dltool.vision.segplan), the Plan
+    or None); the plan goes into the recipe, so config.toml saves it ([plan])."""
+    from dltool.core.plan import plan_run
+    from dltool.vision.segplan import fingerprint, plan_segment
+
+    cfg, plan = plan_run(cfg, plan_segment, lambda: fingerprint(data.images, data.masks, len(data.classes), IGNORE))
+    if plan is not None:
+        cfg.validate()  # the planned values too
+    return cfg, plan
+
+
+def _load_native(pairs: segdata.Pairs, data_arg, mode: str, in_channels: int, cfg: TrainConfig,
+                 classes=None) -> segdata.SegData:
+    sizes = [segdata.image_size(p) or (0, 0) for p in pairs.images]
+    if sum(w * h for w, h in sizes) * (in_channels + 1) > PRELOAD_LIMIT_BYTES:
+        raise InputError(f"'{data_arg}' decodes to more than 2 GiB; segment train holds its data in memory",
+                         "train on fewer or smaller images")
+    return segdata.load(pairs, size=None, mode=mode, classes=classes, ignore_index=cfg.ignore_index,
+                        skip_bad=cfg.run.skip_bad)
 
 
 def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
-    from dltool.core.data import TensorBatches, stratified_split
+    from dltool.core.data import stratified_split
     from dltool.vision.classify import torchvision_keys
 
     cfg.validate()
-    device, run_dir = runs.start(cfg, TASK)
     pairs = segdata.scan_pairs(cfg.data)
     val_pairs = segdata.scan_pairs(cfg.run.val) if cfg.run.val else None
     mode = vdata.decide_mode(pairs.images)
     in_channels = 1 if mode == "L" else 3
+    data = _load_native(pairs, cfg.data, mode, in_channels, cfg)  # at their own size: training cuts patches
+    classes = data.classes
+    cfg, plan = _planned(cfg, data)
+    device, run_dir = runs.start(cfg, TASK)
     takes = arch_options(cfg, SEGMENTERS, ARCH_OPTIONS)
     probe = SEGMENTERS.create(cfg.model, num_classes=2, in_channels=in_channels, **takes)
-    size = _image_size(cfg, pairs.images, getattr(probe, "multiple", 1))
-    if len(pairs.images) * (in_channels + 1) * size * size > PRELOAD_LIMIT_BYTES:
-        raise InputError(f"'{cfg.data}' decodes to more than 2 GiB at {size}x{size}; segment train holds its data "
-                         "in memory", "train on fewer images or pass a smaller --img-size")
-    data = segdata.load(pairs, size=size, mode=mode, classes=None, ignore_index=cfg.ignore_index,
-                        skip_bad=cfg.run.skip_bad)
-    images, masks = _stack(data)
-    classes = data.classes
+    size = _image_size(cfg, data.images, getattr(probe, "multiple", 1))
     if val_pairs is not None:
-        v_images, v_masks = _stack(segdata.load(val_pairs, size=size, mode=mode, classes=classes,
-                                                ignore_index=cfg.ignore_index, skip_bad=cfg.run.skip_bad))
-        tr_idx = np.arange(len(images))
+        val = _load_native(val_pairs, cfg.run.val, mode, in_channels, cfg, classes)
+        tr_images, tr_masks, v_images, v_masks = data.images, data.masks, val.images, val.masks
     else:
-        tr_idx, va_idx = stratified_split(np.zeros(len(images), dtype=np.int64), cfg.run.val_split, cfg.engine.seed)
-        v_images, v_masks = (images[va_idx], masks[va_idx]) if va_idx is not None else (None, None)
+        tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.run.val_split,
+                                          cfg.engine.seed)
+        tr_images, tr_masks = [data.images[i] for i in tr_idx], [data.masks[i] for i in tr_idx]
+        v_images = [data.images[i] for i in va_idx] if va_idx is not None else None
+        v_masks = [data.masks[i] for i in va_idx] if va_idx is not None else None
 
-    pixels = images[tr_idx].astype(np.float32).transpose(1, 0, 2, 3).reshape(in_channels, -1) / 255
-    preprocess = {"img_size": size, "mode": mode, "mean": pixels.mean(1).tolist(),
-                  "std": np.maximum(pixels.std(1), 1e-3).tolist(), "ignore_index": cfg.ignore_index}
-    weights = _auto_class_weights(masks[tr_idx], len(classes)) if cfg.class_weights == "auto" else None
-    info(f"data: {len(tr_idx)} training images, {0 if v_images is None else len(v_images)} validation, "
-         f"{len(classes)} classes, {mode} {size}x{size}" + (f", class weights {np.round(weights, 3).tolist()}"
-                                                            if weights else ""))
+    mean, std = _pixel_stats(tr_images, in_channels)
+    preprocess = {"img_size": size, "mode": mode, "mean": mean.tolist(), "std": np.maximum(std, 1e-3).tolist(),
+                  "ignore_index": cfg.ignore_index}
+    counts = sum(np.bincount(m[m != IGNORE].ravel(), minlength=len(classes))[:len(classes)] for m in tr_masks)
+    weights = _auto_class_weights(tr_masks, len(classes)) if cfg.class_weights == "auto" else None
 
     arch_kwargs = {"num_classes": len(classes), "in_channels": in_channels, **takes}
     model = SEGMENTERS.create(cfg.model, **arch_kwargs)
@@ -257,13 +339,17 @@ def train(cfg: TrainConfig) -> dict:
         init_weights(model, cfg.engine.init)
         load_pretrained(model, cfg.pretrained, cfg.model, torchvision_keys(cfg.model, SEGMENTERS))
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
+    if plan is not None:  # said once everything that can fail on bad input has been checked
+        info(plan.line())
+    info(f"data: {len(tr_images)} training images, {0 if v_images is None else len(v_images)} validation, "
+         f"{len(classes)} classes, {mode}, patches of {size}x{size} at the images' own size"
+         + (f", class weights {np.round(weights, 3).tolist()}" if weights else ""))
 
-    def batches(x, y, batch_size, shuffle):
-        return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)), batch_size,
-                             shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
-
-    train_batches = batches(images[tr_idx], masks[tr_idx], cfg.run.batch_size, True)
-    val_batches = batches(v_images, v_masks, max(64, cfg.run.batch_size), False) if v_images is not None else None
+    commonest = int(np.argmax(counts))
+    train_batches = PatchBatches(tr_images, tr_masks, size, cfg.run.batch_size, shuffle=True, seed=cfg.engine.seed,
+                                 device=device, commonest=commonest)
+    val_batches = (PatchBatches(v_images, v_masks, size, max(64, cfg.run.batch_size), shuffle=False, seed=0,
+                                device=device, commonest=commonest) if v_images else None)
     task = SegmentTask(cfg.model, arch_kwargs, classes, preprocess, device, parse_ops(cfg.augment, labels="mask"),
                        cfg.loss, weights)
     return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)

@@ -1,0 +1,72 @@
+"""The planned defaults of `vision segment train` (dltool.core.plan): a fingerprint of the training images
+and masks (count, the median sides, how much of the pixels the rarest class holds) and the values it
+plans for the options the user did not set. Training cuts square patches at the images' own resolution
+(dltool.vision.segment.PatchBatches), the scale that eval and predict see, so the plan is nnU-Net's:
+
+- img_size, the patch side: the median shorter side, at most PATCH_CAP, a multiple of 2**depth;
+- depth (U-Net): downsamplings until the bottleneck keeps BOTTLENECK pixels of the patch, 3 to 5;
+- width (U-Net): 32 from 128-px patches on (the budget's figure: README, Planned defaults), else 16;
+- batch_size: PIXELS_PER_BATCH pixels a batch, 2 to 16 patches;
+- epochs (not under --time-limit, where the budget sets them): about STEPS optimizer steps, 30 to 150.
+
+On the shapes set (64 px, 240 images) this gives the recipe measured there before plans existed: patches
+of 64, depth 3, width 16, batches of 16, 150 epochs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: the largest planned patch side: a 256-px U-Net step of 4 patches takes seconds on a CPU
+PATCH_CAP = 256
+#: the bottleneck's side at the patch size (nnU-Net stops downsampling at 4-8 px)
+BOTTLENECK = 8
+PIXELS_PER_BATCH = 2 ** 18   # 16 patches of 128 px, 4 of 256
+#: optimizer steps a run is planned for: the shapes set's 150 epochs of 15 batches
+STEPS = 2250
+#: the options a U-Net takes that the plan sets (a torchvision segmenter has its own shape)
+UNET_OPTIONS = ("width", "depth")
+
+
+def fingerprint(images: list[np.ndarray], masks: list[np.ndarray], n_classes: int, ignore: int) -> dict:
+    """What the plan is made from: images (C, H, W) at their own size and their masks of class ids."""
+    short = sorted(min(m.shape) for m in masks)
+    long = sorted(max(m.shape) for m in masks)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    for m in masks:
+        counts += np.bincount(m[m != ignore].ravel(), minlength=n_classes)[:n_classes]
+    shares = counts / max(1, counts.sum())
+    return {"images": len(images), "side_median": short[len(short) // 2], "long_side_median": long[len(long) // 2],
+            "classes": n_classes, "rarest_class": round(float(shares.min()), 4),
+            "commonest_class": round(float(shares.max()), 4)}
+
+
+def plan_segment(fp: dict, cfg) -> dict:
+    """Proposed values (the user's flags win over them: dltool.core.plan)."""
+    from dltool.core.plan import user_set
+    from dltool.vision.models import SEGMENTERS
+
+    given = user_set(cfg)
+    meta = SEGMENTERS.get(cfg.model).meta
+    unet = all(o in SEGMENTERS.takes(cfg.model) for o in UNET_OPTIONS)
+    side = cfg.img_size if "img_size" in given else max(meta["min_size"], min(fp["side_median"], PATCH_CAP))
+    plan = {}
+    if unet:
+        depth = cfg.depth if "depth" in given else max(3, min(5, int(math.log2(max(1, side // BOTTLENECK)))))
+        plan["depth"] = depth
+        plan["width"] = 32 if side >= 128 else 16
+        multiple = 2 ** depth
+    elif meta.get("torchvision"):
+        multiple = 32  # their backbones downsample up to 32-fold
+    else:  # a fixed-shape test model
+        multiple = getattr(SEGMENTERS.create(cfg.model, num_classes=2, in_channels=1), "multiple", 1)
+    patch = side if "img_size" in given else max(multiple, side // multiple * multiple)
+    plan["img_size"] = patch  # the user's own, when set, is listed as theirs
+    plan["batch_size"] = max(2, min(16, PIXELS_PER_BATCH // (patch * patch)))
+    if cfg.engine.time_limit is None:  # with --time-limit the budget sets the epochs (dltool.core.budget)
+        batch = cfg.run.batch_size if "batch_size" in given else plan["batch_size"]
+        steps_per_epoch = math.ceil(fp["images"] * (1 - cfg.run.val_split) / batch)
+        plan["epochs"] = max(30, min(150, round(STEPS / max(1, steps_per_epoch))))
+    return plan
