@@ -11,6 +11,11 @@ Formats (one folder per split):
   COCO  --coco instances.json, file names relative to DIR; class names from its categories. Each
         annotation's `segmentation` (polygons or RLE, decoded by pycocotools as COCO does) is its
         instance mask for Mask R-CNN; a polygon needs at least 3 points.
+  Instance PNGs (Pascal VOC's SegmentationObject + SegmentationClass pair) DIR/images/*, DIR/instances/
+        <stem>.png (pixel value = instance number, 0 background, 255 void) and DIR/masks/<stem>.png (pixel
+        value = class id, as `vision segment` reads them): each instance's class is the most common mask
+        value under it, its box the tight box around it. Class names from --classes (values 1, 2, ...),
+        else classes.txt (line N names value N; line 0 the background).
 A bad label (a malformed line, a class id out of range, a box outside the image, a class not in the
 list) is an error naming its file and line; --skip-bad skips it with a warning instead.
 
@@ -43,15 +48,20 @@ class Sample:
     labels: np.ndarray  # (n,) int64 class ids
     segments: list | None = None  # per box its COCO segmentation (polygons or RLE), None where it has none
     size: tuple[int, int] | None = None  # (width, height), for decoding the segments
+    instances: tuple[Path, list[int]] | None = None  # an instance PNG and the value of each box's instance
 
     @property
     def has_masks(self) -> bool:
-        return self.segments is not None and all(s is not None for s in self.segments)
+        return self.instances is not None or (self.segments is not None and all(s is not None for s in self.segments))
 
     def masks(self) -> np.ndarray:
         """(n, H, W) uint8 instance masks, decoded as pycocotools' COCO.annToMask does."""
         from pycocotools import mask as coco_mask
 
+        if self.instances is not None:
+            ids = _read_png(self.instances[0])
+            return np.stack([ids == v for v in self.instances[1]]).astype(np.uint8) if self.instances[1] else \
+                np.zeros((0, *ids.shape), np.uint8)
         w, h = self.size
         out = np.zeros((len(self.boxes), h, w), np.uint8)
         for i, seg in enumerate(self.segments or []):
@@ -139,6 +149,8 @@ def scan(data, *, classes: list[str] | None = None, coco: Path | None = None, sp
         return _read_coco(root, input_path(coco, "--coco"), report)
     if any((root / d).is_dir() for d in ("Annotations", "annotations")):
         return _read_voc(root, classes, split, report)
+    if (root / "images").is_dir() and (root / "instances").is_dir():
+        return _read_instances(root, classes, report)
     if (root / "images").is_dir():
         return _read_yolo(root, classes, report)
     raise InputError(f"'{data}' is not a detection folder",
@@ -277,6 +289,64 @@ def _read_voc(root: Path, classes, split, report: _Reporter) -> Dataset:
     index = {n: i for i, n in enumerate(names)}
     samples = [_sample(p, [b for _, b in objs], [index[n] for n, _ in objs]) for p, objs in parsed]
     return Dataset(samples, list(names), ann_dir)
+
+
+# -- instance PNGs ---------------------------------------------------------------------------------
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L") if im.mode in ("RGB", "RGBA", "LA") else im)
+    except Exception as e:  # noqa: BLE001 (any decoding failure is the file's fault)
+        raise InputError(f"'{path}' is not a readable PNG ({type(e).__name__})", "fix or remove it") from None
+
+
+def _read_instances(root: Path, classes, report: _Reporter) -> Dataset:
+    images = _image_files(root / "images")
+    if not images:
+        raise _no_images(root / "images")
+    names = classes or (_lines_classes(root / "classes.txt") or [None])[1:] or None
+    samples, top = [], 0
+    for path in images:
+        inst_file, class_file = root / "instances" / f"{path.stem}.png", root / "masks" / f"{path.stem}.png"
+        if not inst_file.exists():  # no instance file: a background image
+            samples.append(_sample(path, [], []))
+            continue
+        inst = _read_png(inst_file)
+        if not class_file.exists():
+            raise InputError(f"'{inst_file}' has no class mask '{class_file}'",
+                             "put each image's class ids (pixel value = class) in DIR/masks/, same stem")
+        cls = _read_png(class_file)
+        if cls.shape != inst.shape:
+            raise InputError(f"'{class_file}' is {cls.shape[1]}x{cls.shape[0]}, its instances "
+                             f"'{inst_file}' {inst.shape[1]}x{inst.shape[0]}", "make them the same size")
+        boxes, labels, values = [], [], []
+        for v in np.unique(inst):
+            if v in (0, 255):
+                continue
+            on = inst == v
+            under = cls[on]
+            under = under[(under != 0) & (under != 255)]
+            where = f"'{inst_file}' instance {v}"
+            if not len(under):
+                report.bad(where, "lies on background (class 0) in its class mask", "give it a class in masks/")
+                continue
+            c = int(np.bincount(under).argmax())
+            if names is not None and c > len(names):
+                report.bad(where, f"has class {c}, beyond the {len(names)} classes named", "list every class "
+                           "(classes.txt line N names value N, or --classes)")
+                continue
+            ys, xs = np.nonzero(on)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            labels.append(c - 1)
+            values.append(int(v))
+            top = max(top, c)
+        sample = _sample(path, boxes, labels)
+        sample.instances = (inst_file, values)
+        samples.append(sample)
+    return Dataset(samples, list(names) if names else [str(i) for i in range(1, top + 1)] or ["1"], root / "instances")
 
 
 # -- COCO ------------------------------------------------------------------------------------------

@@ -229,3 +229,23 @@ def test_boxes_without_masks_are_refused_by_maskrcnn(cli, mask_shapes, tmp_path)
     assert "--model maskrcnn_tiny learns instance masks" in r.stderr and "--coco" in r.stderr and not out.exists()
     r = cli("vision", "detect", "train", mask_shapes[0], "--augment", "flip,mosaic", "--out", out, *TINY)
     assert r.code == 1 and "--augment mosaic cannot keep instance masks" in r.stderr and not out.exists()
+
+
+def test_instance_pngs_read_as_voc_object_and_class_pairs(mask_shapes, tmp_path):
+    """The polygons drawn as an instance PNG beside the class masks: each instance gets its shape's class
+    and a box hugging what is left of it in view (later shapes cover earlier ones)."""
+    import shutil
+
+    from dltool.vision import detdata
+    from tests.vision.seg_data import write_instances
+
+    data = write_instances(Path(shutil.copytree(mask_shapes[1], tmp_path / "d")))
+    coco = detdata.scan(data, coco=data / "annotations.json")
+    inst = detdata.scan(data)
+    assert inst.classes == coco.classes == ["circle", "square", "triangle"] and inst.labels == data / "instances"
+    for a, b in zip(coco.samples, inst.samples):
+        masks = b.masks()
+        assert masks.shape == (len(b.boxes), 64, 64) and len(b.boxes) <= len(a.boxes)
+        for box, lab, value in zip(b.boxes, b.labels, b.instances[1]):
+            assert lab == a.labels[value - 1]  # instance k is annotation k of its image
+            assert (box[:2] >= a.boxes[value - 1][:2] - 1).all() and (box[2:] <= a.boxes[value - 1][2:] + 1).all()
