@@ -251,9 +251,8 @@ def _scan(cfg_data, cfg: TrainConfig, classes):
 def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
-    from dltool.core.data import TensorBatches, stratified_split
-
     from dltool.core.applies import given_fields
+    from dltool.core.data import TensorBatches, stratified_split
 
     masks = has_masks(cfg.model)
     if masks and "augment" not in given_fields(cfg):
