@@ -20,7 +20,7 @@ class LeNet5(nn.Module):
         mlp = [nn.Linear(16 * 5 * 5, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh()]
         if mlp_head:
             self.features = nn.Sequential(*conv)
-            self.head = nn.Sequential(*mlp, nn.Linear(84, num_classes))
+            self.head = _MLPHead(nn.Sequential(*mlp), nn.Linear(84, num_classes))
             self.num_features = 16 * 5 * 5
         else:
             self.features = nn.Sequential(*conv, *mlp)
@@ -32,6 +32,18 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
+
+
+class _MLPHead(nn.Module):
+    """fc120-fc84 then the output layer; a Module of its own (not a Sequential), so that a loss attached
+    to the head (metric.py's ArcFace weights) is not run as one more layer."""
+
+    def __init__(self, mlp: nn.Module, out: nn.Module):
+        super().__init__()
+        self.mlp, self.out = mlp, out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.mlp(x))
 
 
 @MODELS.register("lenet", min_size=32, size=32, max_size=32)
