@@ -453,7 +453,7 @@ def detect_train(
     backbone: Annotated[str | None, typer.Option("--backbone", help="yolo: cnn|resnet18|resnet34|resnet50|mobilenet_v3_small|mobilenet_v3_large; fasterrcnn, maskrcnn: mobilenet_v3_large_fpn|resnet50_fpn.")] = None,
     strides: Annotated[str | None, typer.Option("--strides", help="yolo only: the pyramid's strides, e.g. 8,16,32 or 4,8,16 (default: 4,8,16 when a tenth of the boxes are under 32 px letterboxed, else 8,16,32).")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Letterbox size, a multiple of 32 (default: the images' median longer side, rounded up, within the model's range: small images are upscaled to 128).")] = None,
-    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,rot90,scale,mosaic move image and boxes alike (masks too, but mosaic), blur,contrast,saturation,gamma,colour change the image only; maskrcnn's default: flip,scale,colour.")] = "flip,scale,colour,mosaic",
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,rot90,scale,mosaic move image and boxes alike (masks too, but mosaic), blur,contrast,saturation,gamma,colour change the image only (maskrcnn's default: flip,scale,colour).")] = "flip,scale,colour,mosaic",
     classes: DetClassesOpt = None,
     coco: CocoOpt = None,
     split: SplitOpt = None,
