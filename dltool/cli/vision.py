@@ -448,17 +448,17 @@ DetSkipOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable im
                 clip_norm=10.0, val_split=0.0)
 def detect_train(
     data: DetDataArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="yolo|yolo_tiny|fasterrcnn|fasterrcnn_tiny")] = "yolo",
+    model: Annotated[str, typer.Option("--model", "-m", help="yolo|yolo_tiny|fasterrcnn|fasterrcnn_tiny|maskrcnn|maskrcnn_tiny (maskrcnn: instance masks from --coco segmentations).")] = "yolo",
     scale: Annotated[str, typer.Option("--scale", help="yolo only: model size n|s|m (Ultralytics' scales).")] = "n",
-    backbone: Annotated[str | None, typer.Option("--backbone", help="yolo: cnn|resnet18|resnet34|resnet50|mobilenet_v3_small|mobilenet_v3_large; fasterrcnn: mobilenet_v3_large_fpn|resnet50_fpn.")] = None,
+    backbone: Annotated[str | None, typer.Option("--backbone", help="yolo: cnn|resnet18|resnet34|resnet50|mobilenet_v3_small|mobilenet_v3_large; fasterrcnn, maskrcnn: mobilenet_v3_large_fpn|resnet50_fpn.")] = None,
     strides: Annotated[str | None, typer.Option("--strides", help="yolo only: the pyramid's strides, e.g. 8,16,32 or 4,8,16 (default: 4,8,16 when a tenth of the boxes are under 32 px letterboxed, else 8,16,32).")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Letterbox size, a multiple of 32 (default: the images' median longer side, rounded up, within the model's range: small images are upscaled to 128).")] = None,
-    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,rot90,scale,mosaic move image and boxes alike, blur,contrast,saturation,gamma,colour change the image only.")] = "flip,scale,colour,mosaic",
+    augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops: flip,rot90,scale,mosaic move image and boxes alike (masks too, but mosaic), blur,contrast,saturation,gamma,colour change the image only (maskrcnn's default: flip,scale,colour).")] = "flip,scale,colour,mosaic",
     classes: DetClassesOpt = None,
     coco: CocoOpt = None,
     split: SplitOpt = None,
     iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold for validation; saved with the model.")] = 0.6,
-    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file, torchvision's Faster R-CNN state_dict, or for yolo --backbone the torchvision network's.")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from these weights: a dltool model file, torchvision's Faster/Mask R-CNN state_dict, or for yolo --backbone the torchvision network's.")] = None,
     freeze_backbone: FreezeBackboneOpt = False,
     unfreeze_after: UnfreezeAfterOpt = 0,
     backbone_lr_scale: BackboneLrScaleOpt = 0.1,
@@ -498,6 +498,8 @@ def detect_eval(
 ):
     """Evaluate a detector: COCO mAP@0.5 and mAP@0.5:0.95, per-class AP, precision and recall at --conf.
 
+    A mask model (maskrcnn) also reports the masks' mAP (mask_map50, mask_map: COCO's segm evaluation).
+
     Example: dltool vision detect eval runs/shapes-detect/model.pt sample_data/shapes/test
     """
     apply_console_options(quiet=quiet, fmt=fmt)
@@ -518,7 +520,8 @@ def detect_predict(
     iou: IouOpt = None,
     save_vis: Annotated[Path | None, typer.Option("--save-vis", help="Also draw the boxes, labels and scores on the images here.")] = None,
     save_txt: Annotated[Path | None, typer.Option("--save-txt", help="Also write YOLO-format predictions (cls cx cy w h conf) here, one .txt per image.")] = None,
-    coco_json: Annotated[Path | None, typer.Option("--coco-json", help="Also write the detections as a COCO results file.")] = None,
+    coco_json: Annotated[Path | None, typer.Option("--coco-json", help="Also write the detections as a COCO results file (masks as RLE `segmentation`).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Mask models: write each instance's mask here as STEM_K.png (255 on it), its path in the box's `mask`.")] = None,
     batch_size: InferBatchOpt = 16,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")] = False,
     shard: ShardOpt = None,
@@ -530,8 +533,8 @@ def detect_predict(
 ):
     """Detect objects in images, as JSON Lines of boxes in the image's pixels.
 
-    Each line is {path, width, height, boxes: [{label, score, box: [x1,y1,x2,y2]}]}. Images stream
-    through a batch at a time.
+    Each line is {path, width, height, boxes: [{label, score, box: [x1,y1,x2,y2]}]} (with --out, a mask
+    model adds each box's `mask` PNG). Images stream through a batch at a time.
 
     Example: dltool vision detect predict runs/shapes-detect/model.pt sample_data/shapes/test > boxes.jsonl
     """
@@ -541,7 +544,7 @@ def detect_predict(
     from dltool.vision import detect as task
 
     cfg = task.PredictConfig(model=model, inputs=tuple(inputs or ["-"]), conf=conf, iou=iou, batch_size=batch_size,
-                             save_vis=save_vis, save_txt=save_txt, coco_json=coco_json, device=device,
+                             save_vis=save_vis, save_txt=save_txt, coco_json=coco_json, out=out, device=device,
                              skip_bad=skip_bad, shard=parse_shard(shard))
     write_predictions(task.predict(cfg), output, fmt)
 

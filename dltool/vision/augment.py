@@ -19,7 +19,8 @@ from dltool.core.errors import OptionError
 from dltool.core.registry import Registry
 
 AUGMENTS = Registry("--augment op")
-LABELS = {"class": "a class per image (classify)", "mask": "segmentation masks", "boxes": "detection boxes"}
+LABELS = {"class": "a class per image (classify)", "mask": "segmentation masks", "boxes": "detection boxes",
+          "instances": "instance masks (detect --model maskrcnn)"}
 PAD_VALUE = 114  # the letterbox grey (Ultralytics' value); scale and mosaic fill what they uncover with it
 
 
@@ -47,8 +48,9 @@ def parse_ops(spec: str | None, labels: str = "class") -> tuple[str, ...]:
 def apply(x: torch.Tensor, ops: tuple[str, ...], *, mask: torch.Tensor | None = None,
           boxes: torch.Tensor | None = None):
     """-> (x, mask, boxes): geometric ops move the image and whichever labels are given, alike; colour ops
-    change the image only."""
-    labels = "boxes" if boxes is not None else "mask" if mask is not None else "class"
+    change the image only. With boxes, `mask` is their instance masks (N, M, H, W), slot for slot."""
+    labels = ("instances" if mask is not None else "boxes") if boxes is not None else \
+        "mask" if mask is not None else "class"
     for op in ops:
         entry = _entry(op, labels)
         if entry.meta["geometric"]:
@@ -78,6 +80,11 @@ def _colour(fn):
     return AUGMENTS.register(geometric=False, keeps=tuple(LABELS))(fn)
 
 
+def _each(chosen: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A per-sample choice (N,) shaped to select among masks (N, H, W) or instance masks (N, M, H, W)."""
+    return chosen.view(-1, *[1] * (mask.dim() - 1))
+
+
 def _per_sample(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return torch.empty(x.shape[0], 1, 1, 1, device=x.device).uniform_(low, high)
 
@@ -100,11 +107,11 @@ def _keep_inside(boxes, before_area, size: float):
 
 # -- geometric ops ---------------------------------------------------------------------------------
 
-@_geometric("mask", "boxes")
+@_geometric("mask", "boxes", "instances")
 def flip(x, mask=None, boxes=None):
     chosen = torch.rand(x.shape[0], device=x.device) < 0.5
     if mask is not None:
-        mask = torch.where(chosen[:, None, None], mask.flip(-1), mask)
+        mask = torch.where(_each(chosen, mask), mask.flip(-1), mask)
     if boxes is not None:
         size = x.shape[-1]
         flipped = boxes.clone()
@@ -113,7 +120,7 @@ def flip(x, mask=None, boxes=None):
     return torch.where(chosen[:, None, None, None], x.flip(-1), x), mask, boxes
 
 
-@_geometric("mask", "boxes")
+@_geometric("mask", "boxes", "instances")
 def rot90(x, mask=None, boxes=None):
     """A random multiple of 90 degrees per sample, for views with no natural up (shapes, aerial and
     microscope images). The images are square (letterboxed for detection), so the batch keeps its shape.
@@ -125,7 +132,7 @@ def rot90(x, mask=None, boxes=None):
         chosen = turns >= turn
         x = torch.where(chosen[:, None, None, None], x.rot90(1, dims=(-2, -1)), x)
         if mask is not None:
-            mask = torch.where(chosen[:, None, None], mask.rot90(1, dims=(-2, -1)), mask)
+            mask = torch.where(_each(chosen, mask), mask.rot90(1, dims=(-2, -1)), mask)
         if boxes is not None:
             turned = torch.stack([boxes[..., 0], boxes[..., 2], size - boxes[..., 3], boxes[..., 4],
                                   size - boxes[..., 1]], -1)
@@ -152,10 +159,10 @@ def crop(x, mask=None, boxes=None):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False), mask, boxes
 
 
-@_geometric("boxes")
+@_geometric("boxes", "instances")
 def scale(x, mask=None, boxes=None):
-    """Random zoom 0.6-1.4x about a random point (a scale/crop), grey outside (no masks: the grey has no
-    class)."""
+    """Random zoom 0.6-1.4x about a random point (a scale/crop), grey outside (no segmentation masks: the
+    grey has no class; an instance mask is empty there)."""
     n, size = x.shape[0], x.shape[-1]
     s = torch.empty(n, device=x.device).uniform_(0.6, 1.4)
     shift = torch.empty(n, 2, device=x.device).uniform_(-1, 1) * (1 - s).abs()[:, None]  # normalised, -1..1
@@ -165,6 +172,8 @@ def scale(x, mask=None, boxes=None):
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x - PAD_VALUE / 255, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     out = out + PAD_VALUE / 255
+    if mask is not None:
+        mask = F.grid_sample(mask.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False).to(mask.dtype)
     if boxes is not None:
         before = (boxes[..., 3] - boxes[..., 1]) * (boxes[..., 4] - boxes[..., 2]) * (s ** 2)[:, None]
         moved = boxes.clone()

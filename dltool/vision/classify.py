@@ -269,6 +269,8 @@ def train(cfg: TrainConfig) -> dict:
 
     # a metric loss trains an embedding: the network's output layer has --embedding-dim units, not one per class
     arch_kwargs = _arch_kwargs(cfg, len(classes) if cfg.loss == "ce" else cfg.embedding_dim, in_channels)
+    if cfg.loss != "ce" and "mlp_head" in MODELS.takes(cfg.model):
+        arch_kwargs["mlp_head"] = True  # the embedding under the fully-connected layers (models/lenet.py)
     model = create_model(cfg.model, **arch_kwargs)
     engine_cfg = cfg.engine
     if cfg.pretrained is not None:

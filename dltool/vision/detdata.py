@@ -8,7 +8,14 @@ Formats (one folder per split):
   VOC   DIR/Annotations/*.xml (or annotations/) with the images in DIR/JPEGImages/ (or images/);
         --split NAME reads the stems of DIR/ImageSets/Main/NAME.txt. Class names from --classes, else
         classes.txt, else the names found, sorted.
-  COCO  --coco instances.json, file names relative to DIR; class names from its categories.
+  COCO  --coco instances.json, file names relative to DIR; class names from its categories. Each
+        annotation's `segmentation` (polygons or RLE, decoded by pycocotools as COCO does) is its
+        instance mask for Mask R-CNN; a polygon needs at least 3 points.
+  Instance PNGs (Pascal VOC's SegmentationObject + SegmentationClass pair) DIR/images/*, DIR/instances/
+        <stem>.png (pixel value = instance number, 0 background, 255 void) and DIR/masks/<stem>.png (pixel
+        value = class id, as `vision segment` reads them): each instance's class is the most common mask
+        value under it, its box the tight box around it. Class names from --classes (values 1, 2, ...),
+        else classes.txt (line N names value N; line 0 the background).
 A bad label (a malformed line, a class id out of range, a box outside the image, a class not in the
 list) is an error naming its file and line; --skip-bad skips it with a warning instead.
 
@@ -19,6 +26,7 @@ is S, padded right and bottom with grey to S x S, so a box maps back by dividing
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +46,35 @@ class Sample:
     path: Path
     boxes: np.ndarray   # (n, 4) float32 x1 y1 x2 y2, pixels of the original image
     labels: np.ndarray  # (n,) int64 class ids
+    segments: list | None = None  # per box its COCO segmentation (polygons or RLE), None where it has none
+    size: tuple[int, int] | None = None  # (width, height), for decoding the segments
+    instances: tuple[Path, list[int]] | None = None  # an instance PNG and the value of each box's instance
+
+    @property
+    def has_masks(self) -> bool:
+        return self.instances is not None or (self.segments is not None and all(s is not None for s in self.segments))
+
+    def masks(self) -> np.ndarray:
+        """(n, H, W) uint8 instance masks, decoded as pycocotools' COCO.annToMask does."""
+        from pycocotools import mask as coco_mask
+
+        if self.instances is not None:
+            ids = _read_png(self.instances[0])
+            return np.stack([ids == v for v in self.instances[1]]).astype(np.uint8) if self.instances[1] else \
+                np.zeros((0, *ids.shape), np.uint8)
+        w, h = self.size
+        out = np.zeros((len(self.boxes), h, w), np.uint8)
+        for i, seg in enumerate(self.segments or []):
+            if isinstance(seg, list):
+                rle = coco_mask.merge(coco_mask.frPyObjects(seg, h, w))
+            elif isinstance(seg["counts"], list):
+                rle = coco_mask.frPyObjects(seg, h, w)
+            else:
+                rle = seg
+            with warnings.catch_warnings():  # pycocotools' own NumPy 2 deprecation notice, harmless here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                out[i] = coco_mask.decode(rle)
+        return out
 
 
 @dataclass
@@ -57,6 +94,14 @@ class Dataset:
             raise InputError(f"none of the {len(self.samples)} images has a box in '{self.labels}'",
                              "label the objects there; images without boxes are allowed, as background, only "
                              "beside labelled ones")
+
+    def require_masks(self, model: str) -> None:
+        """Every box needs its instance mask for a model that learns masks."""
+        bad = next((s for s in self.samples if len(s.boxes) and not s.has_masks), None)
+        if bad is not None:
+            raise InputError(f"--model {model} learns instance masks, and '{bad.path}' has a box without one in "
+                             f"'{self.labels}'", "pass --coco instances.json whose annotations have a "
+                             "segmentation (polygons or RLE)")
 
 
 class _Reporter:
@@ -104,6 +149,8 @@ def scan(data, *, classes: list[str] | None = None, coco: Path | None = None, sp
         return _read_coco(root, input_path(coco, "--coco"), report)
     if any((root / d).is_dir() for d in ("Annotations", "annotations")):
         return _read_voc(root, classes, split, report)
+    if (root / "images").is_dir() and (root / "instances").is_dir():
+        return _read_instances(root, classes, report)
     if (root / "images").is_dir():
         return _read_yolo(root, classes, report)
     raise InputError(f"'{data}' is not a detection folder",
@@ -244,6 +291,64 @@ def _read_voc(root: Path, classes, split, report: _Reporter) -> Dataset:
     return Dataset(samples, list(names), ann_dir)
 
 
+# -- instance PNGs ---------------------------------------------------------------------------------
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L") if im.mode in ("RGB", "RGBA", "LA") else im)
+    except Exception as e:  # noqa: BLE001 (any decoding failure is the file's fault)
+        raise InputError(f"'{path}' is not a readable PNG ({type(e).__name__})", "fix or remove it") from None
+
+
+def _read_instances(root: Path, classes, report: _Reporter) -> Dataset:
+    images = _image_files(root / "images")
+    if not images:
+        raise _no_images(root / "images")
+    names = classes or (_lines_classes(root / "classes.txt") or [None])[1:] or None
+    samples, top = [], 0
+    for path in images:
+        inst_file, class_file = root / "instances" / f"{path.stem}.png", root / "masks" / f"{path.stem}.png"
+        if not inst_file.exists():  # no instance file: a background image
+            samples.append(_sample(path, [], []))
+            continue
+        inst = _read_png(inst_file)
+        if not class_file.exists():
+            raise InputError(f"'{inst_file}' has no class mask '{class_file}'",
+                             "put each image's class ids (pixel value = class) in DIR/masks/, same stem")
+        cls = _read_png(class_file)
+        if cls.shape != inst.shape:
+            raise InputError(f"'{class_file}' is {cls.shape[1]}x{cls.shape[0]}, its instances "
+                             f"'{inst_file}' {inst.shape[1]}x{inst.shape[0]}", "make them the same size")
+        boxes, labels, values = [], [], []
+        for v in np.unique(inst):
+            if v in (0, 255):
+                continue
+            on = inst == v
+            under = cls[on]
+            under = under[(under != 0) & (under != 255)]
+            where = f"'{inst_file}' instance {v}"
+            if not len(under):
+                report.bad(where, "lies on background (class 0) in its class mask", "give it a class in masks/")
+                continue
+            c = int(np.bincount(under).argmax())
+            if names is not None and c > len(names):
+                report.bad(where, f"has class {c}, beyond the {len(names)} classes named", "list every class "
+                           "(classes.txt line N names value N, or --classes)")
+                continue
+            ys, xs = np.nonzero(on)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            labels.append(c - 1)
+            values.append(int(v))
+            top = max(top, c)
+        sample = _sample(path, boxes, labels)
+        sample.instances = (inst_file, values)
+        samples.append(sample)
+    return Dataset(samples, list(names) if names else [str(i) for i in range(1, top + 1)] or ["1"], root / "instances")
+
+
 # -- COCO ------------------------------------------------------------------------------------------
 
 def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
@@ -257,7 +362,7 @@ def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
         raise _no_images(root)
     cats = sorted(cats, key=lambda c: c["id"])
     index = {c["id"]: i for i, c in enumerate(cats)}
-    per_image: dict = {im["id"]: ([], []) for im in images}
+    per_image: dict = {im["id"]: ([], [], []) for im in images}
     for k, a in enumerate(anns):
         where = f"'{coco}' annotation {a.get('id', k)}"
         try:
@@ -269,8 +374,13 @@ def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
         if a.get("category_id") not in index:
             report.bad(where, f"names the category id {a.get('category_id')}, not in its categories", "fix it")
             continue
+        segment, problem = _segment(a.get("segmentation"))
+        if problem:
+            report.bad(where, problem, "fix or drop it")
+            continue
         image[0].append([x, y, x + w, y + h])
         image[1].append(index[a["category_id"]])
+        image[2].append(segment)
     samples = []
     for im in images:
         path = root / im["file_name"]
@@ -278,16 +388,38 @@ def _read_coco(root: Path, coco: Path, report: _Reporter) -> Dataset:
             raise InputError(f"--coco {coco}: image '{path}' does not exist",
                              "pass the images folder the file names are relative to")
         W, H = im.get("width"), im.get("height")
-        boxes, labels = per_image[im["id"]]
-        keep_b, keep_l = [], []
-        for b, lab in zip(boxes, labels):
+        boxes, labels, segments = per_image[im["id"]]
+        keep_b, keep_l, keep_s = [], [], []
+        for b, lab, seg in zip(boxes, labels, segments):
             if W and H and (b[2] <= b[0] or b[3] <= b[1] or b[0] < -1 or b[1] < -1 or b[2] > W + 1 or b[3] > H + 1):
                 report.bad(f"'{coco}' image {im['id']}", f"the box {b} lies outside the {W}x{H} image", "fix it")
                 continue
             keep_b.append([max(0, b[0]), max(0, b[1]), min(W or b[2], b[2]), min(H or b[3], b[3])])
             keep_l.append(lab)
-        samples.append(_sample(path, keep_b, keep_l))
+            keep_s.append(seg)
+        sample = _sample(path, keep_b, keep_l)
+        if any(seg is not None for seg in keep_s):
+            sample.segments, sample.size = keep_s, (W, H) if W and H else _image_size(path)
+        samples.append(sample)
     return Dataset(samples, [str(c["name"]) for c in cats], coco)
+
+
+def _segment(seg) -> tuple[object, str | None]:
+    """An annotation's `segmentation` -> (it, or None when absent; what is wrong with it, or None)."""
+    if seg is None or seg == []:
+        return None, None
+    if isinstance(seg, dict):
+        if isinstance(seg.get("size"), list) and len(seg["size"]) == 2 and isinstance(seg.get("counts"), (list, str)):
+            return seg, None
+        return None, "has an RLE segmentation without `size` [h, w] and `counts`"
+    if not isinstance(seg, list):
+        return None, "has a segmentation that is neither polygons nor RLE"
+    for k, poly in enumerate(seg):
+        if not isinstance(poly, list) or not all(isinstance(v, (int, float)) for v in poly) or len(poly) % 2:
+            return None, f"polygon {k} is not a flat list of x, y numbers"
+        if len(poly) < 6:
+            return None, f"polygon {k} has {len(poly) // 2} point{'s' * (len(poly) != 2)}; a polygon needs at least 3"
+    return seg, None
 
 
 # -- letterbox and tensors -------------------------------------------------------------------------
@@ -307,6 +439,21 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
         resized = np.asarray(pil.resize((nw, nh), Image.BILINEAR))
         out[:, :nh, :nw] = resized[None] if c == 1 else resized.transpose(2, 0, 1)
     return out, scale
+
+
+def letterbox_masks(masks: np.ndarray, size: int, scale: float) -> np.ndarray:
+    """(n, H, W) uint8 instance masks -> (n, size, size), scaled and padded as letterbox() does the image."""
+    import torch
+    import torch.nn.functional as F
+
+    n, h, w = masks.shape
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = np.zeros((n, size, size), np.uint8)
+    if n:
+        resized = F.interpolate(torch.from_numpy(masks)[None].float(), size=(nh, nw), mode="bilinear",
+                                align_corners=False)[0]
+        out[:, :nh, :nw] = (resized >= 0.5).numpy()
+    return out
 
 
 def pad_targets(samples_boxes: list[np.ndarray], samples_labels: list[np.ndarray], scales) -> np.ndarray:

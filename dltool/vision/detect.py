@@ -1,10 +1,13 @@
-"""Object detection: train, evaluate (COCO mAP), predict (JSON Lines, drawings, YOLO txt, COCO json), export.
+"""Object detection and instance segmentation: train, evaluate (COCO mAP of boxes, and of masks for
+Mask R-CNN), predict (JSON Lines, drawings, YOLO txt, COCO json, mask PNGs), export.
 
 Images are letterboxed to a square of --img-size (default: the median longer side of the training
 images, rounded up to a multiple of 32, within the model's range: 64 for the shapes set), the boxes
 with them. Training holds the letterboxed set in memory and augments whole batches on the device
 (dltool.vision.augment, the boxes following the pixels). Evaluation and prediction letterbox each
-image the same way and map the boxes back to its own pixels.
+image the same way and map the boxes back to its own pixels. Instance masks (models whose registry
+entry says `masks`) travel beside the boxes, slot for slot: letterboxed with the images for training,
+moved by the geometric augmentations, and mapped back to each image's pixels for eval and predict.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ PRELOAD_LIMIT_BYTES = 2 * 1024**3
 EVAL_CONF = 0.001  # mAP ranks every detection down to this score (COCO practice)
 MAX_DET = 100
 SMALL_BOX = 32  # px letterboxed: a box under 4 stride-8 cells
+MASK_AUGMENT = "flip,scale,colour"  # the default for mask models: a mosaic's tiles cannot carry masks
+MASK_THRESHOLD = 0.5  # a pixel belongs to the instance at this mask probability (torchvision's reference)
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,21 @@ class TrainConfig:
         if self.engine.freezes and self.pretrained is None:
             flag = "--unfreeze-after" if self.engine.unfreeze_after else "--freeze-backbone"
             raise OptionError(f"{flag} needs --pretrained PATH", "pass the weights to start from")
-        augment.parse_ops(self.augment, labels="boxes")
+        augment.parse_ops(self.augment, labels=_labels(self.model))
         arch_options(self, DETECTORS, ARCH_OPTIONS)  # refuses what the model does not take, before any data is read
         if self.strides is not None:
             from dltool.vision.models.det_yolo import parse_strides
 
             parse_strides(self.strides)
+
+
+def has_masks(model: str) -> bool:
+    return bool(DETECTORS.get(model).meta.get("masks"))
+
+
+def _labels(model: str) -> str:
+    """What --augment must keep right for this model (augment.LABELS)."""
+    return "instances" if has_masks(model) else "boxes"
 
 
 def _check_iou(iou: float) -> None:
@@ -108,6 +122,7 @@ class DetectTask(TaskHooks):
                  augment_ops: tuple[str, ...] = (), iou: float = 0.6):
         self.arch, self.arch_kwargs, self.classes, self.preprocess = arch, arch_kwargs, classes, preprocess
         self.augment_ops, self.iou, self.device = augment_ops, iou, device
+        self.masks = has_masks(arch)  # batches are then (images, targets, instance masks)
         shape = (1, -1, 1, 1)
         self.mean = torch.tensor(preprocess["mean"], device=device).view(shape)
         self.std = torch.tensor(preprocess["std"], device=device).view(shape)
@@ -117,37 +132,53 @@ class DetectTask(TaskHooks):
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
 
     def loss(self, model, batch):
-        x, targets = batch
+        x, targets, *masks = batch
         x = x.float().div_(255)
+        masks = masks[0] if masks else None
         if self.augment_ops:
-            x, _, targets = augment.apply(x, self.augment_ops, boxes=targets)
-        return model(self.normalise(x), targets)
+            x, masks, targets = augment.apply(x, self.augment_ops, mask=masks, boxes=targets)
+        return model(self.normalise(x), targets) if masks is None else model(self.normalise(x), targets, masks)
 
     def evaluate(self, model, batches) -> dict:
         from dltool.core import distributed as dist
 
         k = len(self.classes)
-        matches = detmetrics.Matches.empty(k)
-        for x, targets in batches:
-            dets = model.detect(self.normalise(x.float().div_(255)), EVAL_CONF, self.iou, MAX_DET)
-            for (b, s, lab), t in zip(dets, targets.cpu().numpy()):
-                t = t[t[:, 0] >= 0]
-                matches = matches + detmetrics.match(b.float().cpu().numpy(), s.float().cpu().numpy(),
-                                                     lab.cpu().numpy(), t[:, 1:], t[:, 0].astype(np.int64), k)
-        metrics = self._metrics(matches)
+        matches, mask_matches = detmetrics.Matches.empty(k), detmetrics.Matches.empty(k)
+        for x, targets, *gt_masks in batches:
+            x = self.normalise(x.float().div_(255))
+            dets = model.detect_masks(x, EVAL_CONF, self.iou, MAX_DET) if self.masks else \
+                model.detect(x, EVAL_CONF, self.iou, MAX_DET)
+            for i, (d, t) in enumerate(zip(dets, targets.cpu().numpy())):
+                keep = t[:, 0] >= 0
+                b, s, lab = (v.float().cpu().numpy() for v in d[:3])
+                truth = (t[keep, 1:], t[keep, 0].astype(np.int64), k)
+                matches = matches + detmetrics.match(b, s, lab.astype(np.int64), *truth)
+                if self.masks:
+                    mask_matches = mask_matches + detmetrics.match(
+                        b, s, lab.astype(np.int64), *truth, masks=(d[3] >= MASK_THRESHOLD).cpu().numpy(),
+                        gt_masks=gt_masks[0][i][torch.from_numpy(keep).to(gt_masks[0].device)].cpu().numpy())
+        metrics = self._metrics(matches, mask_matches)
         if dist.world_size() > 1:  # the matches travel to combine_metrics only when there are ranks to combine
             metrics["matches"] = matches.to_lists()
+            if self.masks:
+                metrics["mask_matches"] = mask_matches.to_lists()
         return metrics
 
     def combine_metrics(self, parts) -> dict:
-        total = detmetrics.Matches.empty(len(self.classes))
+        total, mask_total = detmetrics.Matches.empty(len(self.classes)), detmetrics.Matches.empty(len(self.classes))
         for m, _ in parts:
             total = total + detmetrics.Matches.from_lists(m["matches"])
-        return self._metrics(total)
+            if self.masks:
+                mask_total = mask_total + detmetrics.Matches.from_lists(m["mask_matches"])
+        return self._metrics(total, mask_total)
 
-    def _metrics(self, matches) -> dict:
+    def _metrics(self, matches, mask_matches) -> dict:
         s = detmetrics.summarise(matches, self.classes, conf=0.25)
-        return {"map50": s["map50"], "map": s["map"]}
+        out = {"map50": s["map50"], "map": s["map"]}
+        if self.masks:
+            s = detmetrics.summarise(mask_matches, self.classes, conf=0.25)
+            out.update(mask_map50=s["map50"], mask_map=s["map"])
+        return out
 
     def payload(self, model) -> dict:
         return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
@@ -183,11 +214,13 @@ class Letterboxed:
     images: np.ndarray   # (N, 3, S, S) uint8
     targets: np.ndarray  # (N, M, 5) float32
     paths: list[Path]
+    masks: np.ndarray | None = None  # (N, M, S, S) uint8 instance masks, slot for slot with targets
 
 
-def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool) -> Letterboxed:
+def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool, masks: bool = False) -> Letterboxed:
     paths = [s.path for s in ds.samples]
-    if len(paths) * 3 * size * size > PRELOAD_LIMIT_BYTES:
+    planes = 3 + (max([len(s.boxes) for s in ds.samples] + [1]) if masks else 0)
+    if len(paths) * planes * size * size > PRELOAD_LIMIT_BYTES:
         raise InputError(f"the data decodes to more than 2 GiB at {size}x{size}; detect train holds its data in "
                          "memory", "train on fewer images or pass a smaller --img-size")
     images, kept = vdata.decode_list(paths, None, "RGB", skip_bad=skip_bad)
@@ -198,33 +231,45 @@ def letterbox_set(ds: detdata.Dataset, size: int, skip_bad: bool) -> Letterboxed
         scales.append(scale)
     samples = [ds.samples[i] for i in kept]
     targets = detdata.pad_targets([s.boxes for s in samples], [s.labels for s in samples], scales)
-    return Letterboxed(np.stack(boxed), targets, [s.path for s in samples])
+    out = Letterboxed(np.stack(boxed), targets, [s.path for s in samples])
+    if masks:
+        out.masks = np.zeros((len(samples), targets.shape[1], size, size), np.uint8)
+        for i, (s, scale) in enumerate(zip(samples, scales)):
+            out.masks[i, :len(s.boxes)] = detdata.letterbox_masks(s.masks(), size, scale)
+    return out
 
 
 def _scan(cfg_data, cfg: TrainConfig, classes):
     ds = detdata.scan(cfg_data, classes=classes, coco=cfg.coco if cfg_data == cfg.data else None,
                       split=cfg.split, skip_bad=cfg.run.skip_bad)
     ds.require_boxes()
+    if has_masks(cfg.model):
+        ds.require_masks(cfg.model)
     return ds
 
 
 def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
+    from dltool.core.applies import given_fields
     from dltool.core.data import TensorBatches, stratified_split
 
+    masks = has_masks(cfg.model)
+    if masks and "augment" not in given_fields(cfg):
+        cfg = replace(cfg, augment=MASK_AUGMENT)  # before the recipe is saved, so config.toml repeats the run
     cfg.validate()
     names = class_list(cfg.classes)
     device, run_dir = runs.start(cfg, TASK)
     ds = _scan(cfg.data, cfg, names)
     size = _image_size(cfg, [s.path for s in ds.samples])
-    data = letterbox_set(ds, size, cfg.run.skip_bad)
+    data = letterbox_set(ds, size, cfg.run.skip_bad, masks)
     if cfg.run.val is not None:
-        val = letterbox_set(_scan(cfg.run.val, cfg, ds.classes), size, cfg.run.skip_bad)
-        tr_idx, v_images, v_targets = np.arange(len(data.images)), val.images, val.targets
+        val = letterbox_set(_scan(cfg.run.val, cfg, ds.classes), size, cfg.run.skip_bad, masks)
+        tr_idx, v_images, v_targets, v_masks = np.arange(len(data.images)), val.images, val.targets, val.masks
     else:
         tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.run.val_split, cfg.engine.seed)
         v_images, v_targets = (data.images[va_idx], data.targets[va_idx]) if va_idx is not None else (None, None)
+        v_masks = data.masks[va_idx] if masks and va_idx is not None else None
     pixels = data.images[tr_idx].reshape(len(tr_idx), 3, -1).transpose(1, 0, 2).reshape(3, -1)
     sample = pixels[:, :: max(1, pixels.shape[1] // 2_000_000)].astype(np.float32) / 255
     preprocess = {"img_size": size, "mode": "RGB", "mean": sample.mean(1).tolist(),
@@ -252,14 +297,17 @@ def train(cfg: TrainConfig) -> dict:
         load_pretrained(model, cfg.pretrained, cfg.model, convert=model.torchvision_keys)
         engine_cfg = replace(engine_cfg, init="default")  # already applied before loading the weights
 
-    def batches(x, t, batch_size, shuffle):
-        return TensorBatches((torch.from_numpy(x).to(device), torch.from_numpy(t).to(device)), batch_size,
+    def batches(x, t, m, batch_size, shuffle):
+        arrays = (x, t) if m is None else (x, t, m)
+        return TensorBatches(tuple(torch.from_numpy(a).to(device) for a in arrays), batch_size,
                              shuffle=shuffle, seed=cfg.engine.seed if shuffle else 0)
 
-    train_batches = batches(data.images[tr_idx], data.targets[tr_idx], cfg.run.batch_size, True)
-    val_batches = batches(v_images, v_targets, max(32, cfg.run.batch_size), False) if v_images is not None else None
+    train_batches = batches(data.images[tr_idx], data.targets[tr_idx], data.masks[tr_idx] if masks else None,
+                            cfg.run.batch_size, True)
+    val_batches = batches(v_images, v_targets, v_masks, max(32, cfg.run.batch_size), False) \
+        if v_images is not None else None
     task = DetectTask(cfg.model, arch_kwargs, ds.classes, preprocess, device,
-                      augment.parse_ops(cfg.augment, labels="boxes"), cfg.iou)
+                      augment.parse_ops(cfg.augment, labels=_labels(cfg.model)), cfg.iou)
     return Engine(task, model, engine_cfg, run_dir, device, recipe(cfg)).fit(train_batches, val_batches)
 
 
@@ -274,16 +322,26 @@ def load(path, device) -> LoadedModel:
 
 @torch.inference_mode()
 def detect_images(lm: LoadedModel, images: list[np.ndarray], device, *, conf: float, iou: float):
-    """uint8 (C, H, W) images at their own size -> per image (boxes (D, 4) in its pixels, scores, labels)."""
+    """uint8 (C, H, W) images at their own size -> per image (boxes (D, 4) in its pixels, scores, labels),
+    and for a mask model (lm.task.masks) also the masks (D, H, W) bool in its pixels."""
+    import torch.nn.functional as F
+
     size = lm.preprocess["img_size"]
     boxed, scales = zip(*(detdata.letterbox(im, size) for im in images))
     x = lm.task.normalise(torch.from_numpy(np.stack(boxed)).to(device).float().div_(255))
+    dets = lm.model.detect_masks(x, conf, iou, MAX_DET) if lm.task.masks else lm.model.detect(x, conf, iou, MAX_DET)
     out = []
-    for (b, s, lab), scale, im in zip(lm.model.detect(x, conf, iou, MAX_DET), scales, images):
-        b = (b.float() / scale).cpu().numpy()
-        b[:, 0::2] = b[:, 0::2].clip(0, im.shape[2])
-        b[:, 1::2] = b[:, 1::2].clip(0, im.shape[1])
-        out.append((b, s.float().cpu().numpy(), lab.cpu().numpy().astype(np.int64)))
+    for d, scale, im in zip(dets, scales, images):
+        h, w = im.shape[1:]
+        b = (d[0].float() / scale).cpu().numpy()
+        b[:, 0::2] = b[:, 0::2].clip(0, w)
+        b[:, 1::2] = b[:, 1::2].clip(0, h)
+        found = (b, d[1].float().cpu().numpy(), d[2].cpu().numpy().astype(np.int64))
+        if lm.task.masks:  # undo the letterbox: the image's part of the square, scaled to its own size
+            m = d[3][:, None, :max(1, round(h * scale)), :max(1, round(w * scale))].float()
+            m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False) if len(m) else m.new_zeros(0, 1, h, w)
+            found += ((m[:, 0] >= MASK_THRESHOLD).cpu().numpy(),)
+        out.append(found)
     return out
 
 
@@ -315,6 +373,7 @@ class PredictConfig:
     save_vis: Path | None = None   # draw the boxes on the images here
     save_txt: Path | None = None   # YOLO-format predictions, one .txt per image
     coco_json: Path | None = None  # the detections as a COCO results file
+    out: Path | None = None        # mask models: a PNG per instance here
     device: str = "auto"
     skip_bad: bool = False
     shard: tuple[int, int] | None = None
@@ -342,13 +401,19 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise InputError(f"'{data}' has {len(ds.classes)} classes ({', '.join(ds.classes[:8])}); the model has "
                          f"{len(lm.classes)} ({', '.join(lm.classes[:8])})", "evaluate on data with the model's classes")
     k = len(lm.classes)
-    matches = detmetrics.Matches.empty(k)
+    masks = lm.task.masks
+    if masks:
+        ds.require_masks(lm.arch)
+    matches, mask_matches = detmetrics.Matches.empty(k), detmetrics.Matches.empty(k)
     dets, truths = [], []
     for idx, images in vdata.decode_batches([s.path for s in ds.samples], batch_size, "RGB", skip_bad=skip_bad):
         for i, d in zip(idx, detect_images(lm, images, dev, conf=EVAL_CONF, iou=iou)):
             s = ds.samples[i]
-            matches = matches + detmetrics.match(*d, s.boxes, s.labels, k)
-            dets.append(d)
+            matches = matches + detmetrics.match(*d[:3], s.boxes, s.labels, k)
+            if masks:
+                mask_matches = mask_matches + detmetrics.match(*d[:3], s.boxes, s.labels, k, masks=d[3],
+                                                               gt_masks=s.masks())
+            dets.append(d[:3])
             truths.append((s.boxes, s.labels))
     summary = detmetrics.summarise(matches, lm.classes, conf)
     cm = detmetrics.confusion(dets, truths, k, conf)
@@ -356,6 +421,11 @@ def evaluate(cfg: EvalConfig) -> dict:
                "recall": summary["recall"], "conf": conf, "iou": iou, "n": len(dets),
                "boxes": int(matches.n_gt.sum()), "classes": lm.classes, "per_class": summary["per_class"],
                "confusion_matrix": cm.tolist()}
+    if masks:  # COCO's segm evaluation: the same rules, matched by mask IoU
+        mask_summary = detmetrics.summarise(mask_matches, lm.classes, conf)
+        metrics.update(mask_map50=mask_summary["map50"], mask_map=mask_summary["map"],
+                       mask_per_class={c: {"ap50": v["ap50"], "ap": v["ap"]}
+                                       for c, v in mask_summary["per_class"].items()})
     if out is not None:
         out = Path(out)
         write_json(out / "metrics.json", metrics)
@@ -415,6 +485,9 @@ def predict(cfg: PredictConfig):
     cfg.validate()
     dev = dist.setup(resolve_device(cfg.device))
     lm = load(cfg.model, dev)
+    if cfg.out is not None and not lm.task.masks:
+        raise OptionError(f"--out writes instance masks; '{lm.arch}' detects boxes only",
+                          "drop --out, or predict with a --model maskrcnn model")
     iou = lm.preprocess.get("iou", 0.6) if cfg.iou is None else cfg.iou
     paths = shard([it.path for it in scan_inputs(_prediction_inputs(cfg.inputs), vdata.IMAGES)], cfg.shard)
     records = gathered(_detect_stream(lm, paths, iou, cfg), cfg.shard)
@@ -425,26 +498,56 @@ def predict(cfg: PredictConfig):
 
 def _detect_stream(lm: LoadedModel, paths: list[Path], iou: float, cfg: PredictConfig):
     for idx, images in vdata.decode_batches(paths, cfg.batch_size, "RGB", skip_bad=cfg.skip_bad):
-        for i, im, (b, s, lab) in zip(idx, images, detect_images(lm, images, lm.device, conf=cfg.conf, iou=iou)):
+        for i, im, d in zip(idx, images, detect_images(lm, images, lm.device, conf=cfg.conf, iou=iou)):
+            b, s, lab = d[:3]
             path = paths[i]
             h, w = im.shape[1:]
             boxes = [{"label": lm.classes[c], "score": round(float(sc), 5),
                       "box": [round(float(v), 2) for v in box]} for box, sc, c in zip(b, s, lab)]
+            masks = d[3] if len(d) > 3 else None
+            if masks is not None and cfg.coco_json is not None:
+                for box, rle in zip(boxes, _rle(masks)):
+                    box["segmentation"] = rle  # taken out again by _with_coco_json
+            if masks is not None and cfg.out is not None:
+                for k, (box, m) in enumerate(zip(boxes, masks)):
+                    box["mask"] = str(_write_mask(m, Path(cfg.out) / f"{path.stem}_{k}.png"))
             if cfg.save_vis is not None:
-                _draw(im, boxes, Path(cfg.save_vis) / f"{path.stem}.png")
+                _draw(im, boxes, Path(cfg.save_vis) / f"{path.stem}.png", masks)
             if cfg.save_txt is not None:
                 _write_yolo_txt(b, s, lab, w, h, Path(cfg.save_txt) / f"{path.stem}.txt")
             yield {"path": str(path), "width": int(w), "height": int(h), "boxes": boxes}
 
 
+def _rle(masks: np.ndarray) -> list[dict]:
+    """(D, H, W) bool -> COCO compressed RLEs, counts as text (pycocotools' own encoding, as COCO results hold)."""
+    from pycocotools import mask as coco_mask
+
+    rles = coco_mask.encode(np.asfortranarray(masks.astype(np.uint8).transpose(1, 2, 0))) if len(masks) else []
+    return [{"size": [int(v) for v in r["size"]], "counts": r["counts"].decode("ascii")} for r in rles]
+
+
+def _write_mask(mask: np.ndarray, path: Path) -> Path:
+    """One instance: a PNG of the image's size, 255 on it, 0 elsewhere."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
+    return path
+
+
 def _with_coco_json(records, classes: list[str], path: Path):
-    """The records passed through; once they are all read, the COCO results file of their boxes."""
+    """The records passed through; once they are all read, the COCO results file of their boxes (and of
+    their masks as RLE, for a mask model)."""
     results = []
     for rec in records:
-        results.extend({"image_id": Path(rec["path"]).stem, "file_name": rec["path"],
-                        "category_id": classes.index(b["label"]) + 1,
-                        "bbox": [b["box"][0], b["box"][1], round(b["box"][2] - b["box"][0], 2),
-                                 round(b["box"][3] - b["box"][1], 2)], "score": b["score"]} for b in rec["boxes"])
+        for b in rec["boxes"]:
+            result = {"image_id": Path(rec["path"]).stem, "file_name": rec["path"],
+                      "category_id": classes.index(b["label"]) + 1,
+                      "bbox": [b["box"][0], b["box"][1], round(b["box"][2] - b["box"][0], 2),
+                               round(b["box"][3] - b["box"][1], 2)], "score": b["score"]}
+            if "segmentation" in b:
+                result["segmentation"] = b.pop("segmentation")
+            results.append(result)
         yield rec
     write_json(path, results)
 
@@ -457,14 +560,20 @@ def _write_yolo_txt(boxes, scores, labels, w: int, h: int, path: Path) -> None:
         f.write("".join(line + "\n" for line in lines))
 
 
-def _draw(image: np.ndarray, boxes: list[dict], path: Path) -> None:
+def _draw(image: np.ndarray, boxes: list[dict], path: Path, masks: np.ndarray | None = None) -> None:
     from matplotlib import colormaps
     from PIL import Image, ImageDraw
 
-    im = Image.fromarray(image.transpose(1, 2, 0))
+    def colour_of(b):
+        return tuple(int(255 * v) for v in colormaps["tab10"](hash(b["label"]) % 10)[:3])
+
+    pixels = image.transpose(1, 2, 0).copy()
+    for b, m in zip(boxes, masks if masks is not None else []):  # each instance tinted half in its class colour
+        pixels[m] = (pixels[m] * 0.5 + np.array(colour_of(b)) * 0.5).astype(np.uint8)
+    im = Image.fromarray(pixels)
     draw = ImageDraw.Draw(im)
     for b in boxes:
-        colour = tuple(int(255 * v) for v in colormaps["tab10"](hash(b["label"]) % 10)[:3])
+        colour = colour_of(b)
         draw.rectangle(b["box"], outline=colour, width=max(1, round(max(im.size) / 200)))
         draw.text((b["box"][0] + 1, b["box"][1] + 1), f"{b['label']} {b['score']:.2f}", fill=colour)
     with atomic_path(path) as tmp:
@@ -531,7 +640,7 @@ def export(model_path, output, *, nms: bool = False, conf: float = 0.25, iou: fl
     dev = resolve_device(device)
     lm = load(model_path, dev)
     if not hasattr(lm.model, "scores"):
-        raise OptionError(f"export covers the yolo models; '{lm.task.arch}' (torchvision's Faster R-CNN) does not "
+        raise OptionError(f"export covers the yolo models; '{lm.task.arch}' (a torchvision R-CNN) does not "
                           "export to ONNX with its decoding here", "train --model yolo to serve through ONNX")
     iou = lm.preprocess.get("iou", 0.6) if iou is None else iou
     _check_iou(iou)

@@ -1,4 +1,4 @@
-"""COCO-style detection metrics, written to match pycocotools' COCOeval (bbox, area "all", maxDets 100).
+"""COCO-style detection metrics, written to match pycocotools' COCOeval (bbox and segm, area "all", maxDets 100).
 
 Written here rather than calling COCOeval because the engine validates every epoch, on every rank's
 shard: the matching runs per image (`match`), its results are plain arrays that travel between ranks
@@ -8,7 +8,8 @@ dependency only: the test compares these figures to COCOeval's on the same predi
 COCOeval's rules, kept: per image and class the detections are taken by descending score (the best
 100), each matched greedily to the unmatched ground truth of highest IoU >= the threshold; per class,
 over all images, precision is made monotone and sampled at 101 recall points; AP is their mean, and a
-class without ground truth is left out of the mean.
+class without ground truth is left out of the mean. Masks (iouType 'segm') match by mask IoU instead
+of box IoU, and nothing else changes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2:] - a[:, :2]).prod(-1)
     area_b = (b[:, 2:] - b[:, :2]).prod(-1)
     union = area_a[:, None] + area_b[None] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, H, W) x (m, H, W) binary masks -> (n, m) IoU (pycocotools' maskUtils.iou without crowds)."""
+    a = a.reshape(len(a), -1).astype(np.float32)
+    b = b.reshape(len(b), -1).astype(np.float32)
+    inter = (a @ b.T).astype(np.float64)  # whole pixel counts: exact in float32 up to 2**24 pixels
+    union = a.sum(1, dtype=np.float64)[:, None] + b.sum(1, dtype=np.float64)[None] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
@@ -61,10 +71,14 @@ class Matches:
                    tp[:, :len(IOU_THRESHOLDS)].astype(bool), np.asarray(d["n_gt"], np.int64))
 
 
-def match(boxes, scores, labels, gt_boxes, gt_labels, k: int, max_det: int = 100) -> Matches:
-    """One image: detections (D, 4), (D,), (D,) against its ground truth (G, 4), (G,)."""
+def match(boxes, scores, labels, gt_boxes, gt_labels, k: int, max_det: int = 100, *, masks=None,
+          gt_masks=None) -> Matches:
+    """One image: detections (D, 4), (D,), (D,) against its ground truth (G, 4), (G,); with masks (D, H, W)
+    and gt_masks (G, H, W), matched by mask IoU (COCOeval's segm)."""
     boxes, scores, labels = np.asarray(boxes, np.float64), np.asarray(scores, np.float64), np.asarray(labels)
     gt_boxes, gt_labels = np.asarray(gt_boxes, np.float64).reshape(-1, 4), np.asarray(gt_labels)
+    if masks is not None:
+        masks, gt_masks = np.asarray(masks, bool), np.asarray(gt_masks, bool)
     out_l, out_s, out_tp = [], [], []
     for c in np.unique(labels):
         d = np.flatnonzero(labels == c)
@@ -72,7 +86,7 @@ def match(boxes, scores, labels, gt_boxes, gt_labels, k: int, max_det: int = 100
         g = np.flatnonzero(gt_labels == c)
         tp = np.zeros((len(d), len(IOU_THRESHOLDS)), bool)
         if len(g):
-            ious = box_iou(boxes[d], gt_boxes[g])
+            ious = box_iou(boxes[d], gt_boxes[g]) if masks is None else mask_iou(masks[d], gt_masks[g])
             for t, thr in enumerate(IOU_THRESHOLDS):
                 taken = np.zeros(len(g), bool)
                 for i in range(len(d)):

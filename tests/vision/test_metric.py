@@ -158,3 +158,18 @@ def test_bad_input(cli, data, triplet, trained, tmp_path):
            "--margin does not apply to --loss ce", run)
     _fails(cli("vision", "classify", "prune", triplet, data["train"], "--out", run, "--quiet"), "metric loss", run)
     _fails(cli("vision", "classify", "eval", triplet / "last.pt", data["test"]), "no class centroids")
+
+
+def test_a_metric_lenet_embeds_under_its_fully_connected_layers(cli, data, tmp_path):
+    """fc120-fc84 join the projection head (they fold onto the training classes), the embedding is the
+    conv output: 400 values, the centroids' size; a cross-entropy lenet keeps its 84."""
+    r = cli("vision", "classify", "train", data["train"], "--loss", "arcface", "--model", "lenet", "--epochs", "1",
+            "--embedding-dim", "16", "--batch-size", "32", "--out", tmp_path / "run", "--quiet", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    ckpt = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert ckpt["arch_kwargs"]["mlp_head"] is True and ckpt["embedding"]["centroids"].shape == (3, 400)
+    assert not [k for k in ckpt["state_dict"] if "metric_loss" in k]  # ArcFace's class weights left out
+    assert ckpt["state_dict"]["head.mlp.0.weight"].shape == (120, 400)
+    from dltool.vision.models import MODELS
+
+    assert MODELS.create("lenet", num_classes=3).forward_features(torch.rand(2, 1, 32, 32)).shape == (2, 84)

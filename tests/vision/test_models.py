@@ -130,11 +130,20 @@ def test_every_detector_forward_backward_and_detect(name):
     x = torch.rand(2, 3, 64, 64)
     t = torch.tensor([[[0, 5, 5, 20, 20], [1, 30, 30, 60, 50]], [[2, 10, 10, 14, 14], [-1, 0, 0, 0, 0]]])
     model.train()
-    loss = model(x, t.float())
+    if getattr(model, "masks", False):  # Mask R-CNN: instance masks beside the boxes, slot for slot
+        masks = torch.zeros(2, 2, 64, 64, dtype=torch.uint8)
+        for i, j in ((0, 0), (0, 1), (1, 0)):
+            _, x1, y1, x2, y2 = t[i, j].tolist()
+            masks[i, j, y1:y2, x1:x2] = 1
+        loss = model(x, t.float(), masks)
+    else:
+        loss = model(x, t.float())
     assert torch.isfinite(loss)
     loss.backward()
     assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     model.eval()
     out = model.detect(x, 0.0, 0.5, 10)
     assert len(out) == 2 and all(b.shape[1] == 4 and len(b) == len(s) == len(lab) <= 10 for b, s, lab in out)
+    if getattr(model, "masks", False):
+        assert all(m.shape == (len(b), 64, 64) for b, _, _, m in model.detect_masks(x, 0.0, 0.5, 10))
     assert hasattr(model, "head")

@@ -30,4 +30,4 @@ def list_models() -> list[str]:
 
 
 # importing the families registers them
-from dltool.vision.models import cnn, det_frcnn, det_yolo, lenet, seg_tv, seg_unet, tv  # noqa: E402,F401
+from dltool.vision.models import cnn, det_frcnn, det_mrcnn, det_yolo, lenet, seg_tv, seg_unet, tv  # noqa: E402,F401
