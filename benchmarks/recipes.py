@@ -11,7 +11,7 @@ no --model, and each family (lstm, transformer, cnn) has its row. The data sets 
 A new row family (segmentation, VAE) joins by adding its datasets to DATASETS and its runs to TASKS: a
 function (dataset, workdir, args) -> rows.
 
-Usage: python benchmarks/recipes.py [--datasets r8,sentiment,sms] [--models default,tfidf,lstm,transformer,cnn]
+Usage: python benchmarks/recipes.py [--datasets r8,sentiment,sms] [--models default,tfidf,lstm,transformer,cnn,fasttext]
        [--seed 0] [--extra "--epochs 20"] [--json]
 Times are wall-clock seconds of the train command (on a loaded machine they are pessimistic).
 """
@@ -139,7 +139,7 @@ TASKS = {"text-classify": text_classify}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--models", default="tfidf,default,lstm,transformer,cnn",
+    ap.add_argument("--models", default="tfidf,default,lstm,transformer,cnn,fasttext",
                     help="text: 'default' is the command without --model; tfidf is the baseline")
     ap.add_argument("--seed", default="0")
     ap.add_argument("--extra", default="", help="more flags for every neural train command (tuning)")
