@@ -21,7 +21,7 @@ A new row family joins by adding its datasets to DATASETS and its runs to TASKS:
 (dataset, files, workdir, args) -> rows.
 
 Usage: python benchmarks/recipes.py [--datasets r8,sentiment,sms,horse,shapes,digits]
-       [--models default,tfidf,lstm,transformer,cnn]
+       [--models default,tfidf,lstm,transformer,cnn,fasttext]
        [--seed 0] [--extra "--epochs 20"] [--json]
 Times are wall-clock seconds of the train command (on a loaded machine they are pessimistic).
 """
@@ -209,7 +209,7 @@ TASKS = {"text-classify": text_classify, "segment": segment, "vae": vae}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--models", default="tfidf,default,lstm,transformer,cnn",
+    ap.add_argument("--models", default="tfidf,default,lstm,transformer,cnn,fasttext",
                     help="text rows: 'default' is the command without --model; tfidf is the baseline (segment and vae rows run the default)")
     ap.add_argument("--seed", default="0")
     ap.add_argument("--extra", default="", help="more flags for every neural train command (tuning)")

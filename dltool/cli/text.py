@@ -409,7 +409,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts pe
                 lr=0.003)
 def classify_train(
     data: DataFileArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | transformer | bert; *_tiny for tests.")] = "cnn",
+    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | fasttext | transformer | bert; *_tiny for tests.")] = "cnn",
     text_column: TextColumnOpt = None,
     label_column: LabelColumnOpt = "label",
     encoding: EncodingOpt = "utf-8",

@@ -235,6 +235,8 @@ def train(cfg: TrainConfig) -> dict:
             vocab = Vocab.build(tr.texts, cfg.tokenizer_config(), cfg.vocab_config())
         arch_kwargs = _arch_kwargs(cfg, len(vocab), len(classes), pretrained)
     model = create_model(arch, **arch_kwargs)
+    if hasattr(model, "set_words"):  # fasttext: each word's character n-grams, from the vocabulary
+        model.set_words(vocab.tokens)
     engine_cfg = cfg.engine
     if pretrained is not None or folder is not None:
         from dltool.core.train import init_weights

@@ -455,6 +455,10 @@ def train(cfg: TrainConfig) -> dict:
     cfg.validate()
     if cfg.model == "bigram":
         return _train_bigram(cfg)
+    plan = None
+    if cfg.pretrained is None:  # the data is read first: the plan is made from it (dltool.text.plan)
+        vocab, context, tr, va = prepare(cfg)
+        cfg, plan = _planned(cfg, vocab, context, tr)
     device, run_dir = runs.start(cfg, TASK, cfg.recipe())
     if cfg.pretrained is not None:
         from dltool.text.models.lm_hf import FOLDER_MODELS, read_folder
@@ -466,9 +470,10 @@ def train(cfg: TrainConfig) -> dict:
         vocab, context, tr, va = prepare(cfg, LMVocab.from_hf(folder.tokenizer_json, folder.eos), model.context)
         info(f"pretrained: {arch} from {cfg.pretrained}")
     else:
-        vocab, context, tr, va = prepare(cfg)
         arch, arch_kwargs = cfg.model, _arch_kwargs(cfg, len(vocab), context)
         model = LM_MODELS.create(arch, **arch_kwargs)
+    if plan is not None:
+        info(plan.line())
     bs = cfg.run.batch_size
     if cfg.mode == "lines":
         train_batches = LengthBatches(tr[0].to(device), tr[1].to(device), bs, seed=cfg.engine.seed)
@@ -484,6 +489,17 @@ def train(cfg: TrainConfig) -> dict:
     tokens = float((tr[1] >= 0).sum(1).float().mean()) if cfg.mode == "lines" else context
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
+
+
+def _planned(cfg: TrainConfig, vocab: LMVocab, context: int, tr):
+    """(cfg with the options the user did not set planned from the training data, the Plan or None)."""
+    from dltool.core.plan import plan_run
+    from dltool.text.plan import fingerprint_lm, plan_lm
+
+    cfg, plan = plan_run(cfg, plan_lm, lambda: fingerprint_lm(cfg.mode, tr, len(vocab), context))
+    if plan is not None:
+        cfg.validate()  # the planned values too
+    return cfg, plan
 
 
 def small_work_on_one_thread(model, device, tokens: int):

@@ -142,6 +142,24 @@ def test_transformer_with_wordpiece_subwords(cli, data, tmp_path):
     assert json.loads(r.stdout)["accuracy"] > 0.8
 
 
+def test_fasttext_learns_and_keeps_its_words_ngrams(cli, data, tmp_path):
+    """fastText: words + bigrams + character n-grams; the n-gram rows of each word travel in the model file."""
+    run = tmp_path / "fasttext"
+    r = cli("text", "classify", "train", data["train"], "--model", "fasttext_tiny", "--epochs", "4", "--batch-size",
+            "16", "--lr", "0.05", "--device", "cpu", "--out", run, "--quiet", "--format", "json")
+    assert r.code == 0, r.stderr
+    r = cli("text", "classify", "eval", run, data["test"], "--format", "json", "--quiet")
+    assert json.loads(r.stdout)["accuracy"] > 0.9
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    from dltool.text.models.fasttext import fasttext_tiny
+
+    model = fasttext_tiny(vocab_size=len(ckpt["preprocess"]["vocab"]["tokens"]), num_classes=2)
+    fresh = model.subwords.clone()
+    model.set_words(ckpt["preprocess"]["vocab"]["tokens"])
+    assert torch.equal(model.subwords, ckpt["state_dict"]["subwords"]) and not torch.equal(fresh, model.subwords)
+    assert (model.subwords[:4] == model.buckets).all()  # the specials have no n-grams
+
+
 def test_cnn_learns_and_embeds_its_pooled_filters(cli, data, tmp_path):
     """Kim's CNN: --kernel-sizes and --filters shape it; --embed gives one max-pooled value per filter."""
     run = tmp_path / "cnn"

@@ -124,3 +124,42 @@ def test_planned_epochs_follow_the_batch_size_the_user_set():
     mine = TrainConfig(data="x", engine=EngineConfig(), run=RunConfig(batch_size=8), model="transformer")
     assert plan_classify(fp, mine)["epochs"] == 8  # 225 steps an epoch: the fewest epochs; no word dropout
     assert "word_dropout" not in plan_classify(fp, mine)
+
+
+# -- text lm train ----------------------------------------------------------------------------------
+
+def _lm_train(cli, data, out, *args):
+    r = cli("text", "lm", "train", data, "--dim", "8", "--layers", "1", "--heads", "1", "--batch-size", "16",
+            "--device", "cpu", "--format", "json", "--out", out, *args)
+    assert r.code == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
+    assert len(lines) == 1, r.stderr
+    return lines[0], tomllib.loads((out / "config.toml").read_text())
+
+
+def test_lm_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
+    data = tmp_path / "names.txt"
+    data.write_text("".join(f"{w}\n" for w in ("anna", "bob", "carla", "dave", "emma", "fred") * 10))
+    line, config = _lm_train(cli, data, tmp_path / "a", "--model", "gpt", "--epochs", "1")
+    again, config_again = _lm_train(cli, data, tmp_path / "b", "--model", "gpt", "--epochs", "1")
+    assert (line, config["plan"]) == (again, config_again["plan"])  # the same data, the same plan
+    assert config["plan"]["values"] == {"dropout": 0.1} and config["dropout"] == 0.1
+    assert config["plan"]["fingerprint"]["sequences"] == 54  # the last 10% of the lines validate
+    assert line.startswith("plan: dropout=0.1 (from mode lines") and line.endswith("set by you: epochs")
+    # --dropout typed as the plan's own value's opposite, and the epochs left to the plan
+    line, mine = _lm_train(cli, data, tmp_path / "c", "--model", "gpt", "--dropout", "0", "--time-limit", "0.02")
+    assert mine["dropout"] == 0 and mine["plan"]["values"] == {} and line.endswith("set by you: dropout")
+
+
+def test_lm_planned_epochs_follow_the_corpus_size():
+    from dltool.core.train import EngineConfig
+    from dltool.text.lm import TrainConfig
+    from dltool.text.plan import LM_TOKENS, plan_lm
+
+    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())
+    names = {"mode": "lines", "sequences": 28_830, "tokens": 205_243}
+    assert plan_lm(names, cfg) == {"epochs": round(LM_TOKENS / 205_243), "dropout": 0.1}
+    assert plan_lm({**names, "tokens": 10**8}, cfg) == {"epochs": 10, "dropout": 0.0}  # a large corpus: fewest
+    assert plan_lm({**names, "tokens": 100}, cfg)["epochs"] == 200  # a tiny one: the most
+    budget = TrainConfig(inputs=("x",), engine=EngineConfig(time_limit=5), model="lstm_tiny")
+    assert plan_lm(names, budget) == {}  # the budget sets the epochs; a *_tiny model keeps its dropout
