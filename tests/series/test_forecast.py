@@ -249,3 +249,11 @@ def test_an_ensemble_forecasts_the_median_of_its_members_and_resumes(cli, tmp_pa
     assert r.code == 0 and json.loads(r.stdout)["ensemble"] == 3, r.stderr
     assert cli(*args[:-3], "--resume", "--format", "json", *FAST).code == 0  # every member finished: nothing to do
     assert np.allclose(table(run), np.median(members, axis=0), atol=1e-4)
+
+
+def test_an_ensemble_of_no_members_is_refused(cli, tmp_path):
+    data = write_panel(tmp_path / "p.csv", {"a": seasonal(48)})
+    r = cli("series", "forecast", "train", data, "--time", "step", "--model", "mlp_tiny", "--ensemble", 0,
+            "--out", tmp_path / "run", *FAST)
+    assert r.code == 1 and r.stderr.strip() == "error: --ensemble 0 must be at least 1", r.stderr
+    assert not (tmp_path / "run").exists()
