@@ -5,9 +5,10 @@ sample_data/series (statsmodels' datasets, see its SOURCE.md): each network trai
 on all but the last H points (`--holdout H`), then `forecast eval` scores it on those H points; `series
 baseline` scores the classical methods on the same split. MASE is scaled by the in-sample seasonal naive
 error. Prints every model's MASE and the best network's ratio to the best baseline (the bar: <= 1.10);
-`nbeats/interpretable` (nbeats with --stacks interpretable, not a default option) is shown but not ranked.
+`nbeats/interpretable` (nbeats with --stacks interpretable) and `nbeats:N` (nbeats with --ensemble N) are not
+default options: shown but not ranked.
 
-    python benchmarks/series.py [--models mlp,lstm,gru,tcn,transformer,nbeats] [--sets co2,elnino,sunspots]
+    python benchmarks/series.py [--models mlp,lstm,gru,tcn,transformer,nbeats,nbeats:5] [--sets co2,elnino,sunspots]
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "sample_data" / "series"
 SETS = {"co2": ("co2.csv", "month", "co2", 12, 12), "elnino": ("elnino.csv", "month", "temperature", 12, 12),
         "sunspots": ("sunspots.csv", "year", "sunactivity", 10, 11)}
-MODELS = ("mlp", "lstm", "gru", "tcn", "transformer", "nbeats", "nbeats/interpretable")
-#: a model's options beyond --model: NAME/STACKS is nbeats with --stacks STACKS
-DEFAULTS = tuple(m for m in MODELS if "/" not in m)
+MODELS = ("mlp", "lstm", "gru", "tcn", "transformer", "nbeats", "nbeats:1", "nbeats/interpretable")
+#: a model's options beyond --model: NAME/STACKS is --stacks STACKS, NAME:N is --ensemble N
+DEFAULTS = tuple(m for m in MODELS if "/" not in m and ":" not in m)
 
 
 def model_args(name: str) -> tuple[str, ...]:
+    name, _, ensemble = name.partition(":")
     model, _, stacks = name.partition("/")
-    return ("--model", model, *(("--stacks", stacks) if stacks else ()))
+    return ("--model", model, *(("--stacks", stacks) if stacks else ()), *(("--ensemble", ensemble) if ensemble else ()))
 
 
 def dltool(*args) -> dict:
@@ -60,7 +62,7 @@ def main() -> None:
             row = {k: v["mase"] for k, v in base["baselines"].items()}
             row["baselines_s"] = time.perf_counter() - t
             for model in models:
-                run = Path(tmp) / f"{name}-{model.replace('/', '-')}"
+                run = Path(tmp) / f"{name}-{model.replace('/', '-').replace(':', '-')}"
                 t = time.perf_counter()
                 dltool("series", "forecast", "train", data, *common, "--holdout", H, *model_args(model),
                        "--seed", args.seed, "--out", run, "--device", "cpu")

@@ -221,3 +221,39 @@ def test_nbeats_resumes_exactly_from_the_middle_of_an_epoch(cli, tmp_path, monke
     r = cli("series", "forecast", "train", data, *args, "--out", tmp_path / "part", "--resume")
     assert r.code == 0, r.stderr
     _same_run(tmp_path / "full", tmp_path / "part")
+
+
+def test_an_ensemble_forecasts_the_median_of_its_members_and_resumes(cli, tmp_path):
+    """--ensemble 3: three sub-runs from seeds 5, 6, 7 and one model file; its forecast (each quantile) is
+    the median of the members' forecasts read from their own model files; --resume finds it finished."""
+    data = write_panel(tmp_path / "p.csv", {f"s{i}": seasonal(48, phase=i, noise=0.3, seed=i) for i in range(2)})
+    run = tmp_path / "run"
+    args = ("series", "forecast", "train", data, "--time", "step", "--id", "id", "--season", 12, "--lookback", 12,
+            "--horizon", 6, "--model", "nbeats_tiny", "--ensemble", 3, "--seed", 5, "--quantiles", "0.1,0.9",
+            "--epochs", 2, "--out", run, "--format", "json", *FAST)
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ensemble"] == 3 and [m["seed"] for m in out["members"]] == [5, 6, 7]
+    assert all((run / f"member{k}" / "model.pt").exists() for k in range(3))
+
+    def table(model):
+        r = cli("series", "forecast", "predict", model, data, "--format", "jsonl", *FAST)
+        assert r.code == 0, r.stderr
+        return np.array([[row["yhat"], row["q10"], row["q90"]] for row in map(json.loads, r.stdout.splitlines())])
+
+    members = np.stack([table(run / f"member{k}") for k in range(3)])
+    assert not np.allclose(members[0], members[1])  # different seeds, different members
+    assert np.allclose(table(run), np.median(members, axis=0), atol=1e-4)
+    r = cli("series", "forecast", "eval", run, data, "--baselines", "", "--format", "json", *FAST)
+    assert r.code == 0 and json.loads(r.stdout)["ensemble"] == 3, r.stderr
+    assert cli(*args[:-3], "--resume", "--format", "json", *FAST).code == 0  # every member finished: nothing to do
+    assert np.allclose(table(run), np.median(members, axis=0), atol=1e-4)
+
+
+def test_an_ensemble_of_no_members_is_refused(cli, tmp_path):
+    data = write_panel(tmp_path / "p.csv", {"a": seasonal(48)})
+    r = cli("series", "forecast", "train", data, "--time", "step", "--model", "mlp_tiny", "--ensemble", 0,
+            "--out", tmp_path / "run", *FAST)
+    assert r.code == 1 and r.stderr.strip() == "error: --ensemble 0 must be at least 1", r.stderr
+    assert not (tmp_path / "run").exists()
