@@ -22,6 +22,7 @@ from dltool.core.run import RunConfig, recipe, start
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision.augment import augment, parse_ops
 from dltool.vision.models import MODELS, create_model, model_meta
+from dltool.vision.models.cnn import check_pool
 
 TASK = "vision-classify"
 PRELOAD_LIMIT_BYTES = 2 * 1024**3
@@ -38,6 +39,7 @@ class TrainConfig:
     dropout: float = 0.25
     batch_norm: bool = True
     width: int = 32
+    pool: str = "avg"
     pretrained: Path | None = None
     workers: int = 2
     preload: bool | None = None
@@ -59,6 +61,7 @@ class TrainConfig:
             raise OptionError(f"--img-size {self.img_size} must be positive")
         MODELS.get(self.model)
         meta = model_meta(self.model)
+        check_pool(self.pool)
         if self.img_size is not None and self.img_size < meta["min_size"]:
             raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
                               f"use --img-size {meta['min_size']} or more")
@@ -109,7 +112,7 @@ ADVERSARIAL_OPTIONS = Applies("adversarial", {None: (), "fgsm": ("adv_eps", "adv
 
 # The `train` options that shape an architecture (TrainConfig field names). Which of them a model takes is
 # read from its builder's signature, so a builder that does not take one can never silently ignore it.
-ARCH_OPTIONS = ("activation", "dropout", "batch_norm", "width")
+ARCH_OPTIONS = ("activation", "dropout", "batch_norm", "width", "pool")
 
 
 def _arch_kwargs(cfg: TrainConfig, num_classes: int, in_channels: int) -> dict:

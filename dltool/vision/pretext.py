@@ -23,6 +23,7 @@ from dltool.core.run import RunConfig, recipe, start
 from dltool.core.train import Engine, EngineConfig
 from dltool.vision import classify
 from dltool.vision.models import MODELS, create_model, model_meta
+from dltool.vision.models.cnn import check_pool
 
 PRETEXTS = ("rotation",)
 ANGLES = ["0", "90", "180", "270"]  # the classes: counter-clockwise degrees (torch.rot90's k x 90)
@@ -39,6 +40,7 @@ class PretrainConfig:
     dropout: float = 0.25
     batch_norm: bool = True
     width: int = 32
+    pool: str = "avg"
     run: RunConfig = RunConfig()
     options: dict = field(default_factory=dict)
     given: frozenset[str] | None = None
@@ -49,6 +51,7 @@ class PretrainConfig:
             raise unknown_name("pretext task", self.pretext, PRETEXTS)
         MODELS.get(self.model)
         meta = model_meta(self.model)
+        check_pool(self.pool)
         if self.img_size is not None and self.img_size < meta["min_size"]:
             raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
                               f"use --img-size {meta['min_size']} or more")

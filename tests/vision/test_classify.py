@@ -394,3 +394,20 @@ def test_predict_records_piped_into_cluster_or_reduce(cli, trained, digits, tmp_
 
     with (tmp_path / "k.csv").open() as f:
         assert [json.loads(r["topk"]) for r in csv.DictReader(f)] == [o["topk"] for o in originals]
+
+
+def test_pool_max_reaches_the_network_and_a_bad_pool_is_refused(cli, digits, tmp_path):
+    # max pooling: a small object's features are not averaged away over the map (the one-shape set stays at chance with avg)
+    out = tmp_path / "max"
+    r = cli("vision", "classify", "train", digits[0], "--out", out, *FAST, "--pool", "max")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["val_accuracy"] > 0.8
+    from dltool.vision import classify
+
+    net = classify.load(out / "model.pt", "cpu").model
+    assert isinstance(net.features[-2], torch.nn.AdaptiveMaxPool2d)
+    bad = tmp_path / "bad"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", bad, "--pool", "median"), bad, "max")
+    tiny = tmp_path / "tiny"
+    _fails_cleanly(cli("vision", "classify", "train", digits[0], "--out", tiny, "--model", "cnn_tiny", "--pool", "max"),
+                   tiny, "--pool")
