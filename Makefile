@@ -29,12 +29,8 @@ services:
 demo: setup
 	$(MAKE) --no-print-directory -f pipelines/vision-classify.mk DLTOOL=$(abspath $(BIN))/dltool
 
-# JOBS pytest workers, a test file each at a time (files share trained fixtures); one torch thread per
-# worker (conftest.py), so two workers fill two cores without over-subscribing them
-JOBS ?= 2
-
 test: setup
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
+	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check dltool tests benchmarks

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import sys
 from dataclasses import dataclass
 
@@ -62,13 +61,6 @@ def cli(capsys, monkeypatch):
         return run_main(capsys, args)
 
     return run
-
-
-def pytest_configure(config):
-    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        # workers share the cores: one torch thread each (and in the commands they start), before any test
-        # module imports torch; OpenMP threads spinning against another process's run many times slower
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(config, items):
