@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup services demo test lint clean
+.PHONY: setup services demo test test-readme lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# every sh block of the README, in order, from a copy of the tracked files, training cut to one epoch
+test-readme: setup
+	$(BIN)/python -m pytest -q -m readme tests/test_readme_runs.py
 
 lint: setup
 	$(BIN)/ruff check dltool tests benchmarks

@@ -111,6 +111,8 @@ def test_shortening_touches_only_the_length_of_training():
     assert shortened("# dltool vision classify train photos/ --epochs 30") == "# dltool vision classify train photos/ --epochs 30"
 
 
+@pytest.mark.readme  # about 11 minutes: `make test-readme`, not part of `make test`
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize(("line", "kind", "text"), BLOCKS, ids=[f"README:{n}" for n, _, _ in BLOCKS])
 def test_each_readme_block_runs(checkout, line, kind, text):
     where, env = checkout
