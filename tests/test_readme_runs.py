@@ -2,8 +2,8 @@
 only), in one folder, so a block may use what an earlier one wrote, and nothing else. A ```toml block whose first
 line is `# NAME.toml` is the file NAME.toml the next commands read. The only change made to the text is the length
 of training: every trainer runs one epoch (`--epochs 1`, `--time-limit` and `--passes` likewise), a study two trials,
-so the suite can afford the whole README; what is checked is that each command exists, finds its inputs and pipes
-into the next."""
+so one run can afford the whole README (`make test-readme`, about 11 minutes on 2 cores: too long for `make test`);
+what is checked is that each command exists, finds its inputs and pipes into the next."""
 
 from __future__ import annotations
 
