@@ -66,7 +66,7 @@ def train(
     preload: PreloadOpt = None,
     adversarial: Annotated[str | None, typer.Option("--adversarial", help="Adversarial training: fgsm|pgd examples (L-inf, pixels in [0, 1]) replace --adv-ratio of each batch.")] = None,
     adv_eps: Annotated[float, typer.Option("--adv-eps", help="With --adversarial: the attack's eps.")] = 0.03,
-    adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="With --adversarial: the share of each batch attacked.")] = 0.5,
+    adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="With --adversarial: the share of each batch attacked (1: Madry et al.; 0.5 mixes clean examples in, as Goodfellow et al.).")] = 1.0,
     adv_steps: Annotated[int, typer.Option("--adv-steps", help="With --adversarial pgd: the attack's steps.")] = 7,
     loss: Annotated[str, typer.Option("--loss", help="ce (a class layer) | triplet|contrastive|arcface: metric learning, the network learns an embedding and labels by class centroids (predict --gallery adds classes).")] = "ce",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", help="Metric losses: the units of the output layer the loss acts on (a projection head); the features beneath it are the embedding that centroids, --gallery and --embed use.")] = 64,

@@ -45,7 +45,7 @@ class TrainConfig:
     preload: bool | None = None
     adversarial: str | None = None  # fgsm | pgd: train on adversarial examples of each batch too
     adv_eps: float = 0.03
-    adv_ratio: float = 0.5
+    adv_ratio: float = 1.0
     adv_steps: int = 7
     loss: str = "ce"        # ce | triplet | contrastive | arcface (dltool.vision.metric): the latter learn an embedding
     embedding_dim: int = 64
@@ -88,7 +88,7 @@ class Adversarial:
 
     adversarial: str | None = None
     adv_eps: float = 0.03
-    adv_ratio: float = 0.5
+    adv_ratio: float = 1.0
     adv_steps: int = 7
     given: frozenset[str] | None = None
 
