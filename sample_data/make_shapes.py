@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +96,9 @@ def _single(rng: np.random.Generator, size: int):
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), mask, kind
 
 
+MARK = ".made-by-make_shapes"  # the folder is this script's to replace
+
+
 def write_single(root: Path, masks: Path, n: int, size: int, seed: int) -> None:
     """The one-shape classify view: root/<class>/NNNN.png and masks/<class>/NNNN.png."""
     rng = np.random.default_rng(seed)
@@ -143,6 +148,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--single", action="store_true", help="one shape per image, in class folders")
     a = ap.parse_args()
+    # a second run into the same folder replaces the first one's images (never mixes with them), and
+    # touches nothing it did not make
+    made = [d for d in (a.out / "train", a.out / "test", a.out / "masks") if d.exists()]
+    if made and not (a.out / MARK).exists():
+        sys.exit(f"error: {made[0]} exists and was not made by make_shapes.py: choose another folder")
+    for d in made:
+        shutil.rmtree(d)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / MARK).touch()
     if a.single:
         for split, n, seed in (("train", a.train, a.seed), ("test", a.test, a.seed + 1)):
             write_single(a.out / split, a.out / "masks" / split, n, a.size, seed)

@@ -58,10 +58,10 @@ TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write 
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Automatic mixed precision on CUDA.")]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster steps).")]
 NprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
-                                        help="Train with N processes (DDP via torch.distributed.run; --batch-size is split over them).")]
+                                        help="Train with N processes on this machine (DDP, as under torchrun; --batch-size is split over them).")]
 #: --nproc of the commands that run a model over many inputs (predict, embed): the inputs are split instead
 InferNprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
-                                            help="Spread the inputs over N processes (torch.distributed.run); the output keeps their order.")]
+                                            help="Spread the inputs over N processes on this machine; the output keeps their order.")]
 ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only the I-th of N equal blocks of the inputs (0-based), for an array of jobs; their outputs concatenated in order are the whole.")]
 SaveEveryOpt = Annotated[int, typer.Option("--save-every", help="Also write a resumable last.pt every N steps (0: at the end of each epoch only).")]
 TimeLimitOpt = Annotated[float | None, typer.Option("--time-limit", help="Train for at most this many minutes: the epochs (and the schedule) are set from the first one's time.")]

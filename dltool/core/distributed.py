@@ -1,4 +1,4 @@
-"""Scale-out: the same command under `torchrun --nproc-per-node N` (multi-node too), or `--nproc N`.
+"""Scale-out: the same command under `torchrun --nproc-per-node N` (multi-node too), or `--nproc N` (one machine).
 
 The training engine calls `setup` when the process was started by a launcher (WORLD_SIZE > 1):
 it joins the process group (NCCL on CUDA, gloo on CPU, so two processes work on any laptop) and
@@ -27,9 +27,13 @@ def is_main() -> bool:
     return rank() == 0
 
 
+#: set in the workers of `--nproc` (relaunch), as torchrun sets TORCHELASTIC_RUN_ID in its own
+LAUNCHED = "DLTOOL_NPROC_WORKER"
+
+
 def launched() -> bool:
-    """Started by torchrun / torch.distributed.run (also with a single process)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or world_size() > 1
+    """Started by `--nproc`, torchrun or torch.distributed.run (also with a single process)."""
+    return LAUNCHED in os.environ or "TORCHELASTIC_RUN_ID" in os.environ or world_size() > 1
 
 
 def active() -> bool:
@@ -150,13 +154,19 @@ def sync_buffers(model) -> None:
 
 
 def relaunch(nproc: int, args: list[str]) -> int:
-    """Run the command `args` (as given to `dltool`, without --nproc) as N processes through
-    torch.distributed.run in standalone mode (a free port, so two jobs on one machine don't collide).
+    """Run the command `args` (as given to `dltool`, without --nproc) as N processes on this machine, each
+    told its rank the way torchrun tells it (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT: a free port,
+    so two jobs on one machine don't collide). Not through torch.distributed.run itself: its launcher
+    imports torch and starts an elastic agent, about 4 s before a worker starts (benchmarks/nproc_launch.py),
+    for restarts and rendezvous a one-machine job does not use; several machines use torchrun.
 
-    Ctrl-C reaches every process (the terminal signals the whole group): the workers agree on a step,
-    save a checkpoint and exit 130, and so does this launcher once they are done."""
+    A worker that fails stops the others (they would wait for it in their next collective) and its exit
+    code is the launch's. Ctrl-C reaches every process (the terminal signals the whole group): the
+    workers agree on a step, save a checkpoint and exit 130, and so does this launcher once they are done."""
     import signal
+    import socket
     import subprocess
+    import time
 
     from dltool.core.errors import OptionError
 
@@ -164,25 +174,55 @@ def relaunch(nproc: int, args: list[str]) -> int:
         raise OptionError(f"--nproc {nproc} must be at least 1")
     if launched():
         raise OptionError("--nproc given inside a distributed launch", "use either torchrun or --nproc, not both")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "dltool", *args]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     threads = os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    interrupted, proc = [], None
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc),
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), LAUNCHED: "1"}
+    interrupted, procs = [], []
 
     def handle(signum, frame):
         interrupted.append(signum)
-        if signum == signal.SIGTERM and proc is not None:
-            proc.send_signal(signum)  # a SIGINT from the terminal reached the workers already
+        if signum == signal.SIGTERM:
+            for p in procs:  # a SIGINT from the terminal reached the workers already
+                p.send_signal(signum)
 
     old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        proc = subprocess.Popen(cmd, env=env)
-        code = proc.wait()
+        cmd = [sys.executable, "-m", "dltool", *args]
+        procs += [subprocess.Popen(cmd, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in range(nproc)]
+        failed = None
+        while None in [p.poll() for p in procs]:  # every one polled, each time
+            bad = next((p for p in procs if p.returncode not in (None, 0, 130)), None)  # 130: interrupted, saving
+            if bad is not None and failed is None and not interrupted:
+                failed = bad
+                _stop(procs)
+            time.sleep(0.05)
+        code = (failed or next((p for p in procs if p.returncode), procs[0])).returncode
+        code = code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
         return 130 if interrupted and code != 0 else code
     finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _stop(procs, grace: float = 10.0) -> None:
+    """SIGTERM to the processes still running, SIGKILL to those still running after `grace` seconds."""
+    import time
+
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
 
 
 def without_nproc(args: list[str]) -> list[str]:
