@@ -1,7 +1,8 @@
 """The README runs as written: every ```sh block, in order, from a fresh copy of the repository (its tracked files
 only), in one folder, so a block may use what an earlier one wrote, and nothing else. A ```toml block whose first
-line is `# NAME.toml` is the file NAME.toml the next commands read. The only change made to the text is the length
-of training: every trainer runs one epoch (`--epochs 1`, `--time-limit` and `--passes` likewise), a study two trials,
+line is `# NAME.toml` is the file NAME.toml the next commands read. The only changes made to the text are the length
+of training (every trainer runs one epoch: `--epochs 1`, `--time-limit` and `--passes` likewise, a study two trials,
+a genetic search two generations) and the number of images the README's generators make (a tenth),
 so one run can afford the whole README (`make test-readme`, about 11 minutes on 2 cores: too long for `make test`);
 what is checked is that each command exists, finds its inputs and pipes into the next."""
 
@@ -43,10 +44,15 @@ def readme_blocks() -> list[tuple[int, str, str]]:
 
 
 def shortened(line: str) -> str:
-    """One line of a block with its training cut to one epoch (a study to two trials)."""
+    """One line of a block with its training cut to one epoch (a study to two trials, a genetic search to two
+    generations, DEC's autoencoder to one epoch) and the images the README generates to a tenth."""
     if line.lstrip().startswith("#"):
         return line
-    line = re.sub(r"--epochs \d+", "--epochs 1", line)
+    if re.search(r"sample_data/make_\w+\.py", line):
+        line = re.sub(r"--(train|test) (\d+)", lambda m: f"--{m[1]} {max(10, int(m[2]) // 10)}", line)
+    line = re.sub(r"--(pretrain-)?epochs \d+", r"--\1epochs 1", line)
+    line = re.sub(r"--generations \d+", "--generations 2", line)
+    line = re.sub(r"(\bdltool cluster deep)(?= )", r"\1 --pretrain-epochs 1", line)
     line = re.sub(r"--time-limit [\d.]+", "--epochs 1", line)
     line = re.sub(r"--passes \d+", "--passes 1", line)
     if not re.search(r"--model (?:tfidf|bigram)\b", line):  # fitted in one pass: --epochs does not apply
@@ -108,6 +114,11 @@ def test_shortening_touches_only_the_length_of_training():
     assert shortened("dltool vision classify eval r/model.pt d") == "dltool vision classify eval r/model.pt d"
     assert shortened("dltool text classify train t.csv --model tfidf") == "dltool text classify train t.csv --model tfidf"
     assert shortened("dltool tune run digits.toml --out x") == "dltool tune run digits.toml --trials 2 --out x"
+    assert shortened("dltool cluster deep d.jsonl -k 10") == "dltool cluster deep --epochs 1 --pretrain-epochs 1 d.jsonl -k 10"
+    assert shortened("dltool reduce select d --method genetic --generations 10") == \
+        "dltool reduce select d --method genetic --generations 2"
+    assert shortened("python sample_data/make_shapes.py /tmp/s --single --train 2400 --test 300") == \
+        "python sample_data/make_shapes.py /tmp/s --single --train 240 --test 30"
     assert shortened("# dltool vision classify train photos/ --epochs 30") == "# dltool vision classify train photos/ --epochs 30"
 
 
