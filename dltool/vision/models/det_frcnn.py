@@ -65,10 +65,9 @@ def fasterrcnn(*, num_classes: int, in_channels: int = 3, img_size: int = 512,
     return FasterRCNN(net)
 
 
-@DETECTORS.register("fasterrcnn_tiny", min_size=32, size=64)
-def fasterrcnn_tiny(*, num_classes: int, in_channels: int = 3, img_size: int = 64) -> FasterRCNN:
-    """For tests: torchvision's FasterRCNN on a 3-conv stride-8 backbone with small anchors and heads."""
-    from torchvision.models.detection import FasterRCNN as TVFasterRCNN
+def tiny_parts(num_classes: int, in_channels: int, img_size: int) -> tuple[nn.Module, dict]:
+    """The tiny detectors' backbone (3 convs, stride 8, 16 channels) and the keyword arguments of
+    torchvision's FasterRCNN / MaskRCNN that give it small anchors and a small box head."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.ops import MultiScaleRoIAlign
@@ -76,8 +75,16 @@ def fasterrcnn_tiny(*, num_classes: int, in_channels: int = 3, img_size: int = 6
     c = 16
     body = nn.Sequential(*[nn.Sequential(nn.Conv2d(cin, c, 3, 2, 1), nn.ReLU()) for cin in (in_channels, c, c)])
     body.out_channels = c
-    net = TVFasterRCNN(body, rpn_anchor_generator=AnchorGenerator(((8, 16, 32),), ((0.5, 1.0, 2.0),)),
-                       box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), box_head=TwoMLPHead(c * 49, 64),
-                       box_predictor=FastRCNNPredictor(64, num_classes + 1), rpn_batch_size_per_image=64,
-                       box_batch_size_per_image=64, **_transform_kwargs(img_size, in_channels))
-    return FasterRCNN(net)
+    return body, dict(rpn_anchor_generator=AnchorGenerator(((8, 16, 32),), ((0.5, 1.0, 2.0),)),
+                      box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), box_head=TwoMLPHead(c * 49, 64),
+                      box_predictor=FastRCNNPredictor(64, num_classes + 1), rpn_batch_size_per_image=64,
+                      box_batch_size_per_image=64, **_transform_kwargs(img_size, in_channels))
+
+
+@DETECTORS.register("fasterrcnn_tiny", min_size=32, size=64)
+def fasterrcnn_tiny(*, num_classes: int, in_channels: int = 3, img_size: int = 64) -> FasterRCNN:
+    """For tests: torchvision's FasterRCNN on a 3-conv stride-8 backbone with small anchors and heads."""
+    from torchvision.models.detection import FasterRCNN as TVFasterRCNN
+
+    body, kwargs = tiny_parts(num_classes, in_channels, img_size)
+    return FasterRCNN(TVFasterRCNN(body, **kwargs))

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from dltool.vision.models import DETECTORS
-from dltool.vision.models.det_frcnn import FasterRCNN, _transform_kwargs
+from dltool.vision.models.det_frcnn import FasterRCNN, _transform_kwargs, tiny_parts
 
 
 class MaskRCNN(FasterRCNN):
@@ -68,18 +68,10 @@ def maskrcnn(*, num_classes: int, in_channels: int = 3, img_size: int = 512, bac
 def maskrcnn_tiny(*, num_classes: int, in_channels: int = 3, img_size: int = 64) -> MaskRCNN:
     """For tests: torchvision's MaskRCNN on fasterrcnn_tiny's 3-conv stride-8 backbone, small heads."""
     from torchvision.models.detection import MaskRCNN as TVMaskRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import MultiScaleRoIAlign
 
-    c = 16
-    body = nn.Sequential(*[nn.Sequential(nn.Conv2d(cin, c, 3, 2, 1), nn.ReLU()) for cin in (in_channels, c, c)])
-    body.out_channels = c
-    net = TVMaskRCNN(body, rpn_anchor_generator=AnchorGenerator(((8, 16, 32),), ((0.5, 1.0, 2.0),)),
-                     box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), box_head=TwoMLPHead(c * 49, 64),
-                     box_predictor=FastRCNNPredictor(64, num_classes + 1),
-                     mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2), mask_head=MaskRCNNHeads(c, (c, c), 1),
-                     mask_predictor=MaskRCNNPredictor(c, c, num_classes + 1), rpn_batch_size_per_image=64,
-                     box_batch_size_per_image=64, **_transform_kwargs(img_size, in_channels))
-    return MaskRCNN(net)
+    body, kwargs = tiny_parts(num_classes, in_channels, img_size)
+    c = body.out_channels
+    return MaskRCNN(TVMaskRCNN(body, mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2), mask_head=MaskRCNNHeads(c, (c, c), 1),
+                               mask_predictor=MaskRCNNPredictor(c, c, num_classes + 1), **kwargs))
