@@ -251,6 +251,52 @@ def test_an_ensemble_forecasts_the_median_of_its_members_and_resumes(cli, tmp_pa
     assert np.allclose(table(run), np.median(members, axis=0), atol=1e-4)
 
 
+def test_an_ensemble_interrupted_in_its_second_member_resumes_to_the_uninterrupted_model(cli, tmp_path, monkeypatch):
+    """Ctrl-C inside member 1: member 0 stays finished, member 1 resumes from its step, and the ensemble's
+    model file equals that of a run never interrupted."""
+    import os
+    import signal
+
+    import torch
+
+    from dltool.core.train import Engine
+    from tests.core.test_train_commands import _same_run
+
+    data = write_monthly(tmp_path / "t.csv", seasonal(60, trend=0.5, noise=0.2))
+    args = ("--time", "month", "--horizon", 3, "--model", "nbeats_tiny", "--ensemble", 2, "--epochs", 2,
+            "--batch-size", 8, "--dropout", 0.2, *FAST)  # dropout draws numbers: a resumed RNG must match
+    original, steps = Engine._step, {"n": 0}
+
+    def counted(self, batch):
+        steps["n"] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Engine, "_step", counted)
+    assert cli("series", "forecast", "train", data, *args, "--out", tmp_path / "full").code == 0
+    per_member, steps["n"] = steps["n"] // 2, 0
+
+    def step_then_ctrl_c(self, batch):
+        loss = original(self, batch)
+        steps["n"] += 1
+        if steps["n"] == per_member + 2:  # two steps into member 1
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Engine, "_step", step_then_ctrl_c)
+    r = cli("series", "forecast", "train", data, *args, "--out", tmp_path / "part")
+    assert r.code == 130 and "--resume" in r.stderr, r.stderr
+    assert (tmp_path / "part" / "member0" / "model.pt").exists() and not (tmp_path / "part" / "model.pt").exists()
+    monkeypatch.setattr(Engine, "_step", counted)
+    steps["n"] = 0
+    r = cli("series", "forecast", "train", data, *args, "--out", tmp_path / "part", "--resume")
+    assert r.code == 0, r.stderr
+    assert steps["n"] == per_member - 2  # member 0 not again, member 1 from where it stopped
+    for k in range(2):
+        _same_run(tmp_path / "full" / f"member{k}", tmp_path / "part" / f"member{k}")
+    a, b = (torch.load(run / "model.pt", weights_only=True)["state_dict"] for run in (tmp_path / "full", tmp_path / "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_an_ensemble_of_no_members_is_refused(cli, tmp_path):
     data = write_panel(tmp_path / "p.csv", {"a": seasonal(48)})
     r = cli("series", "forecast", "train", data, "--time", "step", "--model", "mlp_tiny", "--ensemble", 0,
