@@ -29,8 +29,16 @@ services:
 demo: setup
 	$(MAKE) --no-print-directory -f pipelines/vision-classify.mk DLTOOL=$(abspath $(BIN))/dltool
 
+# The suite, and beside it the README run (test-readme) at the lowest priority on one thread: the suite
+# leaves a core idle much of the time (a test is mostly one process), and the README run fills it.
 test: setup
-	$(BIN)/python -m pytest -q
+	@log=$$(mktemp); \
+	nice -n 19 env OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m readme \
+	    tests/test_readme_runs.py >$$log 2>&1 & readme=$$!; \
+	trap 'kill -INT $$readme 2>/dev/null; wait $$readme; rm -f $$log' INT TERM; \
+	$(BIN)/python -m pytest -q; suite=$$?; \
+	echo "--- the README run (make test-readme), alongside:"; wait $$readme; readme_status=$$?; \
+	cat $$log; rm -f $$log; [ $$suite = 0 ] && [ $$readme_status = 0 ]
 
 # every sh block of the README, in order, from a copy of the tracked files, training cut to one epoch
 test-readme: setup

@@ -3,8 +3,9 @@ only), in one folder, so a block may use what an earlier one wrote, and nothing 
 line is `# NAME.toml` is the file NAME.toml the next commands read. The only changes made to the text are the length
 of training (every trainer runs one epoch: `--epochs 1`, `--time-limit` and `--passes` likewise, a study two trials,
 a genetic search two generations) and the number of images the README's generators make (a tenth),
-so one run can afford the whole README (`make test-readme`, about 11 minutes on 2 cores: too long for `make test`);
-what is checked is that each command exists, finds its inputs and pipes into the next."""
+so one run can afford the whole README: about 7 minutes on 2 cores (`make test-readme`); `make test` runs it at nice
+19 beside the suite, in the idle time the suite leaves, about 1.5 minutes more than the suite alone. What is checked is
+that each command exists, finds its inputs and pipes into the next."""
 
 from __future__ import annotations
 
@@ -90,9 +91,11 @@ def checkout(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(where), "MPLBACKEND": "Agg",
            "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]])}
     socket_path = tempfile.mktemp(prefix="dltool-readme-", suffix=".sock")  # short: a socket path has ~100 bytes
+    # its own process group (killed as one), not its own session: a session is its own scheduling autogroup,
+    # which the nice of `make test`'s README run would not reach
     server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("readme_server.py")), socket_path, str(bin_dir)],
                               cwd=where, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              start_new_session=True, text=True)
+                              process_group=0, text=True)
     try:
         assert server.stdout.readline().strip() == "ready", "the README test's dltool server did not start"
         yield where, env
@@ -122,7 +125,7 @@ def test_shortening_touches_only_the_length_of_training():
     assert shortened("# dltool vision classify train photos/ --epochs 30") == "# dltool vision classify train photos/ --epochs 30"
 
 
-@pytest.mark.readme  # about 11 minutes: `make test-readme`, not part of `make test`
+@pytest.mark.readme  # about 7 minutes: `make test-readme`, and beside the suite in `make test`
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("line", "kind", "text"), BLOCKS, ids=[f"README:{n}" for n, _, _ in BLOCKS])
 def test_each_readme_block_runs(checkout, line, kind, text):
