@@ -157,8 +157,9 @@ def relaunch(nproc: int, args: list[str]) -> int:
     """Run the command `args` (as given to `dltool`, without --nproc) as N processes on this machine, each
     told its rank the way torchrun tells it (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT: a free port,
     so two jobs on one machine don't collide). Not through torch.distributed.run itself: its launcher
-    imports torch and starts an elastic agent, about 4 s before a worker starts (benchmarks/nproc_launch.py),
-    for restarts and rendezvous a one-machine job does not use; several machines use torchrun.
+    imports torch and starts an elastic agent, for restarts and rendezvous a one-machine job does not use,
+    before any worker starts (2.5 s of a short 2-process run: benchmarks/nproc_launch.py); several
+    machines use torchrun.
 
     A worker that fails stops the others (they would wait for it in their next collective) and its exit
     code is the launch's. Ctrl-C reaches every process (the terminal signals the whole group): the
