@@ -162,11 +162,13 @@ def relaunch(nproc: int, args: list[str]) -> int:
     machines use torchrun.
 
     A worker that fails stops the others (they would wait for it in their next collective) and its exit
-    code is the launch's. Ctrl-C reaches every process (the terminal signals the whole group): the
+    code is the launch's; the error is printed once. Ctrl-C reaches every process (the terminal signals the whole group): the
     workers agree on a step, save a checkpoint and exit 130, and so does this launcher once they are done."""
+    import collections
     import signal
     import socket
     import subprocess
+    import threading
     import time
 
     from dltool.core.errors import OptionError
@@ -192,7 +194,15 @@ def relaunch(nproc: int, args: list[str]) -> int:
     old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         cmd = [sys.executable, "-m", "dltool", *args]
-        procs += [subprocess.Popen(cmd, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in range(nproc)]
+        # rank 0 writes to the terminal; the others' stderr is kept and shown only when a failure is theirs
+        # alone (a bad input makes every rank print the same error before it knows its rank is not 0)
+        tails, readers = [collections.deque(maxlen=100) for _ in range(nproc)], []
+        for r in range(nproc):
+            procs.append(subprocess.Popen(cmd, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, text=True,
+                                          stderr=subprocess.PIPE if r else None))
+            if r:
+                readers.append(threading.Thread(target=tails[r].extend, args=(procs[r].stderr,), daemon=True))
+                readers[-1].start()
         failed = None
         while None in [p.poll() for p in procs]:  # every one polled, each time
             bad = next((p for p in procs if p.returncode not in (None, 0, 130)), None)  # 130: interrupted, saving
@@ -200,6 +210,10 @@ def relaunch(nproc: int, args: list[str]) -> int:
                 failed = bad
                 _stop(procs)
             time.sleep(0.05)
+        for t in readers:
+            t.join(timeout=5)
+        if failed is not None and failed is not procs[0] and procs[0].returncode != failed.returncode:
+            sys.stderr.write("".join(tails[procs.index(failed)]))
         code = (failed or next((p for p in procs if p.returncode), procs[0])).returncode
         code = code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
         return 130 if interrupted and code != 0 else code
@@ -211,16 +225,21 @@ def relaunch(nproc: int, args: list[str]) -> int:
             signal.signal(s, h)
 
 
-def _stop(procs, grace: float = 10.0) -> None:
-    """SIGTERM to the processes still running, SIGKILL to those still running after `grace` seconds."""
+def _stop(procs, patience: float = 2.0, grace: float = 10.0) -> None:
+    """After one worker failed: `patience` seconds for the others to end by themselves (a bad input fails
+    every rank alike, each a moment apart), then SIGTERM, then SIGKILL after `grace` seconds."""
     import time
 
+    def wait(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and None in [p.poll() for p in procs]:
+            time.sleep(0.05)
+
+    wait(patience)
     for p in procs:
         if p.poll() is None:
             p.terminate()
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-        time.sleep(0.05)
+    wait(grace)
     for p in procs:
         if p.poll() is None:
             p.kill()

@@ -111,20 +111,27 @@ def test_ctrl_c_stops_every_rank_on_the_same_step_and_resumes_exactly(cli, tmp_p
     _same_run(full, part)
 
 
-def test_a_failing_worker_stops_the_others_and_its_code_is_the_launchs(tmp_path, monkeypatch):
+def test_a_failing_worker_stops_the_others_and_its_code_and_error_are_the_launchs(tmp_path, monkeypatch, capfd):
     """--nproc's launcher: each worker gets its rank and a shared rendezvous; when one fails the others,
-    which would wait for it forever, are stopped, and the launch exits with the failure's code."""
+    which would wait for it forever, are stopped, and the launch exits with the failure's code and prints
+    its error once: the failing rank's own, or rank 0's alone when every rank fails alike."""
     from dltool.core import distributed as dist
 
-    worker = tmp_path / "python"
-    worker.write_text('#!/bin/sh\necho "$RANK $LOCAL_RANK $WORLD_SIZE $MASTER_ADDR $DLTOOL_NPROC_WORKER $*" >> '
-                      f'{tmp_path}/seen\n[ "$RANK" = 1 ] && exit 3\nexec sleep 60\n')
-    worker.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(worker))
+    def launch(script: str) -> int:
+        worker = tmp_path / "python"
+        worker.write_text(f'#!/bin/sh\necho "$RANK $LOCAL_RANK $WORLD_SIZE $MASTER_ADDR $DLTOOL_NPROC_WORKER $*" >> '
+                          f'{tmp_path}/seen\n{script}\n')
+        worker.chmod(0o755)
+        monkeypatch.setattr(sys, "executable", str(worker))
+        return dist.relaunch(2, ["vision", "classify", "train", "d"])
+
     for name in ("RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", dist.LAUNCHED):
         monkeypatch.delenv(name, raising=False)
     started = time.monotonic()
-    assert dist.relaunch(2, ["vision", "classify", "train", "d"]) == 3
+    assert launch('[ "$RANK" = 1 ] && { echo "error: rank 1 broke" >&2; exit 3; }\nexec sleep 60') == 3
     assert time.monotonic() - started < 8  # the sleeper was stopped, not waited for
+    assert capfd.readouterr().err == "error: rank 1 broke\n"
     seen = sorted((tmp_path / "seen").read_text().splitlines())
     assert seen == ["0 0 2 127.0.0.1 1 -m dltool vision classify train d", "1 1 2 127.0.0.1 1 -m dltool vision classify train d"]
+    assert launch('[ "$RANK" = 1 ] && sleep 0.3; echo "error: data \'d\' does not exist" >&2; exit 1') == 1
+    assert capfd.readouterr().err == "error: data 'd' does not exist\n"
