@@ -263,11 +263,10 @@ def train_ensemble(cfg: TrainConfig, n: int) -> dict:
                          run=replace(cfg.run, out=sub, force=not resume), options={**cfg.options, "seed": seed + k})
         summaries.append(train_one(member))
     ckpts = [load_model_file(run_dir / f"member{k}" / "model.pt", task=TASK) for k in range(n)]
-    pre = dict(ckpts[0]["preprocess"], lookback=max(c["preprocess"]["lookback"] for c in ckpts))
     save_model(run_dir / "model.pt", task=TASK, arch=ckpts[0]["arch"],
                arch_kwargs={"members": [c["arch_kwargs"] for c in ckpts]},
                state_dict={f"members.{k}.{name}": v for k, c in enumerate(ckpts) for name, v in c["state_dict"].items()},
-               preprocess=pre)
+               preprocess=ckpts[0]["preprocess"])  # one recipe: the members' windows are the same
     shutil.copy(run_dir / "member0" / "config.toml", run_dir / "config.toml")  # member 0's recipe is the run's
     first = summaries[0]
     summary = {"run_dir": str(run_dir), "model": str(run_dir / "model.pt"), "ensemble": n,
