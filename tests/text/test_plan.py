@@ -145,21 +145,26 @@ def test_lm_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
     assert (line, config["plan"]) == (again, config_again["plan"])  # the same data, the same plan
     assert config["plan"]["values"] == {"dropout": 0.1} and config["dropout"] == 0.1
     assert config["plan"]["fingerprint"]["sequences"] == 54  # the last 10% of the lines validate
-    assert line.startswith("plan: dropout=0.1 (from mode lines") and line.endswith("set by you: epochs")
+    assert line.startswith("plan: dropout=0.1 (from mode lines") and line.endswith("set by you: batch_size, epochs")
     # --dropout typed as the plan's own value's opposite, and the epochs left to the plan
     line, mine = _lm_train(cli, data, tmp_path / "c", "--model", "gpt", "--dropout", "0", "--time-limit", "0.02")
-    assert mine["dropout"] == 0 and mine["plan"]["values"] == {} and line.endswith("set by you: dropout")
+    assert mine["dropout"] == 0 and mine["plan"]["values"] == {} and line.endswith("set by you: batch_size, dropout")
 
 
-def test_lm_planned_epochs_follow_the_corpus_size():
+def test_lm_planned_epochs_and_batch_follow_the_corpus():
     from dltool.core.train import EngineConfig
     from dltool.text.lm import TrainConfig
-    from dltool.text.plan import LM_TOKENS, plan_lm
+    from dltool.text.plan import LM_STEP_TOKENS, LM_TOKENS, plan_lm
 
     cfg = TrainConfig(inputs=("x",), engine=EngineConfig())
     names = {"mode": "lines", "sequences": 28_830, "tokens": 205_243}
-    assert plan_lm(names, cfg) == {"epochs": round(LM_TOKENS / 205_243), "dropout": 0.1}
-    assert plan_lm({**names, "tokens": 10**8}, cfg) == {"epochs": 10, "dropout": 0.0}  # a large corpus: fewest
+    # names: 7 tokens a line, so 64 lines (the most) are about 500 tokens a step
+    assert plan_lm(names, cfg) == {"batch_size": 64, "epochs": round(LM_TOKENS / 205_243), "dropout": 0.1}
+    large = plan_lm({**names, "tokens": 10**8}, cfg)  # a large corpus: the fewest epochs, no dropout
+    assert (large["epochs"], large["dropout"]) == (10, 0.0)
     assert plan_lm({**names, "tokens": 100}, cfg)["epochs"] == 200  # a tiny one: the most
+    # a stream of 128-token windows: 8 windows make LM_STEP_TOKENS
+    lee = {"mode": "stream", "sequences": 2_533, "tokens": 324_267}
+    assert plan_lm(lee, cfg)["batch_size"] == LM_STEP_TOKENS // 128 == 8
     budget = TrainConfig(inputs=("x",), engine=EngineConfig(time_limit=5), model="lstm_tiny")
-    assert plan_lm(names, budget) == {}  # the budget sets the epochs; a *_tiny model keeps its dropout
+    assert plan_lm(names, budget) == {"batch_size": 64}  # the budget sets the epochs; a *_tiny keeps its dropout
