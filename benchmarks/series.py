@@ -3,8 +3,8 @@
 For co2 (monthly means, H=12, m=12), elnino (monthly, H=12, m=12) and sunspots (yearly, H=10, m=11), from
 sample_data/series (statsmodels' datasets, see its SOURCE.md): each network trains with its default options
 on all but the last H points (`--holdout H`), then `forecast eval` scores it on those H points; `series
-baseline` scores the classical methods on the same split. MASE is scaled by the in-sample seasonal naive
-error. Prints every model's MASE and the best network's ratio to the best baseline (the bar: <= 1.10);
+baseline` scores the classical methods on the same split. Every network's default is the median of five
+members (`--ensemble 5`), five trainings each. MASE is scaled by the in-sample seasonal naive error. Prints every model's MASE and the best network's ratio to the best baseline (the bar: <= 1.10);
 `nbeats/interpretable` (nbeats with --stacks interpretable) and `nbeats:N` (nbeats with --ensemble N) are not
 default options: shown but not ranked.
 

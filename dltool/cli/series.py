@@ -67,7 +67,7 @@ def train(
     heads: Annotated[int | None, typer.Option("--heads", help="transformer: attention heads.")] = None,
     decoder: Annotated[str | None, typer.Option("--decoder", help="lstm, gru: direct (a head over the encoding, default) | seq2seq (a recurrent decoder over the horizon).")] = None,
     stacks: Annotated[str | None, typer.Option("--stacks", help="nbeats: generic (learned bases, default) | interpretable (trend and seasonality stacks).")] = None,
-    ensemble: Annotated[int | None, typer.Option("--ensemble", help="Train N models of this recipe from seeds --seed..--seed+N-1 (sub-runs member0..), forecasting their median (default: 5 for nbeats, as in N-BEATS; else 1).")] = None,
+    ensemble: Annotated[int | None, typer.Option("--ensemble", help="Train N models of this recipe from seeds --seed..--seed+N-1 (sub-runs member0..; nbeats' look back 2..7 horizons unless --lookback), forecasting their median (default: 5; 1 for *_tiny).")] = None,
     *,
     options: dict,
 ):

@@ -297,6 +297,33 @@ def test_an_ensemble_interrupted_in_its_second_member_resumes_to_the_uninterrupt
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_nbeats_members_look_back_two_to_seven_horizons_and_the_default_ensemble_reads_stdin_once(cli, tmp_path):
+    """Without --lookback, nbeats' members look back 2, 3, 4 horizons (N-BEATS's ensemble) and the ensemble
+    reads the longest window, each member its own tail; a table on stdin serves every member; a model
+    that is not a *_tiny one trains five members unless told."""
+    import torch
+
+    data = write_monthly(tmp_path / "t.csv", seasonal(90, trend=0.3, noise=0.2))
+    run = tmp_path / "run"
+    r = cli("series", "forecast", "train", "-", "--time", "month", "--horizon", 4, "--model", "nbeats_tiny",
+            "--ensemble", 3, "--epochs", 1, "--out", run, "--format", "json", *FAST, input=data.read_text())
+    assert r.code == 0, r.stderr
+    lookbacks = [torch.load(run / f"member{k}" / "model.pt", weights_only=True)["preprocess"]["lookback"]
+                 for k in range(3)]
+    assert lookbacks == [8, 12, 16] and json.loads(r.stdout)["lookback"] == 16
+
+    def yhat(model):
+        r = cli("series", "forecast", "predict", model, data, "--format", "jsonl", *FAST)
+        assert r.code == 0, r.stderr
+        return np.array([row["yhat"] for row in map(json.loads, r.stdout.splitlines())])
+
+    assert np.allclose(yhat(run), np.median([yhat(run / f"member{k}") for k in range(3)], axis=0), atol=1e-4)
+    r = cli("series", "forecast", "train", data, "--time", "month", "--horizon", 4, "--model", "mlp", "--width", 8,
+            "--epochs", 1, "--out", tmp_path / "mlp", "--format", "json", *FAST)
+    assert r.code == 0 and json.loads(r.stdout)["ensemble"] == 5, r.stderr
+    assert json.loads(r.stdout)["lookback"] == 36  # not nbeats: every member the planned window (three seasons)
+
+
 def test_an_ensemble_of_no_members_is_refused(cli, tmp_path):
     data = write_panel(tmp_path / "p.csv", {"a": seasonal(48)})
     r = cli("series", "forecast", "train", data, "--time", "step", "--model", "mlp_tiny", "--ensemble", 0,
