@@ -324,6 +324,22 @@ def test_nbeats_members_look_back_two_to_seven_horizons_and_the_default_ensemble
     assert json.loads(r.stdout)["lookback"] == 36  # not nbeats: every member the planned window (three seasons)
 
 
+def test_nproc_with_the_default_ensemble_is_refused_in_one_line(tmp_path):
+    """The members train one after another: --nproc 2 with a model's default five members is refused once
+    (not per rank), naming --ensemble 1, and leaves nothing."""
+    import subprocess
+    import sys
+
+    data = write_monthly(tmp_path / "t.csv", seasonal(60))
+    r = subprocess.run([sys.executable, "-m", "dltool", "series", "forecast", "train", str(data), "--time", "month",
+                        "--horizon", "3", "--model", "mlp", "--nproc", "2", "--out", str(tmp_path / "run"),
+                        "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "error: --ensemble 5 (the default for every model but the *_tiny ones) trains its members one after "
+        "another, each on one process — drop --nproc, or pass --ensemble 1"], r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_ensemble_of_no_members_is_refused(cli, tmp_path):
     data = write_panel(tmp_path / "p.csv", {"a": seasonal(48)})
     r = cli("series", "forecast", "train", data, "--time", "step", "--model", "mlp_tiny", "--ensemble", 0,
