@@ -28,7 +28,7 @@ from dltool.core.registry import arch_options, arch_rule
 from dltool.core.run import RunConfig
 from dltool.core.task import TaskHooks
 from dltool.core.train import EngineConfig
-from dltool.series.data import SeriesSpec, check_spec, format_time, parse_times, read_series
+from dltool.series.data import SeriesSet, SeriesSpec, check_spec, format_time, parse_times, read_series
 
 TASK = "series"
 SCALES = ("standard", "minmax", "none")
@@ -38,7 +38,7 @@ ARCH_OPTIONS = ("width", "layers", "dropout", "kernel_size", "heads", "decoder",
 #: --loss trains a point forecast; with --quantiles the loss is the pinball loss
 LOSS_OPTIONS = Applies("quantiles", {None: ("loss",)}, otherwise=())
 #: --ensemble's default (a *_tiny test model trains one): one forecast of a small set moves with the seed as
-#: much as with the model (transformer on sunspots: 0.53-0.83 MASE over seeds 0-6 alone, 0.38-0.43 as the
+#: much as with the model (transformer on sunspots: 0.32-0.83 MASE over seeds 0-6 alone, 0.38-0.43 as the
 #: median of five; README), and N-BEATS's and the M4 winners' recipes are ensembles
 ENSEMBLE = 5
 #: the families whose members look back 2, 3, .. 7 horizons (member k: k % 6 + 2) rather than all the planned
@@ -263,6 +263,7 @@ def train_ensemble(cfg: TrainConfig, n: int) -> dict:
     if dist.world_size() > 1:
         raise OptionError(f"--ensemble {n} (the default for every model but the *_tiny ones) trains its members one "
                           "after another, each on one process", "drop --nproc, or pass --ensemble 1")
+    seed, summaries = cfg.engine.seed, []
     spread = cfg.lookback is None and cfg.model.removesuffix("_tiny") in LOOKBACK_SPREAD
 
     def member(k: int, out=None, resume: bool = False) -> TrainConfig:
@@ -270,7 +271,6 @@ def train_ensemble(cfg: TrainConfig, n: int) -> dict:
                        engine=replace(cfg.engine, seed=seed + k, resume=resume),
                        run=replace(cfg.run, out=out, force=not resume), options={**cfg.options, "seed": seed + k})
 
-    seed, summaries = cfg.engine.seed, []
     table = read_table(cfg.data)  # once: stdin can be read only once
     ready = {0: prepare(member(0), table)}  # every check on the data before the run folder exists
     run_dir = prepare_run_dir(cfg.run.out, "series-forecast", force=cfg.run.force, resume=cfg.engine.resume)

@@ -75,7 +75,7 @@ LM_TOKENS = 8_000_000
 LM_EPOCHS = (10, 200)
 #: the tokens one optimizer step is planned to read, and the batch's bounds in sequences: 64 windows of a
 #: 128-character stream were 8k tokens a step and 40 steps an epoch, and the default gpt ended lee_background.cor
-#: at 2.89 bits per character where 8 windows a step reach 2.5x (README); 64 names are about 500 tokens
+#: at 2.89 bits per character where 8 windows a step reach 2.44 (README); 64 names are about 500 tokens
 LM_STEP_TOKENS = 1024
 LM_BATCH = (8, 64)
 
