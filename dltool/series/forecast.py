@@ -28,7 +28,14 @@ from dltool.core.registry import arch_options, arch_rule
 from dltool.core.run import RunConfig
 from dltool.core.task import TaskHooks
 from dltool.core.train import EngineConfig
-from dltool.series.data import SeriesSet, SeriesSpec, check_spec, format_time, parse_times, read_series
+from dltool.series.data import (
+    SeriesSet,
+    SeriesSpec,
+    check_spec,
+    format_time,
+    parse_times,
+    read_series,
+)
 
 TASK = "series"
 SCALES = ("standard", "minmax", "none")
