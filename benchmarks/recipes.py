@@ -4,8 +4,8 @@ dataset, model, metric, its value, the baseline (measured in the same run) and t
 
 Text classification: reuters_r8 (its own train/test files), sentiment_labelled_sentences (the three files
 pooled, a 75/25 split with random_state=1000, as SOURCE.md's published figures use) and sms_spam (the
-repo's sample_data split); the baseline is `--model tfidf`, the default neural model is the command with
-no --model, and each family (lstm, transformer, cnn) has its row. The data sets are in ../shared/data
+repo's sample_data split); the baseline is `--model tfidf`, the default neural model (mlp) is the command
+with no --model, and each family (lstm, transformer, cnn) has its row. The data sets are in ../shared/data
 (override with --data-root).
 
 Segmentation: weizmann_horse (SOURCE.md's split: horse001-278 train, 279-328 without the black 318
@@ -21,7 +21,7 @@ A new row family joins by adding its datasets to DATASETS and its runs to TASKS:
 (dataset, files, workdir, args) -> rows.
 
 Usage: python benchmarks/recipes.py [--datasets r8,sentiment,sms,horse,shapes,digits]
-       [--models default,tfidf,lstm,transformer,cnn,fasttext]
+       [--models default,tfidf,mlp,lstm,transformer,cnn,fasttext]
        [--seed 0] [--extra "--epochs 20"] [--json]
 Times are wall-clock seconds of the train command (on a loaded machine they are pessimistic).
 """

@@ -409,7 +409,7 @@ InferBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Texts pe
                 lr=0.003)
 def classify_train(
     data: DataFileArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | rnn|lstm|gru | cnn | fasttext | transformer | bert; *_tiny for tests.")] = "cnn",
+    model: Annotated[str, typer.Option("--model", "-m", help="tfidf | mlp (a network on tfidf's n-grams) | rnn|lstm|gru | cnn | fasttext | transformer | bert; *_tiny for tests.")] = "mlp",
     text_column: TextColumnOpt = None,
     label_column: LabelColumnOpt = "label",
     encoding: EncodingOpt = "utf-8",
@@ -428,7 +428,7 @@ def classify_train(
     init_from: Annotated[Path | None, typer.Option("--init-from", help="bert: start from a 'text classify pretrain' model file (its vocabulary too); --lr defaults to 1e-3 then.")] = None,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="bert: start from a local Hugging Face BERT folder (config.json, weights, vocab.txt), its tokenizer too; never downloads; needs dltool[hf].")] = None,
     embed_dim: Annotated[int | None, typer.Option("--embed-dim", help="Embedding (and Transformer) width (default: the model's).")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units per direction.")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units per direction; mlp: its hidden layer's width (default 64).")] = None,
     layers: Annotated[int | None, typer.Option("--layers", help="Recurrent or encoder layers.")] = None,
     bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--no-bidirectional", help="rnn, lstm, gru: read both ways (default: yes).")] = None,
     heads: Annotated[int | None, typer.Option("--heads", help="transformer, bert: attention heads.")] = None,

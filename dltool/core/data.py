@@ -149,3 +149,37 @@ class LoaderBatches(EpochBatches):
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.loader:
             yield tuple(t.to(self.device, non_blocking=self.pin) for t in batch)
+
+
+def padded_rows(matrix, rows, pad: int):
+    """Rows of a SciPy CSR matrix as (column ids, values), (len(rows), K) each, K the longest row's count of
+    stored values (at least 1): the input of nn.EmbeddingBag(mode="sum", per_sample_weights=...), which
+    computes the rows' products with its table without the dense matrix. The tail is `pad` with value 0."""
+    import numpy as np
+    import torch
+
+    indptr = matrix.indptr
+    counts = indptr[np.asarray(rows) + 1] - indptr[rows]
+    ids = np.full((len(rows), max(1, int(counts.max(initial=0)))), pad, dtype=np.int64)
+    values = np.zeros(ids.shape, dtype=np.float32)
+    for i, (r, k) in enumerate(zip(rows, counts)):
+        ids[i, :k] = matrix.indices[indptr[r]:indptr[r] + k]
+        values[i, :k] = matrix.data[indptr[r]:indptr[r] + k]
+    return torch.from_numpy(ids), torch.from_numpy(values)
+
+
+class SparseRowBatches(EpochBatches):
+    """Batches of the rows of a SciPy CSR matrix (padded_rows, each batch to its own longest row) and of
+    tensors with one item a row, on the device: a bag of n-grams never becomes a dense matrix."""
+
+    def __init__(self, matrix, pad: int, tensors: tuple, batch_size: int, *, shuffle: bool, seed: int = 0,
+                 device=None):
+        super().__init__(matrix.shape[0], batch_size, shuffle, seed)
+        self.matrix, self.pad, self.tensors, self.device = matrix.tocsr(), pad, tensors, device
+
+    def __iter__(self) -> Iterator[tuple]:
+        order = self._order().numpy()
+        for start in range(self.start_batch * self.batch_size, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            ids, values = padded_rows(self.matrix, idx, self.pad)
+            yield (ids.to(self.device), values.to(self.device), *(t[idx].to(self.device) for t in self.tensors))

@@ -160,6 +160,41 @@ def test_fasttext_learns_and_keeps_its_words_ngrams(cli, data, tmp_path):
     assert (model.subwords[:4] == model.buckets).all()  # the specials have no n-grams
 
 
+def test_mlp_reads_tfidf_ngrams_in_two_texts_learns_embeds_and_takes_no_vocabulary_option(cli, data, tmp_path):
+    """The bag-of-n-grams MLP: its input is scikit-learn's TF-IDF of the n-grams in 2+ training texts (the
+    fitted vectorizers travel in the model file), --hidden sets the width --embed gives."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from dltool.text.classify import load, read_labelled
+
+    run = tmp_path / "mlp"
+    r = cli("text", "classify", "train", data["train"], "--model", "mlp_tiny", "--hidden", "12", "--val-split", "0",
+            "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--out", run, "--quiet",
+            "--format", "json")
+    assert r.code == 0, r.stderr
+    r = cli("text", "classify", "eval", run, data["test"], "--format", "json", "--quiet")
+    assert json.loads(r.stdout)["accuracy"] > 0.9
+    r = cli("text", "classify", "predict", run, data["test"], "--embed", "--format", "csv", "--quiet")
+    assert r.code == 0, r.stderr
+    assert next(csv.reader(r.stdout.splitlines()))[-1] == "emb11"
+
+    train, test = (read_labelled(data[k], None, "label").texts for k in ("train", "test"))
+    reference = [TfidfVectorizer(analyzer=a, ngram_range=n, sublinear_tf=True, min_df=2).fit(train)
+                 for a, n in (("word", (1, 2)), ("char_wb", (2, 5)))]
+    expected = hstack([v.transform(test) for v in reference]).toarray()
+    lm = load(run / "model.pt", device="cpu")
+    ids, values = lm.task.model_inputs(test)
+    got = np.zeros((len(test), expected.shape[1] + 1), dtype=np.float32)  # the last column: the padding
+    np.put_along_axis(got, ids.numpy(), values.numpy(), axis=1)
+    assert np.allclose(got[:, :-1], expected, atol=1e-6) and not got[:, -1].any()
+
+    r = cli("text", "classify", "train", data["train"], "--model", "mlp_tiny", "--max-len", "32",
+            "--out", tmp_path / "refused")
+    assert r.code == 1 and "--max-len does not apply to --model mlp_tiny" in r.stderr
+    assert not (tmp_path / "refused").exists()
+
+
 def test_cnn_learns_and_embeds_its_pooled_filters(cli, data, tmp_path):
     """Kim's CNN: --kernel-sizes and --filters shape it; --embed gives one max-pooled value per filter."""
     run = tmp_path / "cnn"

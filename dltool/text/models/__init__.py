@@ -3,9 +3,12 @@ end, CLS first: see dltool.text.vocab), returns logits, and exposes `forward_fea
 (N, D), an `embedding` (nn.Embedding: --embeddings fills it from word2vec vectors) and a `head`, so the
 same network classifies and embeds (`predict --embed`).
 
-Families: rnn.py (rnn, lstm, gru), cnn.py (cnn: Kim 2014), fasttext.py (fasttext: Joulin 2017), transformer.py (transformer), bert.py (bert, with its masked-language
-model for `pretrain`). Each has a `*_tiny` for tests. bert_hf.py (bert_hf) wraps transformers' BertModel
-for `train --model bert --pretrained DIR`: built from a folder's config, not by name (meta `folder`).
+Families: rnn.py (rnn, lstm, gru), cnn.py (cnn: Kim 2014), fasttext.py (fasttext: Joulin 2017),
+transformer.py (transformer), bert.py (bert, with its masked-language model for `pretrain`), bag.py (mlp:
+Galke & Scherp 2022). Each has a `*_tiny` for tests. `mlp` is the one exception to the token ids: it reads
+a text's TF-IDF n-grams (ids and values; dltool.text.classify.BagTask), and its `bag` stands where the
+others' `embedding` is. bert_hf.py (bert_hf) wraps transformers' BertModel for `train --model bert
+--pretrained DIR`: built from a folder's config, not by name (meta `folder`).
 """
 
 from __future__ import annotations
@@ -20,4 +23,4 @@ def create_model(name: str, **kwargs):
 
 
 # importing the families registers them
-from dltool.text.models import bert, bert_hf, cnn, fasttext, rnn, transformer  # noqa: E402,F401
+from dltool.text.models import bag, bert, bert_hf, cnn, fasttext, rnn, transformer  # noqa: E402,F401
