@@ -38,13 +38,16 @@ class Applies:
     `choice` is the choosing option's config field; `takes` maps each of its values to the options
     (config fields) it takes among `options`, the ones that only some values take (the value None: the
     choosing option left unset); `otherwise` is what any other value takes, where the values are open
-    (meanshift's --quantile estimates the bandwidth only without --bandwidth); `flags` names a field's
-    flag where it is not `--field-name` (`filter_method`: `--filter`)."""
+    (meanshift's --quantile estimates the bandwidth only without --bandwidth), and `otherwise_named` how
+    a hint names those values; `flags` names a field's flag where it is not `--field-name` (`filter_method`:
+    `--filter`)."""
 
     choice: str
     takes: Mapping[str | None, Collection[str]]
     flags: Mapping[str, str] = field(default_factory=dict)
     otherwise: Collection[str] | None = None
+    #: the values `otherwise` covers, as a hint names them ("cnn|lstm"): said when a refused option is theirs
+    otherwise_named: str = ""
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -71,6 +74,8 @@ class Applies:
             return
         names = ", ".join(self.flag(o, values.get(o)) for o in refused)
         others = [v for v, taken in self.takes.items() if set(refused) <= set(taken)]
+        if self.otherwise_named and set(refused) <= set(self.otherwise or ()):
+            others.append(self.otherwise_named)
         hint = ("drop it" if len(refused) == 1 else "drop them") + (
             f", or leave out {self.flag(self.choice)}" if others == [None] else
             f", or use {self.flag(self.choice)} {'|'.join(map(str, others))}" if others else "")

@@ -62,7 +62,7 @@ BAG_MODELS = ("mlp", "mlp_tiny")
 _BAG_USES = (*(f.name for f in fields(EngineConfig) if f.compare and f.name not in _TFIDF_USES), "batch_size",
              "hidden", "dropout")
 MODEL_OPTIONS = Applies("model", takes={"tfidf": ("classifier",), **dict.fromkeys(BAG_MODELS, _BAG_USES)},
-                        otherwise=_NEURAL_ONLY)
+                        otherwise=_NEURAL_ONLY, otherwise_named="cnn|lstm|gru|rnn|transformer|fasttext|bert")
 
 #: schedules that end with the learning rate near 0: the model.pt of a run with one is its last epoch
 ANNEALED = ("onecycle", "cosine")
@@ -416,13 +416,12 @@ class TfidfTask:
 WORD_NGRAMS, CHAR_NGRAMS = (1, 2), (2, 5)
 
 
-def _vectorizers(min_df: int = 1):
+def _vectorizers(min_df: int = 1, max_features: int | None = None):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return (TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, lowercase=True, sublinear_tf=True,
-                            min_df=min_df),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=True, sublinear_tf=True,
-                            min_df=min_df))
+    return tuple(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, lowercase=True, sublinear_tf=True,
+                                 min_df=min_df, max_features=max_features)
+                 for analyzer, ngrams in (("word", WORD_NGRAMS), ("char_wb", CHAR_NGRAMS)))
 
 
 def _tfidf_features(vectorizers, texts: list[str], fit: bool = False):
@@ -532,12 +531,16 @@ class TfidfModel:
 #: nothing of another, and each feature is a row of the network (R8's 280,489 word and character n-grams
 #: become 113,361; tfidf's SVM scores 0.974 on either)
 BAG_MIN_DF = 2
+#: and at most this many word n-grams and as many character n-grams, the commonest (scikit-learn's
+#: max_features), so a large corpus keeps the network's table bounded (64 MiB at --hidden 64); R8 has
+#: 62,156 and 51,205
+BAG_MAX_FEATURES = 2**17
 
 
 def _train_bag(cfg: TrainConfig, plan, device, run_dir, tr: Labelled, va: Labelled | None, classes) -> dict:
     from dltool.core.data import SparseRowBatches
 
-    vectorizers = _vectorizers(min_df=BAG_MIN_DF)
+    vectorizers = _vectorizers(min_df=BAG_MIN_DF, max_features=BAG_MAX_FEATURES)
     try:
         X = _tfidf_features(vectorizers, tr.texts, fit=True)
     except ValueError:  # scikit-learn: "After pruning, no terms remain"

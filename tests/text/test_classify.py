@@ -191,7 +191,7 @@ def test_mlp_reads_tfidf_ngrams_in_two_texts_learns_embeds_and_takes_no_vocabula
 
     r = cli("text", "classify", "train", data["train"], "--model", "mlp_tiny", "--max-len", "32",
             "--out", tmp_path / "refused")
-    assert r.code == 1 and "--max-len does not apply to --model mlp_tiny" in r.stderr
+    assert r.code == 1 and "--max-len does not apply to --model mlp_tiny — drop it, or use --model cnn|" in r.stderr
     assert not (tmp_path / "refused").exists()
 
 
