@@ -193,6 +193,11 @@ def test_mlp_reads_tfidf_ngrams_in_two_texts_learns_embeds_and_takes_no_vocabula
             "--out", tmp_path / "refused")
     assert r.code == 1 and "--max-len does not apply to --model mlp_tiny — drop it, or use --model cnn|" in r.stderr
     assert not (tmp_path / "refused").exists()
+    unshared = tmp_path / "unshared.csv"  # no word in two texts: no feature to learn from
+    unshared.write_text("text,label\ncat,a\nhat,b\ndog,a\npig,b\n")
+    r = cli("text", "classify", "train", unshared, "--val-split", "0", "--out", tmp_path / "none")
+    assert r.code == 1 and "no word is in 2 or more of the 4 training texts" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "none").exists()
 
 
 def test_cnn_learns_and_embeds_its_pooled_filters(cli, data, tmp_path):
