@@ -28,6 +28,18 @@ def test_lower_and_strip_punct(cli):
         "hello world don't stop the well-known show", "the show must go on and on"]
 
 
+def test_regex_tokenizer_is_nltks_on_any_script():
+    """The default tokenizer is NLTK's RegexpTokenizer with dltool's pattern, without importing NLTK."""
+    from nltk.tokenize import RegexpTokenizer
+
+    from dltool.text.tokenize import REGEX_PATTERN, Tokenizer, TokenizerConfig
+
+    texts = [*TEXT.splitlines(), "naïve café — 3.5 km", "हिन्दी भाषा", "日本語のテキスト", "x\u0301y rock'n'roll 42nd"]
+    ours = Tokenizer(TokenizerConfig(tokenizer="regex", lower=False))
+    assert [ours(t) for t in texts] == [RegexpTokenizer(REGEX_PATTERN).tokenize(t) for t in texts]
+    assert ours("हिन्दी भाषा") == ["हिन्दी", "भाषा"]  # combining marks stay in their word
+
+
 @pytest.mark.parametrize("name", ["treebank", "wordpunct", "whitespace"])
 def test_other_tokenizers_are_nltks(cli, name):
     from nltk.tokenize import TreebankWordTokenizer, WhitespaceTokenizer, WordPunctTokenizer
