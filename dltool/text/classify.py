@@ -2,12 +2,16 @@
 predict, and documents as the trained network's pooled representation (`embed`).
 
 Data: CSV/TSV/JSON Lines with a text and a label column, or fastText's `__label__x text` lines (read by
-dltool.text.corpus). The neural models read token ids from a `Vocab` (dltool.text.vocab) built on the
+dltool.text.corpus). The sequence models read token ids from a `Vocab` (dltool.text.vocab) built on the
 training texts; the vocabulary and every tokenizer setting travel in the model file.
 
 `tfidf`: scikit-learn's TF-IDF of word 1-2-grams and character 2-5-grams (within word boundaries), then a
 linear SVM (default) or logistic regression. Its model file holds the fitted vocabularies, idf weights
 and coefficients as tensors and plain data, so it loads with weights_only like every model file.
+
+`mlp` (the default) is a network on those same n-grams (dltool.text.models.bag), those in two or more
+training texts: no vocabulary of token ids, its batches rows of the sparse TF-IDF matrix (BagTask); its
+model file keeps the fitted n-grams and idf weights as the tfidf one does.
 
 `--model bert --pretrained DIR` starts from a local Hugging Face BERT folder instead: transformers' own
 BertModel with the folder's weights and tokenizer (dltool.text.models.bert_hf says why it is wrapped, not
