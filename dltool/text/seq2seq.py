@@ -213,18 +213,22 @@ class Seq2SeqTask(TaskHooks):
     monitor, monitor_mode, channels_last = "loss", "min", False
 
     def __init__(self, arch: str, arch_kwargs: dict, source_vocab: LMVocab, target_vocab: LMVocab,
-                 max_target: int, label_smoothing: float = 0.0):
+                 max_target: int, label_smoothing: float = 0.0, target_tokens: float | None = None):
         self.arch, self.arch_kwargs = arch, arch_kwargs
         self.source_vocab, self.target_vocab, self.max_target = source_vocab, target_vocab, max_target
         self.label_smoothing = label_smoothing
+        self.target_tokens = target_tokens  # the training pairs' mean target tokens (their end markers included)
 
     def loss(self, model, batch):
         import torch.nn.functional as F
 
         src, src_len, tgt_in, tgt_out = _trimmed(batch)
         logits = model(src, src_len, tgt_in)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1), ignore_index=-1,
-                               label_smoothing=self.label_smoothing)
+        nats = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1), ignore_index=-1,
+                               label_smoothing=self.label_smoothing, reduction="sum")
+        # over a fixed number per pair, not the batch's own tokens: PairBatches groups pairs of one length, and
+        # a per-batch mean weighs a token of short pairs more (dltool.text.lm.LMTask.loss: names ended early)
+        return nats / (len(tgt_out) * self.target_tokens)
 
     def evaluate(self, model, batches) -> dict:
         import torch.nn.functional as F
@@ -328,7 +332,8 @@ def train(cfg: TrainConfig) -> dict:
     train_batches = PairBatches(tuple(t.to(device) for t in tr), bs, seed=cfg.engine.seed)
     val_batches = TensorBatches(tuple(t.to(device) for t in va), max(bs, 64), shuffle=False) if va else None
     info(f"{cfg.model} of {sum(p.numel() for p in model.parameters()):,} parameters on {device.type}")
-    task = Seq2SeqTask(cfg.model, arch_kwargs, src_vocab, tgt_vocab, max_target, cfg.label_smoothing)
+    task = Seq2SeqTask(cfg.model, arch_kwargs, src_vocab, tgt_vocab, max_target, cfg.label_smoothing,
+                       float((tr[3] >= 0).sum(1).float().mean()))
     tokens = float(tr[1].float().mean() + (tr[3] >= 0).sum(1).float().mean())
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)

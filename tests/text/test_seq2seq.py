@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
     test = write_tsv(base / "test.tsv", [p for p in reverse_pairs(50, 1) if p not in reverse_pairs(400, 0)])
     run = base / "run"
     try:
-        main([str(a) for a in ("text", "seq2seq", "train", data, "--model", "gru_tiny", "--epochs", "20",
+        main([str(a) for a in ("text", "seq2seq", "train", data, "--model", "gru_tiny", "--hidden", "64", "--epochs", "20",
                                "--out", run, *FAST)])
     except SystemExit as e:
         assert e.code in (0, None)
