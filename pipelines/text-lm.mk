@@ -14,11 +14,11 @@ LEE     := $(GENSIM)/lee_background.cor
 
 .PHONY: all clean
 all: $(OUT)/names-gpt-eval.json $(OUT)/names-lstm-eval.json $(OUT)/names-bigram-eval.json \
-     $(OUT)/names-gpt-novel.json $(OUT)/names-gpt-score.jsonl \
+     $(OUT)/names-lstm-novel.json $(OUT)/names-lstm-score.jsonl \
      $(OUT)/lee-gpt-eval.json $(OUT)/lee-lstm-eval.json $(OUT)/lee-bigram-eval.json \
      $(OUT)/lee-gpt-sample.jsonl $(OUT)/lee-lstm-score.jsonl
 	@for m in gpt lstm bigram; do echo "names $$m test: $$(grep -o '"loss": [0-9.e-]*' $(OUT)/names-$$m-eval.json) nats/char"; done
-	@echo "names gpt, 200 samples: $$(cat $(OUT)/names-gpt-novel.json)"
+	@echo "names lstm (the default), 200 samples: $$(cat $(OUT)/names-lstm-novel.json)"
 	@for m in gpt lstm bigram; do echo "lee $$m validation: $$(grep -o '"bpc": [0-9.e-]*' $(OUT)/lee-$$m-eval.json) bits/char"; done
 
 # -- names: one name a line ----------------------------------------------------------------------------
@@ -29,17 +29,17 @@ $(OUT)/names-%/model.pt:
 $(OUT)/names-%-eval.json: $(OUT)/names-%/model.pt
 	$(DLTOOL) text lm eval $< $(NAMES)/test.txt --format json > $@.tmp && mv $@.tmp $@
 
-$(OUT)/names-gpt-sample.jsonl: $(OUT)/names-gpt/model.pt
+$(OUT)/names-lstm-sample.jsonl: $(OUT)/names-lstm/model.pt
 	$(DLTOOL) text lm sample $< -n 200 --seed $(SEED) -o $@
 
 # the share of 200 sampled names that are not in the training file (the bar: at least 0.8)
-$(OUT)/names-gpt-novel.json: $(OUT)/names-gpt-sample.jsonl
+$(OUT)/names-lstm-novel.json: $(OUT)/names-lstm-sample.jsonl
 	$(PYTHON) -c "import json,sys; seen=set(open('$(NAMES)/train.txt').read().split()); \
 	  rows=[json.loads(l) for l in open('$<')]; \
 	  print(json.dumps({'samples': len(rows), 'novel': sum(r['text'] not in seen for r in rows) / len(rows)}))" > $@.tmp && mv $@.tmp $@
 
 # the test names ranked from the most to the least likely under the model
-$(OUT)/names-gpt-score.jsonl: $(OUT)/names-gpt/model.pt
+$(OUT)/names-lstm-score.jsonl: $(OUT)/names-lstm/model.pt
 	$(DLTOOL) text lm score $< $(NAMES)/test.txt -o $@
 
 # -- news: the corpus as one text ----------------------------------------------------------------------

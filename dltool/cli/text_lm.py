@@ -38,7 +38,7 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Sequences per
                 warmup=100, clip_norm=1.0)
 def train(
     inputs: CorpusArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="gpt | lstm|gru|rnn | bigram (counts: the floor); *_tiny for tests.")] = "gpt",
+    model: Annotated[str, typer.Option("--model", "-m", help="lstm|gru|rnn | gpt | bigram (counts: the floor); *_tiny for tests.")] = "lstm",
     mode: Annotated[str, typer.Option("--mode", help="lines: each line one sequence (names, commands); stream: the corpus as one text, random windows of --context.")] = "lines",
     vocab: Annotated[str, typer.Option("--vocab", help="char (default, small corpora) | word | bpe (byte-level BPE of --vocab-size tokens, trained on the text).")] = "char",
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="--vocab word: most words kept (the rest are unknown); bpe: tokens learnt.")] = 20_000,
@@ -60,6 +60,8 @@ def train(
     Example: dltool text lm train sample_data/text/names/train.txt --val sample_data/text/names/test.txt --out runs/names
     """
     options["inputs"] = tuple(options["inputs"])
+    if options["pretrained"] is not None and "model" not in options["given"]:
+        options["model"] = "gpt"  # a --pretrained folder is a GPT-2; config.toml says so
     apply_console_options(quiet=options["quiet"], fmt=options["fmt"])
     from dltool.core.output import emit_object
     from dltool.text import lm

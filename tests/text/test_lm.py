@@ -125,6 +125,25 @@ def test_the_cache_gives_the_same_text_as_rerunning_the_sequence(arch):
     assert with_cache == without and len(with_cache[0]) == 25
 
 
+def test_every_token_weighs_the_same_in_batches_of_one_length():
+    """LengthBatches groups lines by length; the mean of its batches' training losses is the corpus's loss per
+    token (a per-batch mean weighed the tokens of short lines more, and the model learnt to end lines early)."""
+    from dltool.text.lm import LengthBatches, LMTask, LMVocab, line_tensors, sequence_metrics
+
+    torch.manual_seed(0)
+    lines = ["ab" * (1 + i % 6) for i in range(64)]  # 3 to 13 tokens, 8 lines a batch
+    vocab = LMVocab.build("char", lines, 100)
+    x, y, _ = line_tensors(vocab, lines, 16)
+    model = LM_MODELS.create("lstm_tiny", vocab_size=len(vocab))
+    task = LMTask("lstm_tiny", {}, vocab, "lines", 16, torch.device("cpu"), float((y >= 0).sum(1).float().mean()))
+    batches = list(LengthBatches(x, y, 8))
+    assert len({int((b[1] >= 0).sum()) for b in batches}) > 1  # batches of different token counts
+    with torch.no_grad():
+        mean_of_batches = sum(task.loss(model, b).item() for b in batches) / len(batches)
+        corpus = sequence_metrics(model, [(x, y)], task.chars)["loss"]
+    assert mean_of_batches == pytest.approx(corpus, rel=1e-5)
+
+
 def test_score_ranks_the_odd_line_last(cli, trained, tmp_path):
     lines = ["abab", "cdcd", "ab", "acbd"]
     r = cli("text", "lm", "score", trained["model"], write_lines(tmp_path / "c.txt", lines), "--device", "cpu")

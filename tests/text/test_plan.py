@@ -156,15 +156,17 @@ def test_lm_planned_epochs_and_batch_follow_the_corpus():
     from dltool.text.lm import TrainConfig
     from dltool.text.plan import LM_STEP_TOKENS, LM_TOKENS, plan_lm
 
-    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())
+    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())  # the default model, lstm
     names = {"mode": "lines", "sequences": 28_830, "tokens": 205_243}
     # names: 7 tokens a line, so 64 lines (the most) are about 500 tokens a step
-    assert plan_lm(names, cfg) == {"batch_size": 64, "epochs": round(LM_TOKENS / 205_243), "dropout": 0.1}
+    assert plan_lm(names, cfg) == {"batch_size": 64, "epochs": round(LM_TOKENS / 205_243), "dropout": 0.5}
+    assert plan_lm(names, TrainConfig(inputs=("x",), engine=EngineConfig(), model="gpt"))["dropout"] == 0.1
     large = plan_lm({**names, "tokens": 10**8}, cfg)  # a large corpus: the fewest epochs, no dropout
     assert (large["epochs"], large["dropout"]) == (10, 0.0)
     assert plan_lm({**names, "tokens": 100}, cfg)["epochs"] == 200  # a tiny one: the most
     # a stream of 128-token windows: 8 windows make LM_STEP_TOKENS
     lee = {"mode": "stream", "sequences": 2_533, "tokens": 324_267}
     assert plan_lm(lee, cfg)["batch_size"] == LM_STEP_TOKENS // 128 == 8
+    assert plan_lm(lee, cfg)["dropout"] == 0.1  # windows at random offsets are not learnt by heart as lines are
     budget = TrainConfig(inputs=("x",), engine=EngineConfig(time_limit=5), model="lstm_tiny")
     assert plan_lm(names, budget) == {"batch_size": 64}  # the budget sets the epochs; a *_tiny keeps its dropout
