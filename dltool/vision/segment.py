@@ -280,10 +280,56 @@ def _planned(cfg: TrainConfig, data: segdata.SegData):
     from dltool.core.plan import plan_run
     from dltool.vision.segplan import fingerprint, plan_segment
 
-    cfg, plan = plan_run(cfg, plan_segment, lambda: fingerprint(data.images, data.masks, len(data.classes), IGNORE))
+    def measure():
+        fp = fingerprint(data.images, data.masks, len(data.classes), IGNORE)
+        if _sized_for_budget(cfg):
+            fp["step_s"] = round(_reference_step_seconds(cfg, in_channels=data.images[0].shape[0]), 4)
+        return fp
+
+    cfg, plan = plan_run(cfg, plan_segment, measure)
     if plan is not None:
         cfg.validate()  # the planned values too
     return cfg, plan
+
+
+def _sized_for_budget(cfg: TrainConfig) -> bool:
+    """Whether the plan sizes the U-Net for --time-limit (dltool.vision.segplan): a U-Net whose patch, depth
+    and width the user left to it, in one process (the processes of --nproc would each time their own step
+    and could plan different networks)."""
+    from dltool.core import distributed as dist
+    from dltool.core.plan import user_set
+    from dltool.vision.segplan import UNET_OPTIONS
+
+    return (cfg.engine.time_limit is not None and cfg.pretrained is None and not dist.launched()
+            and all(o in SEGMENTERS.takes(cfg.model) for o in UNET_OPTIONS)
+            and not {"img_size", "depth", "width"} <= user_set(cfg))
+
+
+def _reference_step_seconds(cfg: TrainConfig, in_channels: int) -> float:
+    """Seconds one training step (forward, backward, Adam) of segplan.REFERENCE's U-Net takes on the run's
+    device: the median of five, after two that pay the one-time costs (allocations, kernel choice)."""
+    import time
+
+    from dltool.vision.segplan import REFERENCE
+
+    device = resolve_device(cfg.run.device)
+    torch.manual_seed(0)
+    model = SEGMENTERS.create(cfg.model, num_classes=2, in_channels=in_channels, depth=REFERENCE["depth"],
+                              width=REFERENCE["width"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    side, batch = REFERENCE["img_size"], REFERENCE["batch_size"]
+    x = torch.randn(batch, in_channels, side, side, device=device)
+    y = torch.randint(0, 2, (batch, side, side), device=device)
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times[2:])[2]
 
 
 def _load_native(pairs: segdata.Pairs, data_arg, mode: str, in_channels: int, cfg: TrainConfig,
@@ -405,7 +451,8 @@ def predict_probs(lm: LoadedModel, image: np.ndarray, tile: int, device, batch_s
     if h <= tile and w <= tile:
         return _forward(lm, x[None])[0]
     origins = [(y, x0) for y in _starts(h, tile) for x0 in _starts(w, tile)]
-    weight = _centre_weights(tile, device)
+    # a side shorter than the tile is one tile's whole side: its weights are a factor common to every tile
+    weight = _centre_weights(tile, device)[:min(tile, h), :min(tile, w)]
     total = torch.zeros(len(lm.classes), h, w, device=device)
     weight_sum = torch.zeros(1, h, w, device=device)
     for i in range(0, len(origins), batch_size):

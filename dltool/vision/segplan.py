@@ -9,6 +9,11 @@ plans for the options the user did not set. Training cuts square patches at the 
 - batch_size: PIXELS_PER_BATCH pixels a batch, 2 to 16 patches;
 - epochs (not under --time-limit, where the budget sets them): about STEPS optimizer steps, 30 to 150.
 
+Under --time-limit the U-Net is also sized for the budget: the fingerprint holds the seconds one training
+step of the REFERENCE U-Net takes on the run's device (`step_s`, timed before training), and the plan takes
+the largest of the recipes above and their smaller variants (width 16, half the patch) that fits
+BUDGET_STEPS steps into the budget, each step's time scaled from the reference by `step_cost`.
+
 On the shapes set (64 px, 240 images) this gives the recipe measured there before plans existed: patches
 of 64, depth 3, width 16, batches of 16, 150 epochs.
 """
@@ -19,6 +24,8 @@ import math
 
 import numpy as np
 
+from dltool.core.budget import RESERVE
+
 #: the largest planned patch side: a 256-px U-Net step of 4 patches takes seconds on a CPU
 PATCH_CAP = 256
 #: the bottleneck's side at the patch size (nnU-Net stops downsampling at 4-8 px)
@@ -28,6 +35,12 @@ PIXELS_PER_BATCH = 2 ** 18   # 16 patches of 128 px, 4 of 256
 STEPS = 2250
 #: the options a U-Net takes that the plan sets (a torchvision segmenter has its own shape)
 UNET_OPTIONS = ("width", "depth")
+#: the U-Net timed for a --time-limit plan: the shapes recipe (about 0.1 s a step on the idle 2-core CPU)
+REFERENCE = {"img_size": 64, "depth": 3, "width": 16, "batch_size": 16}
+#: the fewest optimizer steps a --time-limit plan fits into the budget, when a smaller U-Net allows it
+BUDGET_STEPS = 1000
+#: the smallest patch a --time-limit plan cuts down to
+MIN_PATCH = 64
 
 
 def fingerprint(images: list[np.ndarray], masks: list[np.ndarray], n_classes: int, ignore: int) -> dict:
@@ -50,23 +63,51 @@ def plan_segment(fp: dict, cfg) -> dict:
 
     given = user_set(cfg)
     meta = SEGMENTERS.get(cfg.model).meta
-    unet = all(o in SEGMENTERS.takes(cfg.model) for o in UNET_OPTIONS)
     side = cfg.img_size if "img_size" in given else max(meta["min_size"], min(fp["side_median"], PATCH_CAP))
-    plan = {}
-    if unet:
-        depth = cfg.depth if "depth" in given else max(3, min(5, int(math.log2(max(1, side // BOTTLENECK)))))
-        plan["depth"] = depth
-        plan["width"] = 32 if side >= 128 else 16
-        multiple = 2 ** depth
-    elif meta.get("torchvision"):
-        multiple = 32  # their backbones downsample up to 32-fold
-    else:  # a fixed-shape test model
-        multiple = getattr(SEGMENTERS.create(cfg.model, num_classes=2, in_channels=1), "multiple", 1)
-    patch = side if "img_size" in given else max(multiple, side // multiple * multiple)
-    plan["img_size"] = patch  # the user's own, when set, is listed as theirs
-    plan["batch_size"] = max(2, min(16, PIXELS_PER_BATCH // (patch * patch)))
+    if all(o in SEGMENTERS.takes(cfg.model) for o in UNET_OPTIONS):
+        recipes = unet_recipes(side, cfg, given)
+        plan = recipes[0]
+        if "step_s" in fp:  # --time-limit: the largest that takes BUDGET_STEPS steps in it, else the smallest
+            seconds = cfg.engine.time_limit * 60 * (1 - RESERVE)
+            plan = next((r for r in recipes if seconds / (fp["step_s"] * step_cost(r)) >= BUDGET_STEPS), recipes[-1])
+    else:
+        if meta.get("torchvision"):
+            multiple = 32  # their backbones downsample up to 32-fold
+        else:  # a fixed-shape test model
+            multiple = getattr(SEGMENTERS.create(cfg.model, num_classes=2, in_channels=1), "multiple", 1)
+        plan = {"img_size": side if "img_size" in given else max(multiple, side // multiple * multiple)}
+        plan["batch_size"] = _batch(plan["img_size"])
     if cfg.engine.time_limit is None:  # with --time-limit the budget sets the epochs (dltool.core.budget)
         batch = cfg.run.batch_size if "batch_size" in given else plan["batch_size"]
         steps_per_epoch = math.ceil(fp["images"] * (1 - cfg.run.val_split) / batch)
         plan["epochs"] = max(30, min(150, round(STEPS / max(1, steps_per_epoch))))
     return plan
+
+
+def unet_recipes(side: int, cfg, given: frozenset) -> list[dict]:
+    """The U-Net recipes for a patch side, the data's own first and then, for a budget, those of half the
+    patch and of width 16 (the options the user set kept), from the most work a step to the least."""
+    sides = [side] if "img_size" in given else [side >> k for k in range(8) if (side >> k) >= MIN_PATCH or k == 0]
+    recipes = []
+    for s in sides:
+        depth = cfg.depth if "depth" in given else max(3, min(5, int(math.log2(max(1, s // BOTTLENECK)))))
+        patch = s if "img_size" in given else max(2 ** depth, s // 2 ** depth * 2 ** depth)
+        planned_width = 32 if s >= 128 else 16
+        for width in ([cfg.width] if "width" in given else sorted({planned_width, 16}, reverse=True)):
+            batch = cfg.run.batch_size if "batch_size" in given else _batch(patch)
+            recipes.append({"depth": depth, "width": width, "img_size": patch, "batch_size": batch})
+    first = recipes[0]
+    return [first] + sorted((r for r in recipes[1:] if step_cost(r) < step_cost(first)), key=step_cost, reverse=True)
+
+
+def step_cost(recipe: dict) -> float:
+    """A U-Net training step's work relative to REFERENCE's: each level does about the same work (the
+    channels double as the pixels quarter), so it grows with the batch's pixels, width^2 and depth + 1
+    (README: 89 GFLOP a 256-px patch at depth 5, width 32; 18 at 128 px, depth 4; 4.5 at width 16)."""
+    def work(r):
+        return r["batch_size"] * r["img_size"] ** 2 * r["width"] ** 2 * (r["depth"] + 1)
+    return work(recipe) / work(REFERENCE)
+
+
+def _batch(patch: int) -> int:
+    return max(2, min(16, PIXELS_PER_BATCH // (patch * patch)))

@@ -100,6 +100,11 @@ def test_tiles_give_the_images_own_size_and_agree_with_whole_images(cli, shapes,
             "--device", "cpu", "--format", "jsonl")
     assert r.code == 0, r.stderr
     assert _read(json.loads(r.stdout)["mask"]).shape == (128, 128)
+    Image.open(tmp_path / "big.png").crop((0, 0, 128, 20)).save(tmp_path / "strip.png")  # one side under a tile
+    r = cli("vision", "segment", "predict", seg_trained, tmp_path / "strip.png", "--out", tmp_path / "s",
+            "--device", "cpu", "--format", "jsonl")
+    assert r.code == 0, r.stderr
+    assert _read(json.loads(r.stdout)["mask"]).shape == (20, 128)
     # the 12 test images as three 2x2 mosaics (4x the training size each): the same pixels, so the same
     # mean IoU when tiles of the training size see what the whole images see
     tiled_set = tmp_path / "mosaics"

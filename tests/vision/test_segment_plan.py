@@ -75,6 +75,36 @@ def test_the_rules_give_the_recipes_they_name(fp, want):
     assert "epochs" not in plan_segment(fp, timed)  # the budget sets the epochs
 
 
+def test_a_time_limit_sizes_the_unet_for_the_budget():
+    from dltool.core.train import EngineConfig
+    from dltool.vision.segment import TrainConfig
+    from dltool.vision.segplan import plan_segment
+
+    horses = {"images": 278, "side_median": 378}
+    timed = TrainConfig(data="d", engine=EngineConfig(time_limit=10), given=frozenset({"time_limit"}))
+    # a GPU (5 ms a reference step): the data's own recipe takes 1,000 steps in 10 minutes
+    assert plan_segment({**horses, "step_s": 0.005}, timed) == {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4}
+    # 0.1 s: the largest that does (256 px at width 16 would be 950 steps)
+    assert plan_segment({**horses, "step_s": 0.1}, timed) == {"depth": 4, "width": 16, "img_size": 128, "batch_size": 16}
+    # the idle 2-core CPU as measured on the horses (0.137 s): 128 px would be 830 steps; in 30 minutes it would not
+    assert plan_segment({**horses, "step_s": 0.137}, timed) == {"depth": 3, "width": 16, "img_size": 64, "batch_size": 16}
+    half_hour = TrainConfig(data="d", engine=EngineConfig(time_limit=30), given=frozenset({"time_limit"}))
+    assert plan_segment({**horses, "step_s": 0.137}, half_hour) == {"depth": 5, "width": 16, "img_size": 256,
+                                                                   "batch_size": 4}
+    # what the user set stays: their width 32 leaves only the patch to shrink
+    mine = TrainConfig(data="d", engine=EngineConfig(time_limit=10), width=32, given=frozenset({"time_limit", "width"}))
+    assert plan_segment({**horses, "step_s": 0.1}, mine) == {"depth": 3, "width": 32, "img_size": 64, "batch_size": 16}
+
+
+def test_a_time_limit_run_times_a_step_and_says_so(cli, shapes, tmp_path):
+    line, config, _ = _train(cli, shapes, tmp_path / "a", "--time-limit", "0.05")
+    step_s = config["plan"]["fingerprint"]["step_s"]
+    assert 0 < step_s < 60 and f"step_s {step_s:.3g}" in line
+    line, config, _ = _train(cli, shapes, tmp_path / "b", "--time-limit", "0.05", "--img-size", "32", "--depth", "2",
+                             "--width", "8")
+    assert "step_s" not in config["plan"]["fingerprint"]  # nothing left to size
+
+
 def test_patches_over_sample_the_rarer_class_and_repeat_for_the_same_epoch():
     from dltool.vision.segment import PatchBatches
 
