@@ -38,6 +38,7 @@ from dltool.core.run import RunConfig, recipe
 from dltool.core.train import Engine, EngineConfig
 from dltool.text.corpus import CorpusSpec, read_documents
 from dltool.text.models import MODELS, create_model
+from dltool.text.plan import BAG_MODELS
 from dltool.text.tokenize import TokenizerConfig
 from dltool.text.vocab import MASK, PAD, UNK, Vocab, VocabConfig
 
@@ -60,9 +61,7 @@ _NEURAL_ONLY = (*(f.name for f in fields(EngineConfig) if f.compare and f.name n
                 "batch_size", "tokenizer", "lower", "strip_punct", "subword", "subword_model", "vocab_size",
                 "min_count", "max_len", "embeddings", "freeze_embeddings", "init_from", "pretrained", "word_dropout",
                 *ARCH_OPTIONS)
-#: the networks that read a text's TF-IDF n-grams, not token ids (dltool.text.models.bag): no vocabulary,
-#: tokenizer or length of theirs to set, only the engine's options and their width and dropout
-BAG_MODELS = ("mlp", "mlp_tiny")
+#: the bag models take only the engine's options and their width and dropout
 _BAG_USES = (*(f.name for f in fields(EngineConfig) if f.compare and f.name not in _TFIDF_USES), "batch_size",
              "hidden", "dropout")
 MODEL_OPTIONS = Applies("model", takes={"tfidf": ("classifier",), **dict.fromkeys(BAG_MODELS, _BAG_USES)},

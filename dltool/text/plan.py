@@ -14,9 +14,9 @@ MAX_LEN_CAP = 128
 #: the models that get word dropout, and those that get dropout 0.5 (the ones measured: README, Planned defaults)
 WORD_DROPOUT_FAMILIES = ("cnn", "fasttext", "rnn", "lstm", "gru")
 DROPOUT_FAMILIES = (*WORD_DROPOUT_FAMILIES, "transformer")
-#: the networks that read TF-IDF n-grams, not token ids: no length to cut at, no token to drop (their
-#: dropout is 0.5 already)
-BAG_FAMILIES = ("mlp", "mlp_tiny")
+#: the networks that read TF-IDF n-grams, not token ids (dltool.text.models.bag): no vocabulary, tokenizer or
+#: length of theirs to set, no token to drop (their dropout is 0.5 already)
+BAG_MODELS = ("mlp", "mlp_tiny")
 #: the optimizer steps a run is planned to take (its epochs follow from the set's size)
 UPDATES = 1000
 
@@ -52,7 +52,7 @@ def plan_classify(fp: dict, cfg) -> dict:
         # about UPDATES optimizer steps in all, between 8 and 30 epochs: small sets get more passes
         plan["epochs"] = max(8, min(30, round(UPDATES / max(1, steps_per_epoch))))
     starts_pretrained = cfg.pretrained is not None or cfg.init_from is not None
-    if not starts_pretrained and cfg.model not in BAG_FAMILIES:
+    if not starts_pretrained and cfg.model not in BAG_MODELS:
         # the texts' 95th percentile in tokens (+ CLS), a multiple of 8, at least 16
         plan["max_len"] = min(MAX_LEN_CAP, max(16, 8 * math.ceil((fp["tokens_p95"] + 1) / 8)))
         if cfg.model in WORD_DROPOUT_FAMILIES:  # the sentiment sentences: cnn +6 points, transformer -1.5

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dltool.text.classify import BAG_MODELS
 from dltool.text.models import MODELS, create_model
+from dltool.text.plan import BAG_MODELS
 
 TINY_BERT_CONFIG = {"vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
                     "intermediate_size": 16, "max_position_embeddings": 16}
