@@ -44,8 +44,10 @@ VOCABS = ("char", "word", "bpe")
 MODEL_NAMES = tuple(LM_MODELS.names())
 ARCH_OPTIONS = ("dim", "heads", "layers", "hidden", "dropout")
 #: what a --pretrained folder brings itself: refused when given
-FOLDER_SETS = ("vocab", "vocab_size", "init", *ARCH_OPTIONS)
+FOLDER_SETS = ("vocab", "vocab_size", "init", "word_dropout", *ARCH_OPTIONS)
 BOUNDARY, UNKNOWN = "<s>", "<unk>"
+#: the vocabularies with an unknown token (id 1), which --word-dropout puts in place of a token
+UNKNOWN_VOCABS = ("char", "word")
 #: --context in stream mode when not given; in lines mode the longest line sets it
 STREAM_CONTEXT = 128
 
@@ -53,7 +55,7 @@ STREAM_CONTEXT = 128
 # nothing, so giving one is refused
 _BIGRAM_USES = ("val_split", "val", "out", "force", "device")
 _TRAINED_ONLY = (*(f.name for f in fields(EngineConfig) if f.compare and f.name not in _BIGRAM_USES),
-                 "batch_size", *ARCH_OPTIONS)
+                 "batch_size", "word_dropout", *ARCH_OPTIONS)
 MODEL_OPTIONS = Applies("model", takes={"bigram": ()}, otherwise=_TRAINED_ONLY)
 
 
@@ -269,9 +271,10 @@ class LMTask(TaskHooks):
     monitor, monitor_mode, channels_last = "loss", "min", False
 
     def __init__(self, arch: str, arch_kwargs: dict, vocab: LMVocab, mode: str, context: int, device,
-                 line_tokens: float | None = None):
+                 line_tokens: float | None = None, word_dropout: float = 0.0):
         self.arch, self.arch_kwargs, self.vocab, self.mode, self.context = arch, arch_kwargs, vocab, mode, context
         self.line_tokens = line_tokens  # lines mode: the training lines' mean tokens (their end markers included)
+        self.word_dropout = word_dropout
         self.chars = torch.tensor(vocab.token_chars, dtype=torch.float64, device=device)
         self._tokens, self._t0 = 0, None
 
@@ -284,6 +287,8 @@ class LMTask(TaskHooks):
         if self._t0 is None:
             self._t0 = time.perf_counter()
         self._tokens += x.numel()
+        if self.word_dropout and model.training:
+            x = _word_dropout(x, self.word_dropout, self.vocab.boundary)
         logits, _ = model(x)
         nats = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=-1,
                                reduction="sum")
@@ -311,6 +316,14 @@ class LMTask(TaskHooks):
     def payload(self, model) -> dict:
         return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
                 "preprocess": {"vocab": self.vocab.to_dict(), "mode": self.mode, "context": self.context}}
+
+
+def _word_dropout(x: torch.Tensor, p: float, boundary: int) -> torch.Tensor:
+    """The inputs with each token but the boundary replaced by the unknown one (id 1) with probability p; the
+    targets stay. Data noising (Xie et al. 2017; Bowman et al. 2016's word dropout): the model cannot lean on
+    the exact prefix of a line it has seen, which is what learning lines by heart is (see dltool.text.plan)."""
+    drop = (torch.rand(x.shape, device=x.device) < p) & (x != boundary)
+    return x.masked_fill(drop, 1)
 
 
 def _trimmed(batch):
@@ -356,6 +369,7 @@ class TrainConfig:
     layers: int | None = None
     hidden: int | None = None
     dropout: float | None = None
+    word_dropout: float | None = None  # training input tokens replaced by the unknown one (None: planned)
     pretrained: Path | None = None     # a local Hugging Face GPT-2 folder
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None
@@ -381,6 +395,10 @@ class TrainConfig:
         for flag, v in (("--dim", self.dim), ("--heads", self.heads), ("--layers", self.layers), ("--hidden", self.hidden)):
             check_range(flag, v, low=1)
         check_range("--dropout", self.dropout, low=0, high=1, high_open=True)
+        check_range("--word-dropout", self.word_dropout, low=0, high=1, high_open=True)
+        if self.word_dropout and self.vocab not in UNKNOWN_VOCABS and self.pretrained is None:
+            raise OptionError(f"--word-dropout replaces tokens by the unknown one, and --vocab {self.vocab} has none",
+                              f"use --vocab {' or '.join(UNKNOWN_VOCABS)}, or drop --word-dropout")
         if self.pretrained is not None:
             refused = [f"--{o.replace('_', '-')}" for o in FOLDER_SETS if o in given_fields(self)]
             if self.model != "gpt":
@@ -495,7 +513,8 @@ def train(cfg: TrainConfig) -> dict:
     info(f"data: {n_train} ({cfg.mode}), {len(va[0]) if va else 0} validation sequences, {vocab.kind} vocabulary of "
          f"{len(vocab)}, context {context}; {arch} of {params:,} parameters on {device.type}")
     tokens = float((tr[1] >= 0).sum(1).float().mean()) if cfg.mode == "lines" else context
-    task = LMTask(arch, arch_kwargs, vocab, cfg.mode, context, device, tokens if cfg.mode == "lines" else None)
+    task = LMTask(arch, arch_kwargs, vocab, cfg.mode, context, device, tokens if cfg.mode == "lines" else None,
+                  cfg.word_dropout or 0.0)
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
 

@@ -311,6 +311,44 @@ def test_pretrained_gpt2_folder_fine_tunes_and_samples(cli, tmp_path):
     assert r.code == 0 and len(_records(r.stdout)) == len(lines)
 
 
+def test_word_dropout_hides_training_inputs_only(tmp_path):
+    from dltool.text.lm import LMTask, LMVocab
+
+    class Echo(torch.nn.Module):  # logits that record what the model was given
+        def forward(self, x, state=None):
+            self.seen = x
+            return torch.zeros(*x.shape, 5), None
+
+    vocab = LMVocab.build("char", ["abc"], 0)
+    x = torch.randint(2, 5, (64, 40))
+    x[:, [0, 15]] = vocab.boundary  # a line's start (and, in a stream, the newline in the middle)
+    x[:, 30:] = vocab.boundary  # padding
+    y = torch.where(torch.arange(40) < 30, x.roll(-1, 1), -1)
+    task = LMTask("lstm", {}, vocab, "lines", 40, "cpu", line_tokens=30.0, word_dropout=0.25)
+    torch.manual_seed(0)
+    model = Echo().train()
+    task.loss(model, (x, y))
+    hidden = model.seen == 1
+    assert model.seen.shape == (64, 30)  # the padding columns trimmed
+    assert abs(hidden[:, 1:15].float().mean().item() - 0.25) < 0.03
+    assert not hidden[:, [0, 15]].any()  # never the boundary
+    assert torch.equal(model.seen[~hidden], x[:, :30][~hidden])
+    task.loss(model.eval(), (x, y))
+    assert torch.equal(model.seen, x[:, :30])  # not outside training
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--vocab", "bpe", "--vocab-size", "300"), "--vocab bpe has none"),
+    (("--model", "bigram"), "--word-dropout"),
+    (("--word-dropout", "1"), "--word-dropout 1.0"),
+])
+def test_word_dropout_where_it_cannot_work_is_refused(cli, tmp_path, args, needle):
+    data = write_lines(tmp_path / "t.txt", pattern_lines(40, 0))
+    r = cli("text", "lm", "train", data, "--word-dropout", "0.1", *args, "--out", tmp_path / "run", "--device", "cpu")
+    assert r.code in (1, 2) and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 def test_pretrained_refuses_a_name_another_kind_and_its_own_options(cli, tmp_path):
     data = write_lines(tmp_path / "t.txt", pattern_lines(20, 0))
     r = cli("text", "lm", "train", data, "--pretrained", "gpt2", "--out", tmp_path / "a", "--device", "cpu")
