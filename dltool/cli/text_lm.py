@@ -50,7 +50,7 @@ def train(
     layers: Annotated[int | None, typer.Option("--layers", help="gpt: blocks; rnn, lstm, gru: stacked layers.")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units.")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
-    word_dropout: Annotated[float | None, typer.Option("--word-dropout", help="Replace each training input token by the unknown one with this probability (--vocab char|word; default: planned).")] = None,
+    word_dropout: Annotated[float, typer.Option("--word-dropout", help="Replace each training input token by the unknown one with this probability (--vocab char|word; 0: off).")] = 0.0,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Fine-tune a local Hugging Face GPT-2 folder (its tokenizer too); never downloads; needs dltool[hf].")] = None,
     val: Annotated[Path | None, typer.Option("--val", help="A separate validation text (overrides --val-split, which takes the tail).", dir_okay=False)] = None,
     *,

@@ -369,7 +369,7 @@ class TrainConfig:
     layers: int | None = None
     hidden: int | None = None
     dropout: float | None = None
-    word_dropout: float | None = None  # training input tokens replaced by the unknown one (None: planned)
+    word_dropout: float = 0.0          # training input tokens replaced by the unknown one with this probability
     pretrained: Path | None = None     # a local Hugging Face GPT-2 folder
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None
@@ -514,7 +514,7 @@ def train(cfg: TrainConfig) -> dict:
          f"{len(vocab)}, context {context}; {arch} of {params:,} parameters on {device.type}")
     tokens = float((tr[1] >= 0).sum(1).float().mean()) if cfg.mode == "lines" else context
     task = LMTask(arch, arch_kwargs, vocab, cfg.mode, context, device, tokens if cfg.mode == "lines" else None,
-                  cfg.word_dropout or 0.0)
+                  cfg.word_dropout)
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
 
