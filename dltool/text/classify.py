@@ -40,7 +40,7 @@ from dltool.text.corpus import CorpusSpec, read_documents
 from dltool.text.models import MODELS, create_model
 from dltool.text.plan import BAG_MODELS
 from dltool.text.tokenize import TokenizerConfig
-from dltool.text.vocab import MASK, PAD, UNK, Vocab, VocabConfig
+from dltool.text.vocab import MASK, PAD, UNK, Vocab, VocabConfig, drop_words
 
 TASK = "text-classify"
 PRETRAIN_TASK = "text-pretrain"
@@ -397,9 +397,8 @@ class TextClassifyTask(ClassifierTask):
     def forward(self, model, batch, train: bool = False):
         ids, lengths, y = batch
         ids = _trim(ids, lengths)
-        if train and self.word_dropout:  # word dropout (Iyyer et al. 2015): the text without some of its words
-            drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids > MASK)
-            ids = ids.masked_fill(drop, UNK)
+        if train and self.word_dropout:  # the text without some of its words (never its specials)
+            ids = drop_words(ids, self.word_dropout, ids > MASK, UNK)
         return model(ids, lengths), y
 
     def model_inputs(self, texts: list[str]) -> tuple:

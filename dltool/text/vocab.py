@@ -28,6 +28,15 @@ PAD, UNK, CLS, MASK = range(4)
 KINDS = ("word", "wordpiece", "bpe")
 
 
+def drop_words(ids, p: float, droppable, unknown: int):
+    """Word dropout (Iyyer et al. 2015; Bowman et al. 2016): `ids` (a tensor) with each token where `droppable`
+    is true replaced by the `unknown` id with probability p. The classifiers and the language models train so."""
+    import torch
+
+    drop = (torch.rand(ids.shape, device=ids.device) < p) & droppable
+    return ids.masked_fill(drop, unknown)
+
+
 @dataclass(frozen=True)
 class VocabConfig:
     kind: str = "word"                 # word | wordpiece | bpe
