@@ -331,6 +331,7 @@ def segment_train(
     data: SegDataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny|fcn_resnet50|deeplabv3_resnet50|deeplabv3_mobilenet_v3_large|lraspp_mobilenet_v3_large|lraspp_mobilenet_v3_tiny")] = "unet",
     img_size: Annotated[int | None, typer.Option("--img-size", help="Square training size (default: the data's own, within the model's range).")] = None,
+    resize: Annotated[int, typer.Option("--resize", help="Resize each image so its shorter side is this many pixels (aspect kept) for training, eval and predict; masks come back at the image's own size. 0: the images' own size. Planned: shrunk until a typical object fits in a patch.")] = 0,
     augment: Annotated[str | None, typer.Option("--augment", help="Comma-separated ops; flip, rot90 and crop move image and mask alike, blur,contrast,saturation,gamma,colour change the image only.")] = "flip,rot90,crop,contrast",
     width: Annotated[int, typer.Option("--width", help="unet only: channels of the first level (doubles per level).")] = 16,
     depth: Annotated[int, typer.Option("--depth", help="unet only: downsampling levels.")] = 3,

@@ -1,12 +1,14 @@
 """Semantic segmentation: train, evaluate, predict (tiled for large images), export.
 
-Training cuts square patches of --img-size from the images at their own resolution (PatchBatches: a
-third of them centred on a rarer class), the scale evaluation and prediction see; the patch side, the
-U-Net's depth and width, the batch size and the epochs are planned from the data (dltool.vision.segplan)
-unless set. Evaluation and prediction run at each image's own resolution: an image no larger than the
-tile (default: the training size) in one pass, a larger one in tiles overlapping by half, whose class
-probabilities are averaged with weights that favour each tile's centre, so nothing is squashed and no
-pixel is decided by a tile's cut edge.
+Training cuts square patches of --img-size from the images (PatchBatches: a third of them centred on a
+rarer class), at their own resolution or, with --resize SIDE, resized so their shorter side is SIDE (the
+aspect kept): the scale evaluation and prediction see too. The patch side, the resize, the U-Net's depth
+and width, the batch size and the epochs are planned from the data (dltool.vision.segplan) unless set.
+Evaluation and prediction run at that scale: an image no larger than the tile (default: the training
+size) in one pass, a larger one in tiles overlapping by half, whose class probabilities are averaged with
+weights that favour each tile's centre, so nothing is squashed and no pixel is decided by a tile's cut
+edge; a resized image's probabilities are then scaled back to its own size, where masks are written and
+IoU is counted.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class TrainConfig:
     engine: EngineConfig
     model: str = "unet"
     img_size: int | None = None
+    resize: int = 0  # the shorter side images are resized to (0: their own size)
     augment: str | None = "flip,rot90,crop,contrast"
     width: int = 16
     depth: int = 3
@@ -68,6 +71,12 @@ class TrainConfig:
         if self.img_size is not None and self.img_size < meta["min_size"]:
             raise OptionError(f"--img-size {self.img_size} is too small for {self.model}",
                               f"use --img-size {meta['min_size']} or more")
+        if self.resize < 0 or 0 < self.resize < meta["min_size"]:
+            raise OptionError(f"--resize {self.resize} is too small for {self.model}",
+                              f"use --resize {meta['min_size']} or more, or 0 for the images' own size")
+        if self.resize and self.img_size is not None and self.resize < self.img_size:
+            raise OptionError(f"--resize {self.resize} is smaller than the patch (--img-size {self.img_size})",
+                              "use a --resize at least the --img-size")
         if self.loss not in LOSSES:
             raise unknown_name("--loss", self.loss, LOSSES)
         if self.class_weights not in (None, "auto"):
@@ -342,6 +351,12 @@ def _load_native(pairs: segdata.Pairs, data_arg, mode: str, in_channels: int, cf
                         skip_bad=cfg.run.skip_bad)
 
 
+def _rescale_all(data: segdata.SegData, side: int) -> None:
+    """--resize: every image and its mask, in place, to the size whose shorter side is `side`."""
+    for i, (image, mask) in enumerate(zip(data.images, data.masks)):
+        data.images[i], data.masks[i] = segdata.rescale(image, mask, side)
+
+
 def train(cfg: TrainConfig) -> dict:
     from dataclasses import replace
 
@@ -356,12 +371,16 @@ def train(cfg: TrainConfig) -> dict:
     data = _load_native(pairs, cfg.data, mode, in_channels, cfg)  # at their own size: training cuts patches
     classes = data.classes
     cfg, plan = _planned(cfg, data)
+    if cfg.resize:
+        _rescale_all(data, cfg.resize)
     device, run_dir = runs.start(cfg, TASK)
     takes = arch_options(cfg, SEGMENTERS, ARCH_OPTIONS)
     probe = SEGMENTERS.create(cfg.model, num_classes=2, in_channels=in_channels, **takes)
     size = _image_size(cfg, data.images, getattr(probe, "multiple", 1))
     if val_pairs is not None:
         val = _load_native(val_pairs, cfg.run.val, mode, in_channels, cfg, classes)
+        if cfg.resize:
+            _rescale_all(val, cfg.resize)
         tr_images, tr_masks, v_images, v_masks = data.images, data.masks, val.images, val.masks
     else:
         tr_idx, va_idx = stratified_split(np.zeros(len(data.images), dtype=np.int64), cfg.run.val_split,
@@ -372,7 +391,7 @@ def train(cfg: TrainConfig) -> dict:
 
     mean, std = _pixel_stats(tr_images, in_channels)
     preprocess = {"img_size": size, "mode": mode, "mean": mean.tolist(), "std": np.maximum(std, 1e-3).tolist(),
-                  "ignore_index": cfg.ignore_index}
+                  "ignore_index": cfg.ignore_index, "resize": cfg.resize}
     counts = sum(np.bincount(m[m != IGNORE].ravel(), minlength=len(classes))[:len(classes)] for m in tr_masks)
     weights = _auto_class_weights(tr_masks, len(classes)) if cfg.class_weights == "auto" else None
 
@@ -388,7 +407,8 @@ def train(cfg: TrainConfig) -> dict:
     if plan is not None:  # said once everything that can fail on bad input has been checked
         info(plan.line())
     info(f"data: {len(tr_images)} training images, {0 if v_images is None else len(v_images)} validation, "
-         f"{len(classes)} classes, {mode}, patches of {size}x{size} at the images' own size"
+         f"{len(classes)} classes, {mode}, patches of {size}x{size} "
+         + (f"of the images resized to a shorter side of {cfg.resize}" if cfg.resize else "at the images' own size")
          + (f", class weights {np.round(weights, 3).tolist()}" if weights else ""))
 
     commonest = int(np.argmax(counts))
@@ -464,6 +484,20 @@ def predict_probs(lm: LoadedModel, image: np.ndarray, tile: int, device, batch_s
     return total / weight_sum
 
 
+@torch.inference_mode()
+def predict_native(lm: LoadedModel, image: np.ndarray, tile: int, device) -> torch.Tensor:
+    """uint8 (C, H, W) -> class ids (H, W) at the image's own size: predicted at the training scale (the
+    model's --resize), the probabilities scaled back before the argmax."""
+    side = lm.preprocess.get("resize") or 0
+    if not side:
+        return predict_probs(lm, image, tile, device).argmax(0)
+    small, _ = segdata.rescale(image, None, side)
+    probs = predict_probs(lm, small, tile, device)
+    if probs.shape[1:] != image.shape[1:]:
+        probs = F.interpolate(probs[None], size=image.shape[1:], mode="bilinear", align_corners=False)[0]
+    return probs.argmax(0)
+
+
 def _tile(lm: LoadedModel, tile: int | None) -> int:
     least = SEGMENTERS.get(lm.task.arch).meta["min_size"]
     if tile is None:
@@ -504,7 +538,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     k = len(lm.classes)
     cm = torch.zeros(k, k, dtype=torch.long)
     for image, mask in zip(d.images, d.masks):
-        pred = predict_probs(lm, image, tile, dev).argmax(0).cpu()
+        pred = predict_native(lm, image, tile, dev).cpu()
         cm += confusion(pred, torch.from_numpy(mask), k)
     s = scores(cm.numpy())
     per_class = {c: {"iou": _num(s["iou_per_class"][i]), "dice": _num(s["dice_per_class"][i]),
@@ -563,7 +597,7 @@ def _predict_block(lm: LoadedModel, items: list, tile: int, cfg: PredictConfig) 
     records = []
     for i, image in zip(kept, images):
         path = items[i].path
-        ids = predict_probs(lm, image, tile, dev).argmax(0).cpu().numpy().astype(np.uint8)
+        ids = predict_native(lm, image, tile, dev).cpu().numpy().astype(np.uint8)
         mask_path, colour_path = out / "masks" / f"{path.stem}.png", out / "colour" / f"{path.stem}.png"
         _save_png(Image.fromarray(ids, mode="L"), mask_path)
         coloured = Image.fromarray(ids, mode="P")
@@ -586,7 +620,8 @@ def _save_png(im, path: Path) -> None:
 
 
 def export(model_path, output, device: str = "auto") -> dict:
-    """ONNX: float images in [0, 1] (N, C, S, S) -> logits (N, K, S, S) at the training size S."""
+    """ONNX: float images in [0, 1] (N, C, S, S) -> logits (N, K, S, S) at the training size S (of images
+    resized to a shorter side of the metadata's `resize`, when not 0)."""
     output = check_onnx_path(output)
     dev = resolve_device(device)
     lm = load(model_path, dev)
@@ -596,4 +631,5 @@ def export(model_path, output, device: str = "auto") -> dict:
                        {"input": {"name": "input", "shape": ["N", channels, size, size], "dtype": "float32",
                                   "range": [0, 1]},
                         "output": {"name": "logits", "shape": ["N", len(lm.classes), size, size]},
-                        "classes": lm.classes, "mode": lm.preprocess["mode"]})
+                        "classes": lm.classes, "mode": lm.preprocess["mode"],
+                        "resize": lm.preprocess.get("resize") or 0})
