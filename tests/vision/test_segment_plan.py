@@ -61,13 +61,13 @@ def test_a_flag_the_user_sets_wins_over_the_plan(cli, shapes, tmp_path):
      {"depth": 3, "width": 16, "img_size": 64, "batch_size": 16, "resize": 0, "epochs": 150}),
     # Weizmann horses (278 photos, median shorter side 378 px, a horse as long as the photo is high): seen whole
     ({"images": 278, "side_median": 378, "object_side": 1.02},
-     {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4, "resize": 256, "epochs": 32}),
+     {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4, "resize": 256, "epochs": 129}),
     # 512-px microscopy (25 images of cells 30 px across): every pixel kept
     ({"images": 25, "side_median": 512, "object_side": 0.06},
      {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4, "resize": 0, "epochs": 150}),
     # objects of 360 px in 600-px images, larger than a 256-px patch: shrunk until one fits (256 / 0.6 = 427)
     ({"images": 100, "side_median": 600, "object_side": 0.6},
-     {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4, "resize": 427, "epochs": 90}),
+     {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4, "resize": 427, "epochs": 150}),
     # a plan saved before object sizes were measured: the images' own size
     ({"images": 100, "side_median": 150},
      {"depth": 4, "width": 32, "img_size": 144, "batch_size": 12, "resize": 0, "epochs": 150}),
@@ -92,18 +92,19 @@ def test_a_time_limit_sizes_the_unet_for_the_budget():
 
     horses = {"images": 278, "side_median": 378, "object_side": 1.02}  # each patch shows a whole horse
     timed = TrainConfig(data="d", engine=EngineConfig(time_limit=10), given=frozenset({"time_limit"}))
-    # a GPU (5 ms a reference step): the data's own recipe takes 1,000 steps in 10 minutes
+    # a GPU (5 ms a reference step): the data's own recipe shows 16,000 patches (4,750 steps of 4) in 10 minutes
     assert plan_segment({**horses, "step_s": 0.005}, timed) == {"depth": 5, "width": 32, "img_size": 256, "batch_size": 4,
                                                                 "resize": 256}
-    # 0.1 s: the largest that does (256 px at width 16 would be 950 steps)
+    # 0.1 s: the largest that does (256 px at width 16 would be 950 steps of 4 patches)
     assert plan_segment({**horses, "step_s": 0.1}, timed) == {"depth": 4, "width": 16, "img_size": 128, "batch_size": 16,
                                                                "resize": 128}
-    # the idle 2-core CPU as measured on the horses (0.137 s): 128 px would be 830 steps; in 30 minutes it would not
+    # the idle 2-core CPU as measured on the horses (0.137 s): 128 px would be 830 steps of 16; in 30 minutes 2,500
+    # (256 px at width 16 would be 2,080 steps of 4: 8,300 patches, too few to learn from)
     assert plan_segment({**horses, "step_s": 0.137}, timed) == {"depth": 3, "width": 16, "img_size": 64, "batch_size": 16,
                                                                 "resize": 64}
     half_hour = TrainConfig(data="d", engine=EngineConfig(time_limit=30), given=frozenset({"time_limit"}))
-    assert plan_segment({**horses, "step_s": 0.137}, half_hour) == {"depth": 5, "width": 16, "img_size": 256,
-                                                                   "batch_size": 4, "resize": 256}
+    assert plan_segment({**horses, "step_s": 0.137}, half_hour) == {"depth": 4, "width": 16, "img_size": 128,
+                                                                   "batch_size": 16, "resize": 128}
     # what the user set stays: their width 32 leaves only the patch to shrink
     mine = TrainConfig(data="d", engine=EngineConfig(time_limit=10), width=32, given=frozenset({"time_limit", "width"}))
     assert plan_segment({**horses, "step_s": 0.1}, mine) == {"depth": 3, "width": 32, "img_size": 64, "batch_size": 16,
