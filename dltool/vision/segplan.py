@@ -17,8 +17,8 @@ plans for the options the user did not set. Training cuts square patches at the 
   extent of the object a typical foreground pixel lies in, over its image's shorter side). Photos, where
   the object fills the frame, are seen whole; cells and other small objects keep every pixel. On the
   Weizmann horses (a horse spans its photo, object_side 1.02) in 10 CPU minutes with 64-px patches: mean
-  IoU 0.535 cut from the photos at their own size, 0.80 resized to a shorter side of 128 (the horse two
-  patches long), 0.90 at 64 (README, Planned defaults).
+  IoU 0.535 cut from the photos at their own size, 0.887 resized to a shorter side of 64 (README, Planned
+  defaults); resized to 128, the horse two patches long, about 0.80.
 
 Under --time-limit the U-Net is also sized for the budget: the fingerprint holds the seconds one training
 step of the REFERENCE U-Net takes on the run's device (`step_s`, timed before training), and the plan takes
