@@ -149,20 +149,14 @@ def _resize_mask(ids: np.ndarray, size: int | None) -> np.ndarray:
     return np.array(Image.fromarray(ids).resize((size, size), Image.NEAREST))  # ids stay ids
 
 
-def shorter_side_to(shape: tuple[int, int], side: int) -> tuple[int, int]:
-    """(H, W) resized so the shorter side is `side`, the aspect kept."""
-    h, w = shape
-    f = side / min(h, w)
-    return max(1, round(h * f)), max(1, round(w * f))
-
-
 def rescale(image: np.ndarray, mask: np.ndarray | None, side: int) -> tuple[np.ndarray, np.ndarray | None]:
     """An image (C, H, W uint8) and its mask of ids at the size whose shorter side is `side` (--resize):
     the image bilinear with antialiasing (no aliasing when it shrinks), the mask nearest (ids stay ids)."""
     import torch
     import torch.nn.functional as F
 
-    size = shorter_side_to(image.shape[1:], side)
+    h, w = image.shape[1:]
+    size = max(1, round(h * side / min(h, w))), max(1, round(w * side / min(h, w)))
     if size == image.shape[1:]:
         return image, mask
     x = F.interpolate(torch.from_numpy(image)[None].float(), size=size, mode="bilinear", antialias=True,
