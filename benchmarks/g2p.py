@@ -7,11 +7,12 @@ length, summed over the words.
 
 dltool trains through the CLI with default options but --target-vocab word (phonemes) and --time-limit;
 it is scored with --beam 1 and --beam 5 (`text seq2seq eval`). `--compare-attention` also trains
-`--model lstm --attention none` and `--attention luong` on the same budget.
+`--model lstm --attention none` and `--attention luong` on the same budget (`--side-by-side`: both at once, one CPU thread each).
 
 Prints one JSON object, with the load average before and after (times on a loaded machine are
 pessimistic). Usage:
-    python benchmarks/g2p.py [--time-limit 30] [--subset 20000,1000] [--compare-attention] [--work DIR]
+    python benchmarks/g2p.py [--time-limit 30] [--subset 20000,1000] [--compare-attention [--side-by-side]]
+                             [--skip-default] [--work DIR]
 """
 
 import argparse
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +32,11 @@ from dltool.text.seq2seq import edit_distance  # noqa: E402
 from sample_data.make_g2p import pronunciations, split, write  # noqa: E402
 
 
-def dltool(*args) -> str:
+def dltool(*args, threads: int | None = None) -> str:
+    """Run the CLI; `threads`: the torch threads it may use (OMP_NUM_THREADS), default all."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     r = subprocess.run([sys.executable, "-m", "dltool", *map(str, args)], capture_output=True, text=True,
-                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                       cwd=ROOT, env=env)
     if r.returncode:
         raise SystemExit(f"dltool {' '.join(map(str, args))} failed:\n{r.stderr}")
     return r.stdout
@@ -60,17 +64,17 @@ def phonetisaurus(train: list[str], test: list[str], prons: dict[str, list[str]]
     return {**score(predicted, test, prons), "train_s": round(train_s, 1)}
 
 
-def seq2seq(name: str, args: list[str], work: Path, minutes: float, seed: int) -> dict:
+def seq2seq(name: str, args: list[str], work: Path, minutes: float, seed: int, threads: int | None = None) -> dict:
     run = work / name
     t0 = time.perf_counter()
     summary = json.loads(dltool("text", "seq2seq", "train", work / "train.tsv", "--target-vocab", "word",
                                 "--time-limit", minutes, "--seed", seed, "--out", run, "--force", "--quiet",
-                                "--format", "json", *args))
+                                "--format", "json", *args, threads=threads))
     out = {"args": " ".join(args), "train_s": round(time.perf_counter() - t0, 1), "epochs": summary.get("epochs_run"),
            "val_exact": summary.get("val_exact")}
     for beam in (1, 5):
         m = json.loads(dltool("text", "seq2seq", "eval", run / "model.pt", work / "test.tsv", "--beam", beam,
-                              "--format", "json", "--quiet"))
+                              "--format", "json", "--quiet", threads=threads))
         out[f"beam{beam}"] = {"wer": m["wer"], "per": m["ter"]}
     return out
 
@@ -82,6 +86,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the split's and the training's seed")
     ap.add_argument("--compare-attention", action="store_true", help="also lstm --attention none vs luong")
     ap.add_argument("--skip-default", action="store_true", help="only the attention comparison")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="train the two attention models at once, one CPU thread each (half the wall time)")
     ap.add_argument("--work", type=Path, help="folder for the split, the models and runs (default: a temp dir)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="g2p-"))
@@ -99,9 +105,15 @@ def main() -> None:
     if not args.skip_default:
         result["dltool_default"] = seq2seq("default", [], work, args.time_limit, args.seed)
     if args.compare_attention:
-        for attention in ("none", "luong"):
-            result[f"lstm_{attention}"] = seq2seq(f"lstm_{attention}", ["--model", "lstm", "--attention", attention],
-                                                  work, args.time_limit, args.seed)
+        runs = {f"lstm_{a}": (f"lstm_{a}", ["--model", "lstm", "--attention", a], work, args.time_limit, args.seed)
+                for a in ("none", "luong")}
+        if args.side_by_side:  # the same budget for both: a thread each, at the same time
+            with ThreadPoolExecutor(2) as pool:
+                done = {key: pool.submit(seq2seq, *job, threads=1) for key, job in runs.items()}
+            result.update({key: future.result() for key, future in done.items()})
+            result["side_by_side_threads"] = 1
+        else:
+            result.update({key: seq2seq(*job) for key, job in runs.items()})
     result["load_before"], result["load_after"] = load_before, os.getloadavg()
     result["work"] = str(work)
     print(json.dumps(result, indent=2))
