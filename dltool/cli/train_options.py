@@ -55,7 +55,7 @@ ValDirOpt = Annotated[Path | None, typer.Option("--val", help="A separate valida
 OutDirOpt = Annotated[Path | None, typer.Option("--out", help="Run folder (default: a new runs/<domain>-<task>/<time>/).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")]
 TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files to OUT/tensorboard.")]
-AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Automatic mixed precision on CUDA.")]
+AmpOpt = Annotated[bool | None, typer.Option("--amp/--no-amp", help="Automatic mixed precision: on CUDA unless --no-amp (bfloat16 or float16); on a CPU only with --amp (bfloat16: faster where the CPU computes it natively, AVX512-BF16 or AMX).")]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start, faster steps).")]
 NprocOpt = Annotated[int, typer.Option("--nproc", callback=_launch_processes,
                                         help="Train with N processes on this machine (DDP, as under torchrun; --batch-size is split over them).")]
@@ -96,7 +96,7 @@ ENGINE_OPTIONS = (
     ("save_every", SaveEveryOpt, 0),
     ("time_limit", TimeLimitOpt, None),
     ("tensorboard", TensorboardOpt, False),
-    ("amp", AmpOpt, True),
+    ("amp", AmpOpt, None),
     ("compile", CompileOpt, False),
     ("nproc", NprocOpt, 1),
     ("device", DeviceOpt, "auto"),

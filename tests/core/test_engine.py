@@ -180,6 +180,24 @@ def test_resumed_epoch_skips_the_batches_it_has_seen():
     assert [t[0].tolist() for t in b] == full[2:]
 
 
+@pytest.mark.parametrize("amp, dtype", [(None, torch.float32), (False, torch.float32), (True, torch.bfloat16)])
+def test_amp_on_a_cpu_is_bfloat16_when_asked_and_float32_by_default(tmp_path, amp, dtype):
+    """--amp on a CPU computes the layers in bfloat16 under autocast, and the model still learns; without it (the
+    default) or with --no-amp, float32. The weights stay float32 either way."""
+    torch.manual_seed(0)
+    X, y = blobs()
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    seen = set()
+    model[0].register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+    train = TensorBatches((X[:240], y[:240]), 32, shuffle=True, seed=0)
+    val = TensorBatches((X[240:], y[240:]), 64, shuffle=False)
+    summary = Engine(BlobTask(), model, EngineConfig(epochs=8, lr=0.01, amp=amp), tmp_path,
+                     torch.device("cpu")).fit(train, val)
+    assert seen == {dtype}
+    assert model[0].weight.dtype == torch.float32
+    assert summary["val_accuracy"] > 0.9, summary
+
+
 @pytest.mark.gpu
 def test_cuda_path_uses_amp_and_channels_last(tmp_path):
     """On CUDA a convnet trains in channels_last memory with autocast (bf16/fp16) activations."""
