@@ -12,7 +12,7 @@ it is scored with --beam 1 and --beam 5 (`text seq2seq eval`). `--compare-attent
 Prints one JSON object, with the load average before and after (times on a loaded machine are
 pessimistic). Usage:
     python benchmarks/g2p.py [--time-limit 30] [--subset 20000,1000] [--compare-attention [--side-by-side]]
-                             [--skip-default] [--work DIR]
+                             [--skip-default] [--extra "--amp --batch-size 256"] [--work DIR]
 """
 
 import argparse
@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--skip-default", action="store_true", help="only the attention comparison")
     ap.add_argument("--side-by-side", action="store_true",
                     help="train the two attention models at once, one CPU thread each (half the wall time)")
+    ap.add_argument("--extra", default="", help="more `text seq2seq train` options for every dltool model, quoted")
     ap.add_argument("--work", type=Path, help="folder for the split, the models and runs (default: a temp dir)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="g2p-"))
@@ -103,9 +104,10 @@ def main() -> None:
     result = {"train_words": len(train), "test_words": len(test), "seed": args.seed,
               "phonetisaurus": phonetisaurus(train, test, prons, work)}
     if not args.skip_default:
-        result["dltool_default"] = seq2seq("default", [], work, args.time_limit, args.seed)
+        result["dltool_default"] = seq2seq("default", args.extra.split(), work, args.time_limit, args.seed)
     if args.compare_attention:
-        runs = {f"lstm_{a}": (f"lstm_{a}", ["--model", "lstm", "--attention", a], work, args.time_limit, args.seed)
+        runs = {f"lstm_{a}": (f"lstm_{a}", ["--model", "lstm", "--attention", a, *args.extra.split()], work,
+                              args.time_limit, args.seed)
                 for a in ("none", "luong")}
         if args.side_by_side:  # the same budget for both: a thread each, at the same time
             with ThreadPoolExecutor(2) as pool:
