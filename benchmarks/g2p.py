@@ -6,13 +6,14 @@ prediction equals none of their pronunciations, PER = phoneme edits to the close
 length, summed over the words.
 
 dltool trains through the CLI with default options but --target-vocab word (phonemes) and --time-limit;
-it is scored with --beam 1 and --beam 5 (`text seq2seq eval`). `--compare-attention` also trains
-`--model lstm --attention none` and `--attention luong` on the same budget (`--side-by-side`: both at once, one CPU thread each).
+it is scored with --beam 1 and --beam 5 (`text seq2seq eval`). `--compare-attention [KINDS]` also trains
+`--model lstm` with each `--attention` kind on the same budget (default none,luong); `--side-by-side` trains
+every model at once, one CPU thread each.
 
 Prints one JSON object, with the load average before and after (times on a loaded machine are
 pessimistic). Usage:
-    python benchmarks/g2p.py [--time-limit 30] [--subset 20000,1000] [--compare-attention [--side-by-side]]
-                             [--skip-default] [--extra "--amp --batch-size 256"] [--work DIR]
+    python benchmarks/g2p.py [--time-limit 30] [--subset 20000,1000] [--compare-attention [none,luong,bahdanau]]
+                             [--side-by-side] [--skip-default] [--extra "--amp --batch-size 256"] [--work DIR]
 """
 
 import argparse
@@ -84,10 +85,11 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=30.0, help="minutes of training per dltool model")
     ap.add_argument("--subset", help="TRAIN,TEST words (a quick check; default: the full dictionary)")
     ap.add_argument("--seed", type=int, default=0, help="the split's and the training's seed")
-    ap.add_argument("--compare-attention", action="store_true", help="also lstm --attention none vs luong")
+    ap.add_argument("--compare-attention", nargs="?", const="none,luong", default="",
+                    help="also train `--model lstm` with each of these --attention kinds (default none,luong)")
     ap.add_argument("--skip-default", action="store_true", help="only the attention comparison")
     ap.add_argument("--side-by-side", action="store_true",
-                    help="train the two attention models at once, one CPU thread each (half the wall time)")
+                    help="train every dltool model at once, one CPU thread each (the same budget, less wall time)")
     ap.add_argument("--extra", default="", help="more `text seq2seq train` options for every dltool model, quoted")
     ap.add_argument("--work", type=Path, help="folder for the split, the models and runs (default: a temp dir)")
     args = ap.parse_args()
@@ -103,19 +105,18 @@ def main() -> None:
     write(work / "test.tsv", test, prons)
     result = {"train_words": len(train), "test_words": len(test), "seed": args.seed,
               "phonetisaurus": phonetisaurus(train, test, prons, work)}
-    if not args.skip_default:
-        result["dltool_default"] = seq2seq("default", args.extra.split(), work, args.time_limit, args.seed)
-    if args.compare_attention:
-        runs = {f"lstm_{a}": (f"lstm_{a}", ["--model", "lstm", "--attention", a, *args.extra.split()], work,
-                              args.time_limit, args.seed)
-                for a in ("none", "luong")}
-        if args.side_by_side:  # the same budget for both: a thread each, at the same time
-            with ThreadPoolExecutor(2) as pool:
-                done = {key: pool.submit(seq2seq, *job, threads=1) for key, job in runs.items()}
-            result.update({key: future.result() for key, future in done.items()})
-            result["side_by_side_threads"] = 1
-        else:
-            result.update({key: seq2seq(*job) for key, job in runs.items()})
+    extra = args.extra.split()
+    runs = {} if args.skip_default else {"dltool_default": ("default", extra)}
+    for kind in filter(None, args.compare_attention.split(",")):
+        runs[f"lstm_{kind}"] = (f"lstm_{kind}", ["--model", "lstm", "--attention", kind, *extra])
+    if args.side_by_side:  # the same budget for each: a thread each, at the same time
+        with ThreadPoolExecutor(len(runs)) as pool:
+            done = {key: pool.submit(seq2seq, name, opts, work, args.time_limit, args.seed, threads=1)
+                    for key, (name, opts) in runs.items()}
+        result.update({key: future.result() for key, future in done.items()})
+        result["side_by_side_threads"] = 1
+    else:
+        result.update({key: seq2seq(name, opts, work, args.time_limit, args.seed) for key, (name, opts) in runs.items()})
     result["load_before"], result["load_after"] = load_before, os.getloadavg()
     result["work"] = str(work)
     print(json.dumps(result, indent=2))
