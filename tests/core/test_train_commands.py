@@ -178,3 +178,23 @@ def test_resuming_a_finished_run_changes_nothing_and_says_so(cli, case, tmp_path
     assert r.code == 0, r.stderr
     assert "is finished" in r.stderr and "nothing to resume" in r.stderr, r.stderr
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*")) if p.is_file()} == before
+
+
+def test_amp_on_a_cpu_reaches_the_engine_through_the_cli(cli, tmp_path, monkeypatch):
+    """`--amp` on a CPU: the run computes under bfloat16 autocast (the engine's test checks the dtypes), records
+    the choice in config.toml, and still learns; without the flag the record leaves it out (the default)."""
+    import tomllib
+
+    case = TRAIN_COMMANDS["text seq2seq train"]
+    data = case.make_data(tmp_path / "data")
+    casts = []
+    real = Engine._autocast
+    monkeypatch.setattr(Engine, "_autocast", lambda self: casts.append(self.amp_dtype) or real(self))
+    for flag, recorded, dtype in (("--amp", True, torch.bfloat16), (None, None, None)):
+        casts.clear()
+        run = tmp_path / f"run-{flag}"
+        r = cli(*case.command, data, "--out", run, *case.args, *([flag] if flag else []))
+        assert r.code == 0, r.stderr
+        assert casts and set(casts) == {dtype}  # every step and validation
+        assert tomllib.loads((run / "config.toml").read_text()).get("amp") is recorded
+        case.learned(cli, data, run)
