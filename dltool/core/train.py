@@ -458,6 +458,8 @@ class Engine:
             # asked for only: it pays where the CPU has native bfloat16 and a step is mostly matrix work (G2P's
             # lstm at batch 256 1.68x, a small convnet 1.0x: benchmarks/cpu_amp.py); elsewhere the casts cost
             self.amp_dtype = torch.bfloat16
+        elif cfg.amp:
+            raise OptionError(f"--amp is for CUDA and CPUs, not {self.device.type}", "drop --amp")
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.best, self.best_epoch, self.bad_epochs = None, 0, 0
         self.converged = None
