@@ -323,8 +323,11 @@ def train(cfg: TrainConfig) -> dict:
     from dltool.text.lm import small_work_on_one_thread
 
     cfg.validate()
+    src_vocab, tgt_vocab, tr, va, max_target = prepare(cfg)  # the data first: the plan is made from it
+    cfg, plan = _planned(cfg, tr)
     device, run_dir = runs.start(cfg, TASK, cfg.recipe())
-    src_vocab, tgt_vocab, tr, va, max_target = prepare(cfg)
+    if plan is not None:
+        info(plan.line())
     arch_kwargs = {"src_vocab": len(src_vocab), "tgt_vocab": len(tgt_vocab),
                    **{o: v for o, v in arch_options(cfg, SEQ2SEQ_MODELS, ARCH_OPTIONS).items() if v is not None}}
     model = SEQ2SEQ_MODELS.create(cfg.model, **arch_kwargs)
@@ -337,6 +340,18 @@ def train(cfg: TrainConfig) -> dict:
     tokens = float(tr[1].float().mean() + (tr[3] >= 0).sum(1).float().mean())
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
+
+
+def _planned(cfg: TrainConfig, tr):
+    """(cfg with the batch size and learning rate planned from the training pairs where the user set
+    neither, the Plan or None: dltool.text.plan.plan_seq2seq)."""
+    from dltool.core.plan import plan_run
+    from dltool.text.plan import fingerprint_seq2seq, plan_seq2seq
+
+    cfg, plan = plan_run(cfg, plan_seq2seq, lambda: fingerprint_seq2seq(tr))
+    if plan is not None:
+        cfg.validate()  # the planned values too
+    return cfg, plan
 
 
 # -- decoding -------------------------------------------------------------------------------------

@@ -423,12 +423,12 @@ def _seq2seq_learned(cli, data: Path, run: Path) -> None:
     r = cli("text", "seq2seq", "eval", run / "model.pt", data.parent / "test.tsv", "--beam", "1", "--format", "json",
             "--device", "cpu", "--quiet")
     assert r.code == 0, r.stderr
-    assert json.loads(r.stdout)["ter"] < 0.6  # few steps: well under a guess of the 5 letters
+    assert json.loads(r.stdout)["ter"] < 0.6, r.stdout  # few steps: well under a guess of the 5 letters
 
 
 TEXT_SEQ2SEQ = TrainCommand(  # --warmup and --label-smoothing: resume stays exact with both
     ("text", "seq2seq", "train"), _reverse_pairs,
-    ("--model", "gru_tiny", "--epochs", "4", "--batch-size", "16", "--lr", "0.01", "--warmup", "4",
+    ("--model", "gru_tiny", "--epochs", "6", "--batch-size", "16", "--lr", "0.01", "--warmup", "4",
      "--label-smoothing", "0.1", "--val-split", "0.2", "--device", "cpu", "--quiet"),
     _seq2seq_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training pairs: 5 steps an epoch
 

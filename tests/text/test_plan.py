@@ -4,6 +4,7 @@ it (even typed at the command's default), and --resume keeps the plan the run sa
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -170,3 +171,39 @@ def test_lm_planned_epochs_and_batch_follow_the_corpus():
     assert plan_lm(lee, cfg)["dropout"] == 0.1  # windows at random offsets are not learnt by heart as lines are
     budget = TrainConfig(inputs=("x",), engine=EngineConfig(time_limit=5), model="lstm_tiny")
     assert plan_lm(names, budget) == {"batch_size": 64}  # the budget sets the epochs; a *_tiny keeps its dropout
+
+
+# -- text seq2seq train -----------------------------------------------------------------------------
+
+def _s2s_train(cli, data, out, *args):
+    r = cli("text", "seq2seq", "train", data, "--model", "gru_tiny", "--epochs", "1", "--device", "cpu",
+            "--format", "json", "--out", out, *args)
+    assert r.code == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
+    assert len(lines) == 1, r.stderr
+    return lines[0], tomllib.loads((out / "config.toml").read_text())
+
+
+def test_seq2seq_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
+    data = tmp_path / "pairs.tsv"
+    words = ["".join(w) for w in itertools.product("abcde", repeat=3)][:100]
+    data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
+    line, config = _s2s_train(cli, data, tmp_path / "a")
+    assert config["plan"]["values"] == {"batch_size": 64, "lr": 0.001} and (config["batch_size"], config["lr"]) == (64, 0.001)
+    assert config["plan"]["fingerprint"] == {"pairs": 90, "source_tokens": 4.0, "target_tokens": 4.0}  # ends in
+    assert line == "plan: batch_size=64 lr=0.001 (from pairs 90, source_tokens 4, target_tokens 4)"
+    # a batch the user set gets its learning rate; a learning rate the user set is kept
+    line, mine = _s2s_train(cli, data, tmp_path / "b", "--batch-size", "256")
+    assert mine["plan"]["values"] == {"lr": 0.002} and line.endswith("set by you: batch_size")
+    _, mine = _s2s_train(cli, data, tmp_path / "c", "--lr", "0.01")
+    assert (mine["batch_size"], mine["lr"]) == (64, 0.01) and mine["plan"]["values"] == {"batch_size": 64}
+
+
+def test_seq2seq_planned_batch_follows_the_pairs():
+    from dltool.core.train import EngineConfig
+    from dltool.text.plan import SEQ2SEQ_LARGE, plan_seq2seq
+    from dltool.text.seq2seq import TrainConfig
+
+    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())
+    assert plan_seq2seq({"pairs": 118_680}, cfg) == {"batch_size": 256, "lr": 0.002}  # G2P's full dictionary
+    assert plan_seq2seq({"pairs": SEQ2SEQ_LARGE - 1}, cfg) == {"batch_size": 64, "lr": 0.001}
