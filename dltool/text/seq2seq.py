@@ -343,8 +343,8 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _planned(cfg: TrainConfig, tr):
-    """(cfg with the batch size and learning rate planned from the training pairs where the user set
-    neither, the Plan or None: dltool.text.plan.plan_seq2seq)."""
+    """(cfg with the batch size and learning rate the user did not set planned from the training pairs,
+    the Plan or None: dltool.text.plan.plan_seq2seq)."""
     from dltool.core.plan import plan_run
     from dltool.text.plan import fingerprint_seq2seq, plan_seq2seq
 

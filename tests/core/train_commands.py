@@ -428,7 +428,7 @@ def _seq2seq_learned(cli, data: Path, run: Path) -> None:
 
 TEXT_SEQ2SEQ = TrainCommand(  # --warmup and --label-smoothing: resume stays exact with both
     ("text", "seq2seq", "train"), _reverse_pairs,
-    ("--model", "gru_tiny", "--epochs", "6", "--batch-size", "16", "--lr", "0.01", "--warmup", "4",
+    ("--model", "gru_tiny", "--epochs", "10", "--batch-size", "16", "--lr", "0.01", "--warmup", "4",
      "--label-smoothing", "0.1", "--val-split", "0.2", "--device", "cpu", "--quiet"),
     _seq2seq_learned, interrupt_at=7, printed_once=_one_summary)  # 77 training pairs: 5 steps an epoch
 
