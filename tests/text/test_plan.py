@@ -21,12 +21,17 @@ def texts(tmp_path_factory):
     return write_two_topic_csv(tmp_path_factory.mktemp("plan") / "train.csv", n_per_topic=40, seed=0)
 
 
-def _train(cli, texts, out, *args):
-    r = cli("text", "classify", "train", texts, *FAST, "--out", out, *args)
+def _planned_run(cli, out, *args):
+    """Train with `args` into `out`: (the one plan line printed, the run's config.toml)."""
+    r = cli(*args, "--out", out)
     assert r.code == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
     assert len(lines) == 1, r.stderr  # one line
     return lines[0], tomllib.loads((out / "config.toml").read_text())
+
+
+def _train(cli, texts, out, *args):
+    return _planned_run(cli, out, "text", "classify", "train", texts, *FAST, *args)
 
 
 def test_plan_is_printed_saved_and_deterministic(cli, texts, tmp_path):
@@ -130,12 +135,8 @@ def test_planned_epochs_follow_the_batch_size_the_user_set():
 # -- text lm train ----------------------------------------------------------------------------------
 
 def _lm_train(cli, data, out, *args):
-    r = cli("text", "lm", "train", data, "--dim", "8", "--layers", "1", "--heads", "1", "--batch-size", "16",
-            "--device", "cpu", "--format", "json", "--out", out, *args)
-    assert r.code == 0, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
-    assert len(lines) == 1, r.stderr
-    return lines[0], tomllib.loads((out / "config.toml").read_text())
+    return _planned_run(cli, out, "text", "lm", "train", data, "--dim", "8", "--layers", "1", "--heads", "1",
+                        "--batch-size", "16", "--device", "cpu", "--format", "json", *args)
 
 
 def test_lm_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
@@ -176,12 +177,8 @@ def test_lm_planned_epochs_and_batch_follow_the_corpus():
 # -- text seq2seq train -----------------------------------------------------------------------------
 
 def _s2s_train(cli, data, out, *args):
-    r = cli("text", "seq2seq", "train", data, "--model", "gru_tiny", "--epochs", "1", "--device", "cpu",
-            "--format", "json", "--out", out, *args)
-    assert r.code == 0, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.startswith("plan")]
-    assert len(lines) == 1, r.stderr
-    return lines[0], tomllib.loads((out / "config.toml").read_text())
+    return _planned_run(cli, out, "text", "seq2seq", "train", data, "--model", "gru_tiny", "--epochs", "1",
+                        "--device", "cpu", "--format", "json", *args)
 
 
 def test_seq2seq_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
