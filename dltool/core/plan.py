@@ -99,12 +99,15 @@ def saved(run_dir: Path | None) -> dict | None:
 def plan_run(cfg, planner, measure):
     """The whole sequence for a train config: on --resume the saved plan (none for a run saved before plans);
     otherwise `planner(measure(), cfg)`. `measure` is called only when a plan is made. Returns (cfg, Plan
-    or None); the caller prints `plan.line()`."""
+    or None), the config validated again with the planned values; the caller prints `plan.line()`."""
     if cfg.engine.resume:
         record = saved(cfg.run.out)
         if record is None:
             return cfg, None
         cfg, plan = apply(cfg, dict(record.get("values", {})), dict(record.get("fingerprint", {})), resumed=True)
-        return replace(cfg, options={**cfg.options, "plan": record}), plan  # kept whole for the next resume
-    fingerprint = measure()
-    return apply(cfg, planner(fingerprint, cfg), fingerprint)
+        cfg = replace(cfg, options={**cfg.options, "plan": record})  # kept whole for the next resume
+    else:
+        fingerprint = measure()
+        cfg, plan = apply(cfg, planner(fingerprint, cfg), fingerprint)
+    cfg.validate()
+    return cfg, plan

@@ -173,7 +173,6 @@ def train(cfg: TrainConfig, make_task, planner=None) -> dict:
         from dltool.generate.plan import fingerprint
 
         cfg, plan = plan_run(cfg, planner, lambda: fingerprint(images))
-        cfg.validate()
     device, run_dir = runs.start(cfg, task_name(cfg.family))
     if cfg.conditional and images.labels is None:
         raise InputError(f"'{cfg.data}' is a flat folder: a conditional model needs class sub-folders",

@@ -284,8 +284,6 @@ def _planned(cfg: TrainConfig, data: Labelled):
     from dltool.text.plan import fingerprint, plan_classify
 
     cfg, plan = plan_run(cfg, plan_classify, lambda: fingerprint(data.texts, data.labels, cfg.tokenizer_config()))
-    if plan is not None:
-        cfg.validate()  # the planned values too
     return cfg, plan
 
 

@@ -518,8 +518,6 @@ def _planned(cfg: TrainConfig, vocab: LMVocab, context: int, tr):
     from dltool.text.plan import fingerprint_lm, plan_lm
 
     cfg, plan = plan_run(cfg, plan_lm, lambda: fingerprint_lm(cfg.mode, tr, len(vocab), context))
-    if plan is not None:
-        cfg.validate()  # the planned values too
     return cfg, plan
 
 

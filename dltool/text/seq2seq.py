@@ -320,11 +320,13 @@ def prepare(cfg: TrainConfig):
 
 def train(cfg: TrainConfig) -> dict:
     from dltool.core.data import TensorBatches
+    from dltool.core.plan import plan_run
     from dltool.text.lm import small_work_on_one_thread
+    from dltool.text.plan import fingerprint_seq2seq, plan_seq2seq
 
     cfg.validate()
-    src_vocab, tgt_vocab, tr, va, max_target = prepare(cfg)  # the data first: the plan is made from it
-    cfg, plan = _planned(cfg, tr)
+    src_vocab, tgt_vocab, tr, va, max_target = prepare(cfg)  # the data first: the batch size and lr are planned from it
+    cfg, plan = plan_run(cfg, plan_seq2seq, lambda: fingerprint_seq2seq(tr))
     device, run_dir = runs.start(cfg, TASK, cfg.recipe())
     if plan is not None:
         info(plan.line())
@@ -340,18 +342,6 @@ def train(cfg: TrainConfig) -> dict:
     tokens = float(tr[1].float().mean() + (tr[3] >= 0).sum(1).float().mean())
     with small_work_on_one_thread(model, device, int(bs * tokens)):
         return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
-
-
-def _planned(cfg: TrainConfig, tr):
-    """(cfg with the batch size and learning rate the user did not set planned from the training pairs,
-    the Plan or None: dltool.text.plan.plan_seq2seq)."""
-    from dltool.core.plan import plan_run
-    from dltool.text.plan import fingerprint_seq2seq, plan_seq2seq
-
-    cfg, plan = plan_run(cfg, plan_seq2seq, lambda: fingerprint_seq2seq(tr))
-    if plan is not None:
-        cfg.validate()  # the planned values too
-    return cfg, plan
 
 
 # -- decoding -------------------------------------------------------------------------------------

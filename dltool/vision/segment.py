@@ -296,8 +296,6 @@ def _planned(cfg: TrainConfig, data: segdata.SegData):
         return fp
 
     cfg, plan = plan_run(cfg, plan_segment, measure)
-    if plan is not None:
-        cfg.validate()  # the planned values too
     return cfg, plan
 
 

@@ -197,7 +197,6 @@ def test_model_trains_and_decodes_step_by_step(name):
         assert torch.allclose(full, torch.cat(steps, 1), atol=1e-5)
 
 
-
 def test_luong_scores_are_scaled_so_wide_states_do_not_saturate():
     """At initialisation, 256-wide states over 10 source positions: scaled scores spread the weights (the
     largest ~0.2); the unscaled s . W h put ~0.87 on one position, and that model trailed none on G2P."""
@@ -210,6 +209,7 @@ def test_luong_scores_are_scaled_so_wide_states_do_not_saturate():
     expected = torch.softmax(query @ attention.keys(memory).transpose(1, 2) / 16, -1)
     assert torch.allclose(weights, expected, atol=1e-6) and torch.allclose(context, expected @ memory, atol=1e-5)
     assert float(weights.max(-1).values.mean()) < 0.4
+
 
 # -- bad input ------------------------------------------------------------------------------------
 
