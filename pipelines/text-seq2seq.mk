@@ -17,10 +17,10 @@ all: $(OUT)/transformer-eval1.json $(OUT)/transformer-eval5.json $(OUT)/lstm-non
 	  echo "$$f: $$(grep -o '"wer": [0-9.e-]*' $(OUT)/$$f.json), $$(grep -o '"ter": [0-9.e-]*' $(OUT)/$$f.json)"; done
 
 $(OUT)/transformer/model.pt:
-	$(DLTOOL) text seq2seq train $(G2P)/train.tsv --target-vocab word --time-limit $(MINUTES) --seed $(SEED) \
-	  --out $(OUT)/transformer --force -q > /dev/null
+	$(DLTOOL) text seq2seq train $(G2P)/train.tsv --target-vocab word --model transformer --time-limit $(MINUTES) \
+	  --seed $(SEED) --out $(OUT)/transformer --force -q > /dev/null
 
-# the course's baseline (the final state only) against Luong attention, on the same budget
+# the course's baseline (the final state only) against Luong attention (the default model), on the same budget
 $(OUT)/lstm-%/model.pt:
 	$(DLTOOL) text seq2seq train $(G2P)/train.tsv --target-vocab word --model lstm --attention $* \
 	  --time-limit $(MINUTES) --seed $(SEED) --out $(OUT)/lstm-$* --force -q > /dev/null

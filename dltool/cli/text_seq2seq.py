@@ -42,7 +42,7 @@ VocabHelp = "char | word (space-separated tokens, e.g. phonemes) | bpe (byte-lev
                 warmup=200, clip_norm=1.0)
 def train(
     inputs: PairsArg,
-    model: Annotated[str, typer.Option("--model", "-m", help="transformer | lstm | gru (with --attention); *_tiny for tests.")] = "transformer",
+    model: Annotated[str, typer.Option("--model", "-m", help="lstm | gru (with --attention) | transformer; *_tiny for tests.")] = "lstm",
     source: SourceOpt = None,
     target: TargetOpt = None,
     source_vocab: Annotated[str, typer.Option("--source-vocab", help=f"Source tokens: {VocabHelp}")] = "char",

@@ -31,6 +31,21 @@ def gpu_may_be_present() -> bool:
     return sys.platform == "darwin" or bool(glob.glob("/dev/nvidia*")) or os.path.exists("/dev/kfd")
 
 
+def runs_on_cpu(name: str | None = None) -> bool:
+    """True when the requested device is surely the CPU: --device cpu, or auto where no GPU is present."""
+    name = device_name(name)
+    return name == "cpu" or (name == "auto" and not gpu_may_be_present())
+
+
+def native_cpu_bfloat16() -> bool:
+    """True when this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX tiles), where autocast to
+    bfloat16 on a CPU pays (benchmarks/cpu_amp.py); False where torch cannot tell."""
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported",
+                                                                         "_is_amx_tile_supported"))
+
+
 def resolve_device(name: str | None = None):
     """Return a torch.device, failing clearly when the requested one is absent."""
     import torch

@@ -116,27 +116,39 @@ def plan_lm(fp: dict, cfg) -> dict:
 
 #: from this many training pairs on, a step reads the larger batch: G2P's 118,680 words in batches of 64 left a
 #: 2-core CPU underused (the lstm with attention reads 1.3x the pairs a second in batches of 256, 12,000 words
-#: for 2 epochs on 2 threads, float32); both batches see enough steps in a budget of minutes
+#: for 2 epochs on 2 threads, float32); both batches see enough steps in a budget of minutes. From there on, a CPU
+#: that multiplies bfloat16 natively also trains under --amp (G2P's lstm in batches of 256: 1.68x the pairs a
+#: second, the same validation loss; benchmarks/cpu_amp.py); small data keeps float32, exact on tiny models
 SEQ2SEQ_LARGE = 50_000
 SEQ2SEQ_BATCH = (64, 256)
-#: the learning rate of a batch of 64; a larger batch takes lr * sqrt(batch / 64) (G2P: 0.002 at 256)
-SEQ2SEQ_LR = 1e-3
+#: the learning rate of a batch of 64 for each family; a larger batch takes lr * sqrt(batch / 64). The recurrent
+#: models take twice the Transformer's: G2P, lstm with attention, batches of 256, 2 epochs of the full dictionary
+#: on one thread (10 minutes), validation exact 0.593 at lr 0.002, 0.601 at 0.004, 0.587 at 0.006
+SEQ2SEQ_LR = {"recurrent": 2e-3, "transformer": 1e-3}
 
 
-def fingerprint_seq2seq(train) -> dict:
-    """What the plan of `text seq2seq train` is made from: the training tensors of dltool.text.seq2seq.prepare."""
+def fingerprint_seq2seq(train, device: str) -> dict:
+    """What the plan of `text seq2seq train` is made from: the training tensors of dltool.text.seq2seq.prepare,
+    and whether the run is on a CPU that multiplies bfloat16 natively."""
+    from dltool.core.device import native_cpu_bfloat16, runs_on_cpu
+
     src, src_len, _, tgt_out = train
     return {"pairs": len(src), "source_tokens": round(float(src_len.float().mean()), 1),
-            "target_tokens": round(float((tgt_out >= 0).sum(1).float().mean()), 1)}
+            "target_tokens": round(float((tgt_out >= 0).sum(1).float().mean()), 1),
+            "cpu_bfloat16": runs_on_cpu(device) and native_cpu_bfloat16()}
 
 
 def plan_seq2seq(fp: dict, cfg) -> dict:
-    """Proposed batch size and learning rate for `text seq2seq train` (the user's flags win: dltool.core.plan);
-    a batch the user set still gets its learning rate."""
+    """Proposed batch size, learning rate and AMP for `text seq2seq train` (the user's flags win:
+    dltool.core.plan); a batch the user set still gets its learning rate."""
     from dltool.core.plan import user_set
+    from dltool.text.models.seq2seq_rnn import CELLS
 
     small, large = SEQ2SEQ_BATCH
     plan = {"batch_size": large if fp["pairs"] >= SEQ2SEQ_LARGE else small}
     batch = cfg.run.batch_size if "batch_size" in user_set(cfg) else plan["batch_size"]
-    plan["lr"] = round(SEQ2SEQ_LR * math.sqrt(batch / small), 6)
+    family = "recurrent" if cfg.model.removesuffix("_tiny") in CELLS else "transformer"
+    plan["lr"] = round(SEQ2SEQ_LR[family] * math.sqrt(batch / small), 6)
+    if fp["pairs"] >= SEQ2SEQ_LARGE and fp.get("cpu_bfloat16"):
+        plan["amp"] = True
     return plan

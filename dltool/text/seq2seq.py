@@ -257,7 +257,7 @@ class Seq2SeqTask(TaskHooks):
 class TrainConfig:
     inputs: tuple[str, ...]
     engine: EngineConfig
-    model: str = "transformer"
+    model: str = "lstm"
     source: str | None = None          # column names of a table input
     target: str | None = None
     source_vocab: str = "char"
@@ -326,7 +326,7 @@ def train(cfg: TrainConfig) -> dict:
 
     cfg.validate()
     src_vocab, tgt_vocab, tr, va, max_target = prepare(cfg)  # the data first: the batch size and lr are planned from it
-    cfg, plan = plan_run(cfg, plan_seq2seq, lambda: fingerprint_seq2seq(tr))
+    cfg, plan = plan_run(cfg, plan_seq2seq, lambda: fingerprint_seq2seq(tr, cfg.run.device))
     device, run_dir = runs.start(cfg, TASK, cfg.recipe())
     if plan is not None:
         info(plan.line())

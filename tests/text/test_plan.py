@@ -182,25 +182,35 @@ def _s2s_train(cli, data, out, *args):
 
 
 def test_seq2seq_plan_is_printed_saved_and_the_user_wins(cli, tmp_path):
+    from dltool.core.device import native_cpu_bfloat16
+
     data = tmp_path / "pairs.tsv"
     words = ["".join(w) for w in itertools.product("abcde", repeat=3)][:100]
     data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
     line, config = _s2s_train(cli, data, tmp_path / "a")
-    assert config["plan"]["values"] == {"batch_size": 64, "lr": 0.001} and (config["batch_size"], config["lr"]) == (64, 0.001)
-    assert config["plan"]["fingerprint"] == {"pairs": 90, "source_tokens": 4.0, "target_tokens": 4.0}  # ends in
-    assert line == "plan: batch_size=64 lr=0.001 (from pairs 90, source_tokens 4, target_tokens 4)"
+    assert config["plan"]["values"] == {"batch_size": 64, "lr": 0.002} and (config["batch_size"], config["lr"]) == (64, 0.002)
+    assert config["plan"]["fingerprint"] == {"pairs": 90, "source_tokens": 4.0, "target_tokens": 4.0,  # ends in
+                                             "cpu_bfloat16": native_cpu_bfloat16()}
+    assert line.startswith("plan: batch_size=64 lr=0.002 (from pairs 90, source_tokens 4, target_tokens 4, cpu_bfloat16 ")
     # a batch the user set gets its learning rate; a learning rate the user set is kept
     line, mine = _s2s_train(cli, data, tmp_path / "b", "--batch-size", "256")
-    assert mine["plan"]["values"] == {"lr": 0.002} and line.endswith("set by you: batch_size")
+    assert mine["plan"]["values"] == {"lr": 0.004} and line.endswith("set by you: batch_size")
     _, mine = _s2s_train(cli, data, tmp_path / "c", "--lr", "0.01")
     assert (mine["batch_size"], mine["lr"]) == (64, 0.01) and mine["plan"]["values"] == {"batch_size": 64}
 
 
 def test_seq2seq_planned_batch_follows_the_pairs():
     from dltool.core.train import EngineConfig
-    from dltool.text.plan import SEQ2SEQ_LARGE, plan_seq2seq
+    from dltool.text.plan import SEQ2SEQ_LARGE, fingerprint_seq2seq, plan_seq2seq
     from dltool.text.seq2seq import TrainConfig
 
-    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())
-    assert plan_seq2seq({"pairs": 118_680}, cfg) == {"batch_size": 256, "lr": 0.002}  # G2P's full dictionary
-    assert plan_seq2seq({"pairs": SEQ2SEQ_LARGE - 1}, cfg) == {"batch_size": 64, "lr": 0.001}
+    cfg = TrainConfig(inputs=("x",), engine=EngineConfig())  # the default model, lstm
+    g2p = {"pairs": 118_680, "cpu_bfloat16": False}  # G2P's full dictionary
+    assert plan_seq2seq(g2p, cfg) == {"batch_size": 256, "lr": 0.004}
+    assert plan_seq2seq({**g2p, "cpu_bfloat16": True}, cfg) == {"batch_size": 256, "lr": 0.004, "amp": True}
+    assert plan_seq2seq({**g2p, "pairs": SEQ2SEQ_LARGE - 1, "cpu_bfloat16": True}, cfg) == {"batch_size": 64, "lr": 0.002}
+    transformer = TrainConfig(inputs=("x",), engine=EngineConfig(), model="transformer_tiny")
+    assert plan_seq2seq(g2p, transformer) == {"batch_size": 256, "lr": 0.002}  # half the recurrent models' rate
+    # bfloat16 is planned for a run on the CPU only (on CUDA --amp is on by default)
+    pairs = (torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 2]), None, torch.zeros(2, 4, dtype=torch.long))
+    assert fingerprint_seq2seq(pairs, "cuda")["cpu_bfloat16"] is False
