@@ -775,7 +775,7 @@ class Engine:
         if planned == self.epochs:
             return
         info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {self.budget.per_epoch:.3g} s, "
-             f"so {planned} epochs")
+             f"so {planned} epoch{'s' if planned != 1 else ''}")
         self.epochs, self.epochs_planned = planned, planned
         if self.when in ("batch", "epoch"):
             for opt in self.optimizers.values():
