@@ -77,8 +77,7 @@ def placed_on(name: str | None, what: str, supported: tuple[str, ...] = ("cpu",)
     No torch import when the answer is the CPU by --device cpu, or auto on a machine without a GPU."""
     from dltool.core.console import info
 
-    name = device_name(name)
-    if name == "cpu" or (name == "auto" and not gpu_may_be_present()):
+    if runs_on_cpu(name):
         return "cpu"
     dev = resolve_device(name)
     if dev.type in supported:
