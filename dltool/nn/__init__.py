@@ -7,6 +7,8 @@
 - positional.py   sinusoidal codes: the Transformer's positions and the diffusion U-Net's timesteps
 - transformer.py  sinusoidal positional encoding, pre-norm encoder blocks and stacks (text classify)
 - causal.py       causal self-attention with a key/value cache and GPT's pre-norm decoder block (text lm)
+- dropout.py      dropout whose CPU mask is drawn eight elements a random word (torch's: one Bernoulli each)
+- recurrent.py    multi-layer LSTM/GRU as torch's module, with that dropout between the layers (text seq2seq)
 - seq2seq.py      encoder-decoder attention: Bahdanau's additive and Luong's, cross-attention and the
                   Transformer's decoder block with a cache (text seq2seq)
 

@@ -17,6 +17,8 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dltool.nn.attention import padding_mask
+from dltool.nn.dropout import Dropout
+from dltool.nn.recurrent import StackedRNN
 from dltool.nn.seq2seq import AdditiveAttention, LuongAttention
 from dltool.text.models.seq2seq import SEQ2SEQ_MODELS
 
@@ -31,20 +33,18 @@ class RecurrentSeq2Seq(nn.Module):
         if attention not in ATTENTIONS:
             raise ValueError(f"attention {attention!r} is not one of {'|'.join(ATTENTIONS)}")
         self.cell, self.attention, self.layers, self.hidden = cell, attention, layers, hidden
-        rnn_dropout = dropout if layers > 1 else 0.0
         self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, dim), nn.Embedding(tgt_vocab, dim)
-        self.encoder = CELLS[cell](dim, hidden, num_layers=layers, batch_first=True, dropout=rnn_dropout,
-                                   bidirectional=bidirectional)
+        self.encoder = StackedRNN(CELLS[cell], dim, hidden, layers, dropout, bidirectional)
         enc_width = hidden * (2 if bidirectional else 1)
         self.bridge = nn.Linear(enc_width, hidden)  # encoder's final state -> decoder's first, per layer
-        self.decoder = CELLS[cell](dim + (hidden if attention == "bahdanau" else 0), hidden, num_layers=layers,
-                                   batch_first=True, dropout=rnn_dropout)
+        self.decoder = StackedRNN(CELLS[cell], dim + (hidden if attention == "bahdanau" else 0), hidden, layers,
+                                  dropout)
         if attention != "none":
             self.memory = nn.Linear(enc_width, hidden)
             self.attn = (AdditiveAttention(hidden, hidden, hidden) if attention == "bahdanau"
                          else LuongAttention(hidden, hidden, "general"))
             self.combine = nn.Linear(2 * hidden, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.head = nn.Linear(hidden, tgt_vocab)
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor):
