@@ -100,14 +100,16 @@ class RunFiles:
             shutil.copyfile(self.run_dir / "best.pt", tmp)
 
 
-def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned: int | None, optimizers: dict,
+def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned: int | None,
+                steps_planned: int | None = None, optimizers: dict,
                 schedulers: dict, scaler, task, best, best_epoch: int, bad_epochs: int, history: list[dict],
                 converged: str | None = None) -> dict:
     """The whole state of training at `pos`, for last.pt. Every rank calls it (their random states and
     loss sums are gathered); what it returns is for rank 0 to write."""
     return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
             "step": pos.step, "elapsed_s": elapsed_s,
-            "epochs": epochs, "epochs_planned": epochs_planned, "world": dist.world_size(),
+            "epochs": epochs, "epochs_planned": epochs_planned, "steps_planned": steps_planned,
+            "world": dist.world_size(),
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
             "scaler": scaler.state_dict() if scaler is not None else None,

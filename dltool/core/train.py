@@ -160,8 +160,10 @@ def build_optimizer(cfg: EngineConfig, params):
     }[cfg.optimizer]()
 
 
-def build_scheduler(cfg: EngineConfig, optimizer, steps_per_epoch: int, mode: str, epochs: int | None = None):
-    """Returns (scheduler, when) with when in {None, 'batch', 'epoch', 'metric'}; `epochs` is the horizon."""
+def build_scheduler(cfg: EngineConfig, optimizer, steps_per_epoch: int, mode: str, epochs: int | None = None,
+                    steps: int | None = None):
+    """Returns (scheduler, when) with when in {None, 'batch', 'epoch', 'metric'}; `epochs` is the horizon,
+    `steps` that of a per-step schedule where the last epoch is cut short (--time-limit)."""
     import torch.optim.lr_scheduler as s
 
     epochs = epochs or cfg.epochs
@@ -173,7 +175,7 @@ def build_scheduler(cfg: EngineConfig, optimizer, steps_per_epoch: int, mode: st
         max_lr = [g.get("initial_max_lr", g["lr"]) for g in optimizer.param_groups]
         for g, m in zip(optimizer.param_groups, max_lr):
             g["initial_max_lr"] = m  # kept, so a horizon set later (--time-limit) rebuilds the same peaks
-        return s.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch), "batch"
+        return s.OneCycleLR(optimizer, max_lr=max_lr, total_steps=steps or epochs * steps_per_epoch), "batch"
     if cfg.scheduler == "plateau":
         return s.ReduceLROnPlateau(optimizer, mode=mode, factor=0.1, patience=2), "metric"
     return None, None
@@ -448,7 +450,8 @@ class Engine:
             val_batches.shard(rank, world, split_batch=False)
         self.steps_per_epoch = len(train_batches)
         self.epochs = cfg.epochs
-        self.epochs_planned = None  # --time-limit: the epochs that fit the budget, planned every epoch
+        self.epochs_planned = None  # --time-limit: the epochs that fit the budget, planned every epoch,
+        self.steps_planned = None   # and the step the last of them ends at (it may be cut short)
         self.budget = TimeBudget(cfg.time_limit, self.steps_per_epoch) if cfg.time_limit is not None else None
         self._build_schedulers()
         self.amp_dtype = None
@@ -545,7 +548,10 @@ class Engine:
         loss_sum = torch.full((), pos.loss_sum, device=self.device, dtype=torch.float64)
         distributed = dist.active()
         outcome = "done"
-        with progress(f"epoch {pos.epoch + 1}/{self.epochs}", len(batches) - pos.batch) as advance:
+        todo = len(batches) - pos.batch
+        if self.steps_planned is not None:
+            todo = min(todo, self.steps_planned - pos.step)
+        with progress(f"epoch {pos.epoch + 1}/{self.epochs}", todo) as advance:
             for batch in batches:
                 loss = self._step(batch)
                 n = len(batch[0])
@@ -572,6 +578,8 @@ class Engine:
                 if late:
                     outcome = "out of time"
                     break
+                if self.steps_planned is not None and pos.step >= self.steps_planned:
+                    break  # the budget's last epoch, planned shorter
         pos.loss_sum = loss_sum.item()
         if self.budget is not None:
             self.budget.trained()
@@ -667,10 +675,11 @@ class Engine:
             for g, lr in zip(opt.param_groups, saved):
                 g["lr"] = lr
 
-    def _build_schedulers(self, epochs: int | None = None) -> None:
+    def _build_schedulers(self, epochs: int | None = None, steps: int | None = None) -> None:
         self.schedulers = {}
         for name, opt in self.optimizers.items():
-            scheduler, self.when = build_scheduler(self.cfg, opt, self.steps_per_epoch, self.mode, epochs=epochs)
+            scheduler, self.when = build_scheduler(self.cfg, opt, self.steps_per_epoch, self.mode, epochs=epochs,
+                                                   steps=steps)
             if scheduler is not None:
                 self.schedulers[name] = scheduler
         self.scheduler = next(iter(self.schedulers.values()), None)
@@ -771,17 +780,21 @@ class Engine:
         scheduler's horizon with them, rebuilt with its steps so far replayed whenever the plan changes."""
         import warnings
 
-        planned = self.budget.plan(t_epoch, self.pos.batch, self.pos.epoch + 1)
-        if planned == self.epochs:
+        if self.steps_planned is not None and self.pos.step >= self.steps_planned:
+            return  # the plan's last step is taken: nothing is left to plan (nor is a shorter epoch's pace)
+        planned, steps = self.budget.plan(t_epoch, self.pos.batch, self.pos.epoch + 1)
+        if (planned, steps) == (self.epochs, self.steps_planned):
             return
+        cut = steps - (planned - 1) * self.steps_per_epoch
         info(f"--time-limit {self.cfg.time_limit:g} min: an epoch takes {self.budget.per_epoch:.3g} s, "
-             f"so {planned} epoch{'s' if planned != 1 else ''}")
-        self.epochs, self.epochs_planned = planned, planned
+             f"so {planned} epoch{'s' if planned != 1 else ''}"
+             + (f", the last of {cut} of its {self.steps_per_epoch} steps" if cut < self.steps_per_epoch else ""))
+        self.epochs, self.epochs_planned, self.steps_planned = planned, planned, steps
         if self.when in ("batch", "epoch"):
             for opt in self.optimizers.values():
                 for g in opt.param_groups:
                     g["lr"] = g["initial_lr"]
-            self._build_schedulers(epochs=self.epochs)
+            self._build_schedulers(epochs=self.epochs, steps=steps)
             with warnings.catch_warnings():
                 # replaying steps the optimizer already took; torch warns about the order otherwise
                 warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*", category=UserWarning)
@@ -793,7 +806,8 @@ class Engine:
         """A resumable checkpoint of the current position. Every rank calls it (their RNG states are
         gathered); rank 0 writes it."""
         state = train_state(self.pos, elapsed_s=self._elapsed(), epochs=self.epochs,
-                            epochs_planned=self.epochs_planned, optimizers=self.optimizers,
+                            epochs_planned=self.epochs_planned, steps_planned=self.steps_planned,
+                            optimizers=self.optimizers,
                             schedulers=self.schedulers, scaler=self.scaler, task=self.task, best=self.best,
                             best_epoch=self.best_epoch, bad_epochs=self.bad_epochs, history=self.history,
                             converged=self.converged)
@@ -805,6 +819,7 @@ class Engine:
                                   schedulers=self.schedulers, scaler=self.scaler, task=self.task)
         if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
             self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
+            self.steps_planned = state.get("steps_planned")
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.converged = state.get("converged")
         self.history = list(state["history"])
