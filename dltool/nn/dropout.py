@@ -21,7 +21,7 @@ def dropped_bytes(p: float) -> int:
     return min(255, round(p * 256))
 
 
-def byte_dropout(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def byte_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """x with each element zeroed at probability dropped_bytes(p) / 256 and the rest scaled up to keep the
     expectation; x on a CPU."""
     drop = dropped_bytes(p)
@@ -29,7 +29,7 @@ def byte_dropout(x: torch.Tensor, p: float, generator: torch.Generator | None = 
         return x
     n = x.numel()
     # random_ over the whole int64 range: without a lower bound the top bit of every word would be 0
-    words = torch.empty((n + 7) // 8, dtype=torch.int64).random_(-(2 ** 63), None, generator=generator)
+    words = torch.empty((n + 7) // 8, dtype=torch.int64).random_(-(2 ** 63), None)
     keep = words.view(torch.uint8)[:n].view(x.shape) >= drop
     # the mask in x's dtype before the product: a float times a bool tensor takes a slow path (6x)
     return x * keep.to(x.dtype).mul_(256 / (256 - drop))

@@ -23,6 +23,9 @@ _LAYER_KEY = re.compile(r"layers\.(\d+)\.(weight_ih|weight_hh|bias_ih|bias_hh)_l
 
 
 class StackedRNN(nn.Module):
+    """`cell(input_size, hidden_size, num_layers, dropout=dropout, bidirectional, batch_first=True)`, layer by
+    layer (see the module's doc)."""
+
     def __init__(self, cell: type[nn.RNNBase], input_size: int, hidden_size: int, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False):
         super().__init__()
