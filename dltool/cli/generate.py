@@ -65,7 +65,7 @@ def vae_train(
 
 
 @gan.command("train")
-@engine_options(epochs=300, lr=0.0002, without=("early_stop", "val_split", "val"))
+@engine_options(epochs=300, lr=0.0002, without=("early_stop", "val_split", "val", "ema"))
 def gan_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="dcgan|dcgan_tiny")] = "dcgan",
@@ -95,7 +95,7 @@ def gan_train(
 
 @diffusion.command("train")
 # cosine: 50 DDIM steps sample as well as DDPM's 1000, unlike linear's (FD table: README, generative models)
-@engine_options(epochs=200, lr=0.001, val_split=0.0, without=("early_stop", "val"))
+@engine_options(epochs=200, lr=0.001, val_split=0.0, without=("early_stop", "val", "ema"))
 def diffusion_train(
     data: DataArg,
     model: Annotated[str, typer.Option("--model", "-m", help="unet|unet_tiny")] = "unet",

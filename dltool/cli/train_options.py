@@ -48,6 +48,7 @@ ClipNormOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip the
 ClipValueOpt = Annotated[float | None, typer.Option("--clip-value", help="Clip every gradient value to [-v, v].")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="Ramp the learning rate linearly from 0 over the first N optimizer steps, then follow --scheduler (0: off).")]
 AccumulateOpt = Annotated[int, typer.Option("--accumulate", help="Compute each batch in N micro-batches, adding their gradients before one update: --batch-size that does not fit in memory.")]
+EmaOpt = Annotated[float, typer.Option("--ema", help="Keep a moving average of the weights with this decay a step (say 0.999): it is validated and saved instead of the last step's weights (0: off).")]
 InitOpt = Annotated[str, typer.Option("--init", help="Weight init: default|xavier|he.")]
 EarlyStopOpt = Annotated[int, typer.Option("--early-stop", help="Stop after N epochs without improvement of the validation metric (0: off).")]
 ValSplitOpt = Annotated[float, typer.Option("--val-split", help="Share of the training data held out (stratified, seeded) for validation.")]
@@ -86,6 +87,7 @@ ENGINE_OPTIONS = (
     ("clip_value", ClipValueOpt, None),
     ("warmup", WarmupOpt, 0),
     ("accumulate", AccumulateOpt, 1),
+    ("ema", EmaOpt, 0.0),
     ("init", InitOpt, "default"),
     ("early_stop", EarlyStopOpt, 0),
     ("val_split", ValSplitOpt, 0.1),

@@ -103,7 +103,7 @@ class RunFiles:
 def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned: int | None,
                 steps_planned: int | None = None, optimizers: dict,
                 schedulers: dict, scaler, task, best, best_epoch: int, bad_epochs: int, history: list[dict],
-                converged: str | None = None) -> dict:
+                converged: str | None = None, ema=None) -> dict:
     """The whole state of training at `pos`, for last.pt. Every rank calls it (their random states and
     loss sums are gathered); what it returns is for rank 0 to write."""
     return {"epoch": pos.epoch, "batch": pos.batch, "seen": pos.seen,
@@ -117,12 +117,14 @@ def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned:
             "ranks": dist.gather({"rng": rng_state(), "loss_sum": pos.loss_sum}),
             "task": task.state_dict(),
             "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-            "history": history, "converged": converged}
+            "history": history, "converged": converged,
+            "ema": ema.state_dict() if ema is not None else None}
 
 
-def restore(run_dir: Path, *, model, optimizers: dict, schedulers: dict, scaler, task) -> tuple[dict, Position]:
-    """Load last.pt of `run_dir` into the model, optimizers, schedulers, scaler, task and this process's
-    random state; returns the saved state (for the loop's own numbers) and the position to go on from."""
+def restore(run_dir: Path, *, model, optimizers: dict, schedulers: dict, scaler, task,
+            ema=None) -> tuple[dict, Position]:
+    """Load last.pt of `run_dir` into the model, optimizers, schedulers, scaler, task, the weights' moving
+    average (--ema) and this process's random state; returns the saved state (for the loop's own numbers) and the position to go on from."""
     path = Path(run_dir) / "last.pt"
     ckpt = load_checkpoint(path)
     state = ckpt.get("train_state")
@@ -138,7 +140,9 @@ def restore(run_dir: Path, *, model, optimizers: dict, schedulers: dict, scaler,
         model.load_state_dict(ckpt["state_dict"])
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-    except (RuntimeError, ValueError, KeyError) as e:
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
         raise DltoolError(f"cannot resume {run_dir}: the checkpoint does not match these options ({e})",
                           "resume with the options of the original run (see its config.toml)") from None
     for name, scheduler in schedulers.items():

@@ -69,6 +69,7 @@ class EngineConfig:
     backbone_lr_scale: float = 0.1
     warmup: int = 0          # optimizer steps whose learning rate ramps linearly up to the schedule's
     accumulate: int = 1      # micro-batches each batch is computed in (gradients accumulated, one update)
+    ema: float = 0.0         # decay of a moving average of the weights, validated and kept instead (0: off)
     #: `fn(epoch, metrics)` called on rank 0 after each epoch, once its checkpoint and metrics are written
     #: (`epoch` counts from 1; `metrics` is the epoch's metrics.jsonl row); raising StopTraining stops the
     #: run there, resumable with --resume (the command fails with TrainingStopped). Not an option: a
@@ -116,6 +117,8 @@ class EngineConfig:
             raise OptionError(f"--warmup {self.warmup} must be >= 0 (0: no warm-up)")
         if self.accumulate < 1:
             raise OptionError(f"--accumulate {self.accumulate} must be at least 1 (1: no accumulation)")
+        if not 0 <= self.ema < 1:
+            raise OptionError(f"--ema {self.ema:g} must be in [0, 1) (0: off)", "try --ema 0.999")
         if self.accumulate > 1 and self.optimizer == "lbfgs":
             raise OptionError("--optimizer lbfgs re-evaluates the whole batch in its line search, so --accumulate "
                               "does not apply", "drop --accumulate or pick another optimizer")
@@ -434,13 +437,20 @@ class Engine:
             model.to(memory_format=torch.channels_last)
         self.raw_model = model
         if self.by_steps:
-            if cfg.optimizer == "lbfgs" or cfg.freezes or cfg.accumulate > 1:
+            if cfg.optimizer == "lbfgs" or cfg.freezes or cfg.accumulate > 1 or cfg.ema:
                 raise OptionError("this model trains with several optimizers: --optimizer lbfgs, "
-                                  "--freeze-backbone and --accumulate do not apply", "drop them")
+                                  "--freeze-backbone, --accumulate and --ema do not apply", "drop them")
             self.optimizers = {name: build_optimizer(cfg, params) for name, params in task.optimizers(model).items()}
         else:
             self.optimizers = {"model": build_optimizer(cfg, self._param_groups(model))}
         self.optimizer = next(iter(self.optimizers.values()))  # the first: its lr goes in the metrics
+        self.ema = None
+        if cfg.ema:
+            from dltool.nn.ema import ema_copy
+
+            self.ema = ema_copy(model, cfg.ema)
+        #: the weights validated and kept (best.pt, model.pt): the moving average with --ema
+        self.kept_model = self.ema.module if self.ema is not None else model
         self.has_val = val_batches is not None
         self.monitor = f"val_{task.monitor}" if self.has_val else "train_loss"
         self.keep_last = task.monitor_mode == "last"
@@ -554,6 +564,8 @@ class Engine:
         with progress(f"epoch {pos.epoch + 1}/{self.epochs}", todo) as advance:
             for batch in batches:
                 loss = self._step(batch)
+                if self.ema is not None:
+                    self.ema.update_parameters(self.raw_model)
                 n = len(batch[0])
                 loss_sum += loss * n
                 pos.seen += n
@@ -738,9 +750,9 @@ class Engine:
         self.converged = dist.broadcast(converged) or None  # in last.pt: a resumed run knows it is done
         self.pos = Position(epoch=pos.epoch + 1, step=pos.step, elapsed_s=pos.elapsed_s)  # the next epoch
         if improved:
-            self._best_state = cpu_copy(self.raw_model.state_dict())  # every rank: fit ends with these
+            self._best_state = cpu_copy(self.kept_model.state_dict())  # every rank: fit ends with these
             if self.main:
-                self.files.save(self.run_dir / "best.pt", self.task.payload(self.raw_model), row)
+                self.files.save(self.run_dir / "best.pt", self.task.payload(self.kept_model), row)
         self._checkpoint(self.run_dir / "last.pt", row)
         if self.main:
             shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
@@ -763,13 +775,14 @@ class Engine:
         """Every rank validates its shard of the validation set; the metrics are combined over ranks."""
         import torch
 
-        dist.sync_buffers(self.raw_model)
-        self.raw_model.eval()
+        model = self.kept_model
+        dist.sync_buffers(model)
+        model.eval()
         n = val_batches.items()
         metrics = None
         if n:
             with torch.inference_mode(), self._autocast():
-                metrics = self.task.evaluate(self.raw_model, val_batches)
+                metrics = self.task.evaluate(model, val_batches)
         parts = [(m, k) for m, k in dist.gather((metrics, n)) if k]
         if len(parts) <= 1:
             return parts[0][0] if parts else {}
@@ -810,13 +823,13 @@ class Engine:
                             optimizers=self.optimizers,
                             schedulers=self.schedulers, scaler=self.scaler, task=self.task, best=self.best,
                             best_epoch=self.best_epoch, bad_epochs=self.bad_epochs, history=self.history,
-                            converged=self.converged)
+                            converged=self.converged, ema=self.ema)
         if self.main:
             self.files.save(path, self.task.payload(self.raw_model), metrics, state)
 
     def _restore(self) -> None:
         state, self.pos = restore(self.run_dir, model=self.raw_model, optimizers=self.optimizers,
-                                  schedulers=self.schedulers, scaler=self.scaler, task=self.task)
+                                  schedulers=self.schedulers, scaler=self.scaler, task=self.task, ema=self.ema)
         if self.cfg.time_limit is not None and state["epochs_planned"] is not None:
             self.epochs = self.epochs_planned = state["epochs_planned"]  # the budget's plan so far
             self.steps_planned = state.get("steps_planned")
