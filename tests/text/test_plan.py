@@ -206,11 +206,15 @@ def test_seq2seq_planned_batch_follows_the_pairs():
 
     cfg = TrainConfig(inputs=("x",), engine=EngineConfig())  # the default model, lstm
     g2p = {"pairs": 118_680, "cpu_bfloat16": False}  # G2P's full dictionary
-    assert plan_seq2seq(g2p, cfg) == {"batch_size": 256, "lr": 0.004}
-    assert plan_seq2seq({**g2p, "cpu_bfloat16": True}, cfg) == {"batch_size": 256, "lr": 0.004, "amp": True}
+    assert plan_seq2seq(g2p, cfg) == {"batch_size": 256, "lr": 0.004, "dropout": 0.1}
+    assert plan_seq2seq({**g2p, "cpu_bfloat16": True}, cfg) == {"batch_size": 256, "lr": 0.004, "amp": True,
+                                                                "dropout": 0.1}
+    # below SEQ2SEQ_LARGE pairs the model's own dropout (0.2) stays
     assert plan_seq2seq({**g2p, "pairs": SEQ2SEQ_LARGE - 1, "cpu_bfloat16": True}, cfg) == {"batch_size": 64, "lr": 0.002}
-    transformer = TrainConfig(inputs=("x",), engine=EngineConfig(), model="transformer_tiny")
+    transformer = TrainConfig(inputs=("x",), engine=EngineConfig(), model="transformer")
     assert plan_seq2seq(g2p, transformer) == {"batch_size": 256, "lr": 0.002}  # half the recurrent models' rate
+    tiny = TrainConfig(inputs=("x",), engine=EngineConfig(), model="gru_tiny")
+    assert plan_seq2seq(g2p, tiny) == {"batch_size": 256, "lr": 0.004}  # the test models have no dropout
     # bfloat16 is planned for a run on the CPU only (on CUDA --amp is on by default)
     pairs = (torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 2]), None, torch.zeros(2, 4, dtype=torch.long))
     assert fingerprint_seq2seq(pairs, "cuda")["cpu_bfloat16"] is False
