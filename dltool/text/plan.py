@@ -126,7 +126,7 @@ SEQ2SEQ_BATCH = (64, 256)
 #: on one thread (10 minutes), validation exact 0.593 at lr 0.002, 0.601 at 0.004, 0.587 at 0.006
 SEQ2SEQ_LR = {"recurrent": 2e-3, "transformer": 1e-3}
 #: the dropout of lstm and gru from SEQ2SEQ_LARGE pairs on, where their own 0.2 holds back a run of minutes: G2P's
-#: full dictionary, 30 minutes (13 epochs), test WER 0.239 / PER 0.055 at 0.1 (beam 5) against 0.252 / 0.057 at
+#: full dictionary, 30 minutes (13-14 epochs), test WER 0.241 / PER 0.055 at 0.1 (beam 5) against 0.252 / 0.057 at
 #: 0.2 and 0.266 / 0.061 at 0.3; on its 6,000-word sample (5 minutes, one thread) 0.2 stays: 0.465 against 0.473
 SEQ2SEQ_LARGE_DROPOUT = 0.1
 
