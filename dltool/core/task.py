@@ -76,6 +76,10 @@ class TaskHooks:
     #: True when one forward leaves some parameters out of the graph, as a discriminator step does the
     #: generator: DDP then looks for them
     find_unused_parameters: ClassVar[bool] = False
+    #: a validation metric ("loss") that decides between epochs whose monitored metric ties, where that one
+    #: is coarse (exact match on a small validation set, 0 for the first epochs); it is minimised. None: the
+    #: earlier epoch stays
+    monitor_ties: ClassVar[str | None] = None
 
     def evaluate(self, model, batches) -> dict:
         """Validation metrics over the batches given, "loss" among them (see the module's docstring). Without
@@ -104,7 +108,7 @@ class TaskHooks:
                 for key, value in parts[0][0].items()}
 
 
-_HOOKS = ("find_unused_parameters", "evaluate", "end_epoch", "state_dict", "load_state_dict", "combine_metrics")
+_HOOKS = ("find_unused_parameters", "monitor_ties", "evaluate", "end_epoch", "state_dict", "load_state_dict", "combine_metrics")
 
 
 class _WithHooks(TaskHooks):

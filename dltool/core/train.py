@@ -741,7 +741,7 @@ class Engine:
         elif self.when == "metric":
             self._step_schedulers(current)
         improved = self.keep_last or self.best is None or (current > self.best if self.mode == "max"
-                                                           else current < self.best)
+                                                           else current < self.best) or self._wins_tie(row)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = current, pos.epoch + 1, 0
         else:
@@ -770,6 +770,14 @@ class Engine:
         if self.cfg.early_stop and self.bad_epochs >= self.cfg.early_stop:
             return f"early stop: {self.monitor} has not improved for {self.cfg.early_stop} epochs"
         return self.converged
+
+    def _wins_tie(self, row: dict) -> bool:
+        """Whether an epoch that ties the best on the monitored metric beats it on the task's monitor_ties."""
+        key = f"val_{self.task.monitor_ties}"
+        if self.task.monitor_ties is None or not self.has_val or row.get(self.monitor) != self.best:
+            return False
+        best_row = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
+        return best_row is not None and key in row and row[key] < best_row[key]
 
     def _validate(self, val_batches) -> dict:
         """Every rank validates its shard of the validation set; the metrics are combined over ranks."""

@@ -92,3 +92,32 @@ def test_epoch_callbacks_given_in_the_config_hear_every_epoch_and_can_stop_the_r
     summary = Engine(ConvergingTask(stop_after=0), nn.Linear(3, 2), EngineConfig(epochs=4, resume=True), tmp_path,
                      torch.device("cpu"), {"epochs": 4}).fit(batches)
     assert summary["epochs_run"] == 4 and heard[-1][0] == 2  # the resumed run has no callback
+
+
+class CoarseTask(ConvergingTask):
+    """Validation exact match that ties (none right in three epochs), and a loss that is lowest in the second."""
+
+    monitor, monitor_mode = "exact", "max"
+    scripted = [{"loss": 1.0, "exact": 0.0}, {"loss": 0.8, "exact": 0.0}, {"loss": 0.9, "exact": 0.0}]
+
+    def __init__(self):
+        super().__init__(stop_after=0)
+        self.validated = 0
+
+    def evaluate(self, model, batches):
+        self.validated += 1
+        return self.scripted[self.validated - 1]
+
+
+class LossBreaksTies(CoarseTask):
+    monitor_ties = "loss"
+
+
+def test_monitor_ties_decides_between_epochs_that_tie(tmp_path):
+    def best_epoch(task, out):
+        batches = TensorBatches((torch.randn(16, 3),), 8, shuffle=False)
+        return Engine(task, nn.Linear(3, 2), EngineConfig(epochs=3), out, torch.device("cpu")).fit(
+            batches, TensorBatches((torch.randn(8, 3),), 8, shuffle=False))["best_epoch"]
+
+    assert best_epoch(CoarseTask(), tmp_path / "first") == 1  # a tie does not replace the best
+    assert best_epoch(LossBreaksTies(), tmp_path / "ties") == 2  # the lower loss wins it

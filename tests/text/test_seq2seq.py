@@ -72,6 +72,14 @@ def test_reversal_is_learnt_and_greedy_equals_beam(cli, trained):
         assert "by source length" in r.stderr
 
 
+def test_the_epoch_kept_has_the_best_exact_match_and_of_those_the_lowest_loss(trained):
+    """The rule on the reversal run's own rows (tests/core/test_engine_end_epoch.py checks a tie apart)."""
+    rows = [json.loads(line) for line in (trained["run"] / "metrics.jsonl").read_text().splitlines()]
+    best = max(rows, key=lambda r: (r["val_exact"], -r["val_loss"]))
+    summary = json.loads((trained["run"] / "summary.json").read_text())
+    assert summary["best_epoch"] == best["epoch"] and summary["monitor"] == "val_exact"
+
+
 def test_several_targets_and_tables(cli, trained, tmp_path):
     """A JSON Lines target list and repeated CSV rows: right if equal to any; ter against the closest."""
     rows = [{"word": "abc", "out": ["xx", "cba"]}, {"word": "dde", "out": "edd"}, {"word": "ab", "out": "bb"}]
