@@ -446,7 +446,7 @@ class Engine:
         self.optimizer = next(iter(self.optimizers.values()))  # the first: its lr goes in the metrics
         self.ema = None
         if cfg.ema:
-            from dltool.nn.ema import ema_copy
+            from dltool.core.ema import ema_copy
 
             self.ema = ema_copy(model, cfg.ema)
         #: the weights validated and kept (best.pt, model.pt): the moving average with --ema

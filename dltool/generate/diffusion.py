@@ -110,7 +110,7 @@ class DiffusionModel(nn.Module):
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        from dltool.nn.ema import ema_copy
+        from dltool.core.ema import ema_copy
 
         self.net = net
         self.ema = ema_copy(net)

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from dltool.generate.models import NETWORKS
 from dltool.generate.models.conv import ConvDecoder, ConvEncoder
-from dltool.nn.ema import ema_copy
+from dltool.core.ema import ema_copy
 
 
 class Generator(nn.Module):
