@@ -124,7 +124,8 @@ def train_state(pos: Position, *, elapsed_s: float, epochs: int, epochs_planned:
 def restore(run_dir: Path, *, model, optimizers: dict, schedulers: dict, scaler, task,
             ema=None) -> tuple[dict, Position]:
     """Load last.pt of `run_dir` into the model, optimizers, schedulers, scaler, task, the weights' moving
-    average (--ema) and this process's random state; returns the saved state (for the loop's own numbers) and the position to go on from."""
+    average (--ema) and this process's random state; returns the saved state (for the loop's own numbers)
+    and the position to go on from."""
     path = Path(run_dir) / "last.pt"
     ckpt = load_checkpoint(path)
     state = ckpt.get("train_state")

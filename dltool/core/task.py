@@ -108,7 +108,8 @@ class TaskHooks:
                 for key, value in parts[0][0].items()}
 
 
-_HOOKS = ("find_unused_parameters", "monitor_ties", "evaluate", "end_epoch", "state_dict", "load_state_dict", "combine_metrics")
+_HOOKS = ("find_unused_parameters", "monitor_ties", "evaluate", "end_epoch", "state_dict", "load_state_dict",
+          "combine_metrics")
 
 
 class _WithHooks(TaskHooks):

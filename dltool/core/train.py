@@ -773,9 +773,9 @@ class Engine:
 
     def _wins_tie(self, row: dict) -> bool:
         """Whether an epoch that ties the best on the monitored metric beats it on the task's monitor_ties."""
-        key = f"val_{self.task.monitor_ties}"
         if self.task.monitor_ties is None or not self.has_val or row.get(self.monitor) != self.best:
             return False
+        key = f"val_{self.task.monitor_ties}"
         best_row = next((r for r in self.history if r["epoch"] == self.best_epoch), None)
         return best_row is not None and key in row and row[key] < best_row[key]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dltool.core.ema import ema_copy
 from dltool.generate.models import NETWORKS
 from dltool.generate.models.conv import ConvDecoder, ConvEncoder
-from dltool.core.ema import ema_copy
 
 
 class Generator(nn.Module):
