@@ -2,7 +2,8 @@
 the test file as --val (makemore's protocol), then report the test loss (nats per character), the share of
 200 samples (`sample -n 200 --seed 0`) not in the training file, and the exact share of the model's
 probability on the training names (`score` of every distinct training name, exp(logprob) summed: the
-number the 200 samples estimate, without their noise). The test file's own names are 86% new: a model
+number the 200 samples estimate, without their noise), and the same two figures of the network alone (the
+model is the network's repeat mixture: dltool.text.lm_repeats). The test file's own names are 86% new: a model
 that prefers no name it has seen would write about as many. The test loss is also split between the test
 names that are training names too (names.txt lists 2,539 names twice; 461 of the 3,203 test lines) and
 the unseen rest: memorising pays on the first part only.
@@ -63,7 +64,11 @@ def main() -> None:
                       "test_loss_seen_names": round(split[True][0] / max(split[True][1], 1), 4),
                       "test_loss_unseen_names": round(split[False][0] / max(split[False][1], 1), 4),
                       "new_of_200": sum(s not in seen for s in samples) / len(samples),
-                      "train_names_probability": round(mass, 3), "load_before": load_before,
+                      "train_names_probability": round(mass, 3),
+                      # the network alone (the repeat mixture's parts: dltool.text.lm_repeats); --val is the test file
+                      "test_loss_network": round(summary["val_loss"], 4),
+                      "network_train_names_probability": summary.get("repeat_network_share"),
+                      "repeat_rate": summary.get("repeat_rate"), "load_before": load_before,
                       "load_after": os.getloadavg(), "run": str(run)}, indent=2))
 
 

@@ -51,6 +51,7 @@ def train(
     hidden: Annotated[int | None, typer.Option("--hidden", help="rnn, lstm, gru: hidden units.")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout (default: the model's).")] = None,
     word_dropout: Annotated[float, typer.Option("--word-dropout", help="Replace each training input token by the unknown one with this probability (--vocab char|word; 0: off).")] = 0.0,
+    repeat_rate: Annotated[str, typer.Option("--repeat-rate", help="lines mode: how often a new line repeats a training line; auto: as often as the validation lines do (the model is then a mixture of the network's repeats and new lines: README), off: the network alone, or a share in (0, 1).")] = "auto",
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Fine-tune a local Hugging Face GPT-2 folder (its tokenizer too); never downloads; needs dltool[hf].")] = None,
     val: Annotated[Path | None, typer.Option("--val", help="A separate validation text (overrides --val-split, which takes the tail).", dir_okay=False)] = None,
     *,

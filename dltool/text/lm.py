@@ -36,6 +36,7 @@ from dltool.core.run import RunConfig, check_batch_size
 from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.text.corpus import CorpusSpec, read_documents
+from dltool.text.lm_repeats import Repeats, complete_lines
 from dltool.text.models.lm import LM_MODELS
 from dltool.text.vocab import drop_words
 
@@ -276,6 +277,7 @@ class LMTask(TaskHooks):
         self.arch, self.arch_kwargs, self.vocab, self.mode, self.context = arch, arch_kwargs, vocab, mode, context
         self.line_tokens = line_tokens  # lines mode: the training lines' mean tokens (their end markers included)
         self.word_dropout = word_dropout
+        self.repeats: Repeats | None = None  # lines mode: the repeat mixture (dltool.text.lm_repeats), once fitted
         self.chars = torch.tensor(vocab.token_chars, dtype=torch.float64, device=device)
         self._tokens, self._t0 = 0, None
 
@@ -315,8 +317,11 @@ class LMTask(TaskHooks):
         return None
 
     def payload(self, model) -> dict:
+        pre = {"vocab": self.vocab.to_dict(), "mode": self.mode, "context": self.context}
+        if self.repeats is not None:
+            pre["repeats"] = self.repeats.to_dict()
         return {"task": TASK, "arch": self.arch, "arch_kwargs": self.arch_kwargs, "state_dict": model.state_dict(),
-                "preprocess": {"vocab": self.vocab.to_dict(), "mode": self.mode, "context": self.context}}
+                "preprocess": pre}
 
 
 def _trimmed(batch):
@@ -326,11 +331,12 @@ def _trimmed(batch):
     return (x[:, :width], y[:, :width]) if 0 < width < x.shape[1] else (x, y)
 
 
-def sequence_metrics(model, batches, chars: torch.Tensor) -> dict:
-    """loss (nats per predicted token), ppl and bpc (bits per character) over (x, y) batches."""
+def sequence_metrics(model, batches, chars: torch.Tensor, extra_nats: float = 0.0) -> dict:
+    """loss (nats per predicted token), ppl and bpc (bits per character) over (x, y) batches; `extra_nats`
+    joins the batches' own (the repeat mixture's weights)."""
     import torch.nn.functional as F
 
-    nats, tokens, spelled = 0.0, 0, 0.0
+    nats, tokens, spelled = extra_nats, 0, 0.0
     for batch in batches:
         x, y = _trimmed(batch)
         logits, _ = model(x)
@@ -363,6 +369,7 @@ class TrainConfig:
     hidden: int | None = None
     dropout: float | None = None
     word_dropout: float = 0.0          # training input tokens replaced by the unknown one with this probability
+    repeat_rate: str = "auto"          # lines mode: auto (measured on validation) | off | a share in (0, 1)
     pretrained: Path | None = None     # a local Hugging Face GPT-2 folder
     run: RunConfig = RunConfig()
     given: frozenset[str] | None = None
@@ -389,6 +396,7 @@ class TrainConfig:
             check_range(flag, v, low=1)
         check_range("--dropout", self.dropout, low=0, high=1, high_open=True)
         check_range("--word-dropout", self.word_dropout, low=0, high=1, high_open=True)
+        self.fixed_repeat_rate()
         if self.word_dropout and self.vocab not in UNKNOWN_VOCABS and self.pretrained is None:
             raise OptionError(f"--word-dropout replaces tokens by the unknown one, and --vocab {self.vocab} has none",
                               f"use --vocab {' or '.join(UNKNOWN_VOCABS)}, or drop --word-dropout")
@@ -402,6 +410,21 @@ class TrainConfig:
         if self.model != "bigram":
             self.engine.validate()
             arch_options(self, LM_MODELS, ARCH_OPTIONS)
+
+    def fixed_repeat_rate(self) -> float | None:
+        """--repeat-rate as a number, None for auto and off (checked)."""
+        if self.repeat_rate in ("auto", "off"):
+            return None
+        try:
+            rate = float(self.repeat_rate)
+        except ValueError:
+            raise OptionError(f"--repeat-rate {self.repeat_rate!r} is not auto, off or a number",
+                              "e.g. --repeat-rate auto") from None
+        check_range("--repeat-rate", rate, low=0, high=1, low_open=True, high_open=True,
+                    hint="the share of sampled lines that repeat a training line")
+        if self.mode != "lines":
+            raise OptionError("--repeat-rate applies to --mode lines", "drop it")
+        return rate
 
 
 def _split_lines(cfg: TrainConfig, texts: list[str]):
@@ -509,7 +532,48 @@ def train(cfg: TrainConfig) -> dict:
     task = LMTask(arch, arch_kwargs, vocab, cfg.mode, context, device, tokens if cfg.mode == "lines" else None,
                   cfg.word_dropout)
     with small_work_on_one_thread(model, device, int(bs * tokens)):
-        return Engine(task, model, cfg.engine, run_dir, device, cfg.recipe()).fit(train_batches, val_batches)
+        engine = Engine(task, model, cfg.engine, run_dir, device, cfg.recipe())
+        summary = engine.fit(train_batches, val_batches)
+    from dltool.core import distributed as dist
+
+    if cfg.mode == "lines" and dist.is_main() and not engine.finished:  # a finished run resumed is left as it was
+        summary = _fit_repeats(cfg, task, model, tr, va, run_dir, summary)
+    return summary
+
+
+def _fit_repeats(cfg: TrainConfig, task: LMTask, model, tr, va, run_dir: Path, summary: dict) -> dict:
+    """Lines mode, after training: model.pt becomes the repeat mixture of the network (dltool.text.lm_repeats),
+    unless --repeat-rate off, no validation lines to measure the rate on, or a mixture too slow to sample.
+    Its figures join summary.json."""
+    from dltool.core.io import write_json
+    from dltool.core.modelfile import load_checkpoint, save_model
+    from dltool.text import lm_repeats
+
+    rate = cfg.fixed_repeat_rate()
+    if cfg.repeat_rate == "off":
+        return summary
+    if va is None and rate is None:
+        info("repeats: no validation lines to measure how often new lines repeat training lines; the model is "
+             "the network alone (give --val, or --repeat-rate)")
+        return summary
+    model.eval()
+    repeats, figures = lm_repeats.fit(model, tr, va, task.vocab.boundary, rate)
+    share = f"{figures['repeat_network_share']:.1%} of its probability on the training lines"
+    if repeats.draws > lm_repeats.MAX_DRAWS:
+        info(f"repeats: the network puts {share}, so a repeat rate of {repeats.rate:.1%} would take "
+             f"{repeats.draws:.0f} draws a sampled line; the model is the network alone")
+        return summary
+    task.repeats = repeats
+    ckpt = load_checkpoint(run_dir / "model.pt")  # the engine's: its metrics row and any other record
+    ckpt["preprocess"] = task.payload(model)["preprocess"]
+    save_model(run_dir / "model.pt", **ckpt)
+    summary = {**summary, **figures}
+    write_json(run_dir / "summary.json", summary)
+    measured = "" if rate is not None else f" ({figures['repeat_val_repeated']:.1%} of the validation lines)"
+    loss = "" if va is None else (f"; validation loss {figures['val_loss_network']:.4f} -> "
+                                  f"{figures['val_loss_repeats']:.4f} nats a token")
+    info(f"repeats: the network puts {share}, new lines repeat them at {repeats.rate:.1%}{measured}{loss}")
+    return summary
 
 
 def _planned(cfg: TrainConfig, vocab: LMVocab, context: int, tr):
@@ -566,6 +630,8 @@ def _train_bigram(cfg: TrainConfig) -> dict:
     summary = {"run_dir": str(run_dir), "model": str(run_dir / "model.pt"), **metrics,
                "train_time_s": round(time.perf_counter() - t0, 3)}
     write_json(run_dir / "summary.json", summary)
+    if cfg.mode == "lines":
+        summary = _fit_repeats(cfg, task, model, tr, va, run_dir, summary)
     return summary
 
 
@@ -574,7 +640,9 @@ def _train_bigram(cfg: TrainConfig) -> dict:
 def load(path, device="auto") -> LoadedModel:
     def make_task(ckpt, dev):
         pre = ckpt["preprocess"]
-        return LMTask(ckpt["arch"], ckpt["arch_kwargs"], LMVocab.from_dict(pre["vocab"]), pre["mode"], pre["context"], dev)
+        task = LMTask(ckpt["arch"], ckpt["arch_kwargs"], LMVocab.from_dict(pre["vocab"]), pre["mode"], pre["context"], dev)
+        task.repeats = Repeats.from_dict(pre.get("repeats"))
+        return task
 
     return load_model(path, task=TASK, registry=_AnyLM(), device=device, make_task=make_task)
 
@@ -616,18 +684,21 @@ def evaluate(cfg: EvalConfig) -> dict:
     task = lm.task
     texts = read_texts(cfg.inputs, cfg.column, cfg.encoding)
     _unknown_note(task.vocab, texts, "eval")
+    extra = 0.0
     if task.mode == "lines":
         x, y, cut = line_tensors(task.vocab, texts, task.context)
         if cut:
             warn(f"eval: {cut} line(s) are longer than the model's context of {task.context} tokens: only their "
                  "start is scored (text lm score reads them whole)")
+        if task.repeats is not None:
+            extra = -sum(task.repeats.log_weight(ids) for ids in complete_lines(y, task.vocab.boundary))
     else:
         x, y = stream_windows(stream_ids(task.vocab, texts), task.context)
     with torch.inference_mode():
         m = sequence_metrics(lm.model, TensorBatches((x.to(lm.device), y.to(lm.device)), cfg.batch_size, shuffle=False),
-                             task.chars)
+                             task.chars, extra)
     return {"loss": m["loss"], "ppl": m["ppl"], "bpc": m["bpc"], "tokens": m["tokens"], "mode": task.mode,
-            "vocab": task.vocab.kind}
+            "vocab": task.vocab.kind, "repeat_rate": task.repeats.rate if task.repeats is not None else None}
 
 
 @dataclass(frozen=True)
@@ -727,23 +798,39 @@ def sample(cfg: SampleConfig, stream=None):
             raise InputError(f"the prompt {prompt!r} has {'characters' if vocab.kind == 'char' else 'words'} the "
                              f"model's vocabulary lacks: {', '.join(repr(t) for t in missing)}",
                              "use only what the training text had")
+    # lines mode with a repeat mixture: a line drawn from the network is kept with its mixture weight's share
+    # (dltool.text.lm_repeats), so a line is shown only once kept; greedy (--temperature 0) writes the
+    # likeliest line of the network as it is
+    repeats = task.repeats if lines and cfg.temperature > 0 else None
+    pieces: list[str] = []  # a line's text until it is kept
+    show = stream if repeats is None else pieces.append
     records = []
     for prompt in cfg.prompts:
-        prefix = [vocab.boundary, *vocab.encode(prompt)]
+        prompt_ids = vocab.encode(prompt)
         for _ in range(cfg.n):  # one at a time, streamed or not: the same seed writes the same text either way
-            if stream is not None:
-                stream(prompt)
-            rows = generate(lm.model, prefix, 1, max_tokens, cfg, generator, stop_at_boundary=lines,
-                            boundary=vocab.boundary, cache=cfg.cache, on_token=(lambda i: stream(vocab.piece(i, lines)))
-                            if stream is not None else None,
-                            halt=(lambda ids: cfg.stop in vocab.decode(ids)) if cfg.stop is not None else None)
-            for row in rows:
+            while True:
+                pieces.clear()
+                if stream is not None and repeats is None:
+                    stream(prompt)
+                row = generate(lm.model, [vocab.boundary, *prompt_ids], 1, max_tokens, cfg, generator,
+                               stop_at_boundary=lines, boundary=vocab.boundary, cache=cfg.cache,
+                               on_token=(lambda i: show(vocab.piece(i, lines))) if stream is not None else None,
+                               halt=(lambda ids: cfg.stop in vocab.decode(ids)) if cfg.stop is not None else None)[0]
                 text = _joined(vocab, prompt, vocab.decode(row))
-                if cfg.stop is not None and cfg.stop in text[len(prompt):]:
+                stopped = cfg.stop is not None and cfg.stop in text[len(prompt):]
+                if stopped:
                     text = text[: len(prompt) + text[len(prompt):].index(cfg.stop)]
-                records.append({"prompt": prompt, "text": text, "tokens": len(row)})
-                if stream is not None:
-                    stream("\n")
+                if repeats is None:
+                    break
+                whole = None if stopped or len(row) >= max_tokens else [*prompt_ids, *row]  # ended at the boundary
+                keep = repeats.keep_probability(whole)
+                if keep >= 1 or float(torch.rand((), generator=generator, device=generator.device)) < keep:
+                    break
+            if stream is not None:
+                if repeats is not None:
+                    stream(prompt + "".join(pieces))
+                stream("\n")
+            records.append({"prompt": prompt, "text": text, "tokens": len(row)})
     return records
 
 
@@ -796,6 +883,9 @@ def score(cfg: ScoreConfig):
         nll = F.cross_entropy(logits.float().transpose(1, 2), y.to(lm.device), ignore_index=-1, reduction="none")
         for r, j in enumerate(idx):
             logprob[owner[j]] -= float(nll[r].sum())
+    repeats = lm.task.repeats
     for t, s, lp in zip(texts, seqs, logprob):
         n = len(s) - 1
+        if repeats is not None:
+            lp += repeats.log_weight(s[1:-1] if n <= lm.task.context else None)
         yield {"text": t, "logprob": round(lp, 6), "tokens": n, "ppl": round(math.exp(-lp / n), 6)}

@@ -62,28 +62,74 @@ def test_train_learns_the_language(trained):
     assert (trained["run"] / "curves.png").exists() and (trained["run"] / "config.toml").exists()
 
 
-def test_eval_equals_an_independent_computation(cli, trained):
-    r = cli("text", "lm", "eval", trained["model"], trained["val"], "--format", "json", "--device", "cpu")
-    assert r.code == 0, r.stderr
-    got = json.loads(r.stdout)
-    ckpt = torch.load(trained["model"], weights_only=True)
+def _network(model_file):
+    """The model file's network and a function: line -> (its log-probability under the network, its tokens)."""
+    ckpt = torch.load(model_file, weights_only=True)
     model = LM_MODELS.create(ckpt["arch"], **ckpt["arch_kwargs"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     tokens = ckpt["preprocess"]["vocab"]["tokens"]
-    nats, count, chars = 0.0, 0, 0
-    for line in trained["val"].read_text().splitlines():
+
+    def logprob(line: str) -> tuple[float, int]:
         seq = [0, *(tokens.index(c) for c in line), 0]
         with torch.no_grad():
             logp = model(torch.tensor([seq[:-1]]))[0][0].log_softmax(-1)
-        nats -= float(logp[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum())
-        count += len(seq) - 1
-        chars += len(line) + 1
+        return float(logp[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum()), len(seq) - 1
+
+    return ckpt, logprob
+
+
+def test_eval_and_score_equal_an_independent_computation_of_the_repeat_mixture(cli, trained, tmp_path):
+    """model.pt of a lines run is the mixture of dltool.text.lm_repeats: the network's probability of a training
+    line times rate / share, of any other line times (1 - rate) / (1 - share), where share is the network's
+    probability of all distinct training lines and rate the add-one smoothed share of validation lines that
+    are training lines."""
+    r = cli("text", "lm", "eval", trained["model"], trained["val"], "--format", "json", "--device", "cpu")
+    assert r.code == 0, r.stderr
+    got = json.loads(r.stdout)
+    ckpt, logprob = _network(trained["model"])
+    seen = set(trained["data"].read_text().splitlines())
+    share = sum(math.exp(logprob(t)[0]) for t in seen)
+    val = trained["val"].read_text().splitlines()
+    rate = (sum(t in seen for t in val) + 1) / (len(val) + 2)
+    network, nats, count, chars, expected = 0.0, 0.0, 0, 0, []
+    for line in val:
+        lp, n = logprob(line)
+        lp_mixture = lp + math.log(rate / share if line in seen else (1 - rate) / (1 - share))
+        network, nats, count, chars = network - lp, nats - lp_mixture, count + n, chars + len(line) + 1
+        expected.append(lp_mixture)
     assert got["loss"] == pytest.approx(nats / count, rel=1e-5)
     assert got["ppl"] == pytest.approx(math.exp(nats / count), rel=1e-5)
     assert got["bpc"] == pytest.approx(nats / math.log(2) / chars, rel=1e-5)
-    assert got["tokens"] == count
-    assert got["loss"] == pytest.approx(trained["summary"]["val_loss"], rel=1e-5)  # the training run's figure
+    assert got["tokens"] == count and got["repeat_rate"] == pytest.approx(rate)
+    s = trained["summary"]  # the training run's figures: the network's (what the engine kept), then the mixture's
+    assert s["val_loss"] == pytest.approx(network / count, rel=1e-5) and nats < network
+    assert s["val_loss_repeats"] == pytest.approx(got["loss"], rel=1e-5)
+    assert s["repeat_network_share"] == pytest.approx(share, rel=1e-4)
+    r = cli("text", "lm", "score", trained["model"], trained["val"], "--device", "cpu")
+    assert r.code == 0, r.stderr
+    assert [row["logprob"] for row in _records(r.stdout)] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_repeat_rate_sets_how_often_samples_repeat_training_lines(cli, trained, tmp_path):
+    seen = set(trained["data"].read_text().splitlines())
+    for rate in ("0.25", "off"):
+        run = tmp_path / rate
+        r = cli("text", "lm", "train", trained["data"], "--val", trained["val"], "--model", "gpt_tiny", "--dim", "32",
+                "--layers", "2", "--repeat-rate", rate, "--out", run, *FAST)
+        assert r.code == 0, r.stderr
+        s = json.loads(r.stdout)
+        r = cli("text", "lm", "sample", run, "-n", "400", "--seed", "1", "--device", "cpu")
+        assert r.code == 0, r.stderr
+        repeated = sum(row["text"] in seen for row in _records(r.stdout)) / 400
+        if rate == "off":  # the network alone: no mixture in the file, its own share of training lines
+            assert "repeat_rate" not in s and "repeats" not in torch.load(run / "model.pt", weights_only=True)["preprocess"]
+            assert repeated > 0.5
+            r = cli("text", "lm", "eval", run, trained["val"], "--format", "json", "--device", "cpu")
+            assert json.loads(r.stdout)["loss"] == pytest.approx(s["val_loss"], rel=1e-5)
+        else:  # binomial sd of 400 draws: 0.022
+            assert s["repeat_rate"] == 0.25 and s["repeat_network_share"] > 0.5
+            assert abs(repeated - 0.25) < 0.08, repeated
 
 
 def test_sample_writes_lines_of_the_language_and_repeats_with_the_seed(cli, trained):
@@ -347,6 +393,18 @@ def test_word_dropout_where_it_cannot_work_is_refused(cli, tmp_path, args, needl
     r = cli("text", "lm", "train", data, "--word-dropout", "0.1", *args, "--out", tmp_path / "run", "--device", "cpu")
     assert r.code in (1, 2) and needle in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--repeat-rate", "1"), "--repeat-rate 1.0 must be in (0, 1)"),
+    (("--repeat-rate", "often"), "--repeat-rate 'often' is not auto, off or a number"),
+    (("--repeat-rate", "0.2", "--mode", "stream"), "--repeat-rate applies to --mode lines"),
+])
+def test_bad_repeat_rates_are_refused(cli, tmp_path, args, needle):
+    data = write_lines(tmp_path / "t.txt", pattern_lines(40, 0))
+    r = cli("text", "lm", "train", data, *args, "--out", tmp_path / "run", "--device", "cpu")
+    _one_line_error(r, 1, needle)
+    assert not (tmp_path / "run").exists()
 
 
 def test_pretrained_refuses_a_name_another_kind_and_its_own_options(cli, tmp_path):
