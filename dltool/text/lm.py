@@ -3,7 +3,8 @@ perplexity, bits per character), sample and score (nanoGPT's and makemore's pipe
 
 Data (dltool.text.corpus reads it: text files, stdin, CSV/JSONL with --column) is used one of two ways:
 - `lines` (makemore's): each line is one sequence, framed by the boundary token at both ends, so the model
-  learns where items start and end; sampling writes whole new lines. Validation: the last lines.
+  learns where items start and end; sampling writes whole new lines. Validation: the last lines. The model
+  saved is the network and how often new lines repeat training lines (dltool.text.lm_repeats).
 - `stream` (nanoGPT's): the corpus is one sequence (a boundary token where each line ends); training
   windows of --context tokens start at random offsets, drawn per epoch from (seed, epoch) so a resumed
   run sees the same windows. Validation: the tail of the token stream, in windows that do not overlap.
