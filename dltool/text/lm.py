@@ -570,8 +570,8 @@ def _fit_repeats(cfg: TrainConfig, task: LMTask, model, tr, va, run_dir: Path, s
     save_model(run_dir / "model.pt", **ckpt)
     summary = {**summary, **figures}
     write_json(run_dir / "summary.json", summary)
-    measured = "" if rate is not None else f" ({figures['repeat_val_repeated']:.1%} of the validation lines)"
-    loss = "" if va is None else (f"; validation loss {figures['val_loss_network']:.4f} -> "
+    measured = "" if rate is not None else f" ({figures['val_repeats']:.1%} of the validation lines)"
+    loss = "" if va is None else (f"; validation loss {summary['val_loss']:.4f} -> "
                                   f"{figures['val_loss_repeats']:.4f} nats a token")
     info(f"repeats: the network puts {share}, new lines repeat them at {repeats.rate:.1%}{measured}{loss}")
     return summary

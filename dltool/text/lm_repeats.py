@@ -111,8 +111,8 @@ def fit(model, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor
         boundary: int, rate: float | None = None) -> tuple[Repeats, dict]:
     """The mixture for a trained network (in eval mode) from the training and validation (x, y) of
     `line_tensors`: r measured on the validation lines unless `rate` is given. Returns it with its figures
-    (rate, network share, draws; with validation lines, the share of them repeated and the validation loss per
-    token of the network and of the mixture)."""
+    (rate, network share, draws; with validation lines, the share of them that are training lines and the
+    mixture's validation loss per token)."""
     first = {}  # a distinct training line's hash -> its first row
     for i, ids in enumerate(complete_lines(train[1], boundary)):
         if ids is not None:
@@ -127,13 +127,12 @@ def fit(model, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor
         repeated = sum(holds(keys, ids) for ids in val_lines)
         if rate is None:
             rate = (repeated + 1) / (len(val_lines) + 2)
-        figures["repeat_val_repeated"] = repeated / len(val_lines)
+        figures["val_repeats"] = repeated / len(val_lines)
     repeats = Repeats(rate, share, keys)
     figures = {"repeat_rate": rate, "repeat_network_share": share, "repeat_draws": repeats.draws, **figures}
     if val is not None:
         val_logp = line_logprobs(model, *val)
         tokens = int((val[1] >= 0).sum())
         mixture = sum(float(lp) + repeats.log_weight(ids) for lp, ids in zip(val_logp, val_lines))
-        figures["val_loss_network"] = -float(val_logp.sum()) / tokens
         figures["val_loss_repeats"] = -mixture / tokens
     return repeats, figures
