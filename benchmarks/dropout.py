@@ -4,13 +4,17 @@
 - mask: one dropout of a (256, 9, 512) tensor, forward only: the G2P encoder's output in a batch of 256;
 - g2p-step: a training step (forward, backward, AdamW) of the default `text seq2seq` lstm (Luong attention,
   batches of 256 pairs of 9 source and 8 target tokens, bfloat16 autocast as the plan gives a CPU with it,
-  float32 otherwise), with every dropout of the model one kind or the other.
+  float32 otherwise), with every dropout of the model one kind or the other;
+- lm-step: a training step of the default `text lm` lstm on names (2 layers of 256, embeddings of 64, dropout
+  0.5, batches of 64 lines of 7 tokens, vocabulary 28) on the threads training gives it: torch's two-layer
+  nn.LSTM with its dropout between the layers and nn.Dropout, against dltool.nn's StackedRNN and Dropout.
 
 Prints one line per workload: `ratio=<torch time / dltool time>` (above 1: dltool's is faster). The drop
 share of both is printed too (dltool's rounds p to 1/256). Usage: python benchmarks/dropout.py [--repeats 5]
 """
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -64,6 +68,29 @@ def g2p_step(kind):
     return step
 
 
+def lm_step(kind):
+    from dltool.nn.recurrent import StackedRNN
+
+    torch.manual_seed(0)
+    vocab, dim, hidden, p = 28, 64, 256, 0.5
+    if kind is nn.Dropout:
+        rnn = nn.LSTM(dim, hidden, num_layers=2, batch_first=True, dropout=p)
+    else:
+        rnn = StackedRNN(nn.LSTM, dim, hidden, 2, p)
+    model = nn.ModuleDict({"embedding": nn.Embedding(vocab, dim), "rnn": rnn, "drop": kind(p),
+                           "head": nn.Linear(hidden, vocab)})
+    opt = torch.optim.AdamW(model.parameters(), 2e-3)
+    x, y = torch.randint(0, vocab, (64, 7)), torch.randint(0, vocab, (64, 7))
+
+    def step():
+        out, _ = model["rnn"](model["drop"](model["embedding"](x)))
+        loss = nn.functional.cross_entropy(model["head"](model["drop"](out)).reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5, help="alternating measurements of each kind")
@@ -71,12 +98,18 @@ def main() -> None:
     x = torch.randn(256, 9, 512)
     kinds = {"torch": nn.Dropout, "dltool": Dropout}
     workloads = {"mask": ({k: (lambda d=kind(0.2): d(x)) for k, kind in kinds.items()}, 50),
-                 "g2p-step": ({k: g2p_step(kind) for k, kind in kinds.items()}, 10)}
+                 "g2p-step": ({k: g2p_step(kind) for k, kind in kinds.items()}, 10),
+                 "lm-step": ({k: lm_step(kind) for k, kind in kinds.items()}, 50)}
+    from dltool.core.threads import single_thread_below
+
     for name, (fns, reps) in workloads.items():
         times = {k: [] for k in kinds}
-        for _ in range(args.repeats):
-            for k, fn in fns.items():
-                times[k].append(timed(fn, reps))
+        # text lm's thread policy for its step (64 lines x 7 tokens x the dense weights); the others keep all
+        lm_work = 64 * 7 * (4 * 256 * (64 + 256) + 4 * 256 * 512 + 256 * 28)
+        with single_thread_below(torch.device("cpu"), lm_work) if name == "lm-step" else contextlib.nullcontext():
+            for _ in range(args.repeats):
+                for k, fn in fns.items():
+                    times[k].append(timed(fn, reps))
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"{name}: torch {med['torch'] * 1000:.2f} ms, dltool {med['dltool'] * 1000:.2f} ms, "
               f"ratio={med['torch'] / med['dltool']:.2f}")

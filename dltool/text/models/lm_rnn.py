@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dltool.nn.dropout import Dropout
+from dltool.nn.recurrent import StackedRNN
 from dltool.text.models.lm import LM_MODELS
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -17,8 +19,8 @@ class RecurrentLM(nn.Module):
     def __init__(self, cell: str, vocab_size: int, dim: int, hidden: int, layers: int, dropout: float):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, dim)
-        self.rnn = CELLS[cell](dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
+        self.rnn = StackedRNN(CELLS[cell], dim, hidden, layers, dropout)
+        self.drop = Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, ids: torch.Tensor, state=None):
