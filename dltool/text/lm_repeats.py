@@ -2,7 +2,7 @@
 
 A network trained on lines puts some share M of its probability on the distinct training lines it has
 read, a share set by how well it learnt them, not by how often new data repeats them: on makemore's names
-the default lstm puts 34% of its probability on training names, where 14% of the test file's names are
+the default lstm puts about a third of its probability on training names, where 14% of the test file's names are
 training names (names.txt lists some twice) and the rest are new. The model a lines run saves is
 therefore the two-part mixture
 
