@@ -37,7 +37,7 @@ from dltool.core.run import RunConfig, check_batch_size
 from dltool.core.task import TaskHooks
 from dltool.core.train import Engine, EngineConfig
 from dltool.text.corpus import CorpusSpec, read_documents
-from dltool.text.lm_repeats import Repeats, complete_lines
+from dltool.text.lm_repeats import Repeats, complete_lines, line_logprobs
 from dltool.text.models.lm import LM_MODELS
 from dltool.text.vocab import drop_words
 
@@ -856,8 +856,6 @@ def score(cfg: ScoreConfig):
     """{text, logprob, tokens, ppl} per input line: the log-probability (nats) of the line's tokens and its
     end marker after the start marker, as the model read them in training (a line longer than a GPT's
     context is read in windows of the context, each starting fresh)."""
-    import torch.nn.functional as F
-
     check_batch_size(cfg.batch_size)
     lm = load(cfg.model, cfg.device)
     vocab, context = lm.task.vocab, getattr(lm.model, "context", None)
@@ -880,10 +878,8 @@ def score(cfg: ScoreConfig):
         for r, j in enumerate(idx):
             xi, yi = windows[j]
             x[r, : len(xi)], y[r, : len(yi)] = torch.tensor(xi), torch.tensor(yi)
-        logits, _ = lm.model(x.to(lm.device))
-        nll = F.cross_entropy(logits.float().transpose(1, 2), y.to(lm.device), ignore_index=-1, reduction="none")
-        for r, j in enumerate(idx):
-            logprob[owner[j]] -= float(nll[r].sum())
+        for j, lp in zip(idx, line_logprobs(lm.model, x, y, len(idx)).tolist()):
+            logprob[owner[j]] += lp
     repeats = lm.task.repeats
     for t, s, lp in zip(texts, seqs, logprob):
         n = len(s) - 1

@@ -90,7 +90,8 @@ def complete_lines(y: torch.Tensor, boundary: int) -> list[tuple[int, ...] | Non
 
 @torch.inference_mode()
 def line_logprobs(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The network's log-probability (nats) of each row of (x, y) as `line_tensors` makes them, float64."""
+    """The network's log-probability (nats) of each row of (x, y): inputs and targets, the targets padded with
+    -1 (as `line_tensors` makes them), float64."""
     import torch.nn.functional as F
 
     lengths = (y >= 0).sum(1)
